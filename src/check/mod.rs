@@ -1,0 +1,552 @@
+//! Phase 2: [`Ast`] to [`Program`]. Resolves names, types, arities and
+//! ranges of every built-in, expands the sweep, evaluates each declaration
+//! at every sweep point it depends on, and reports every problem at once.
+
+pub mod builtins;
+mod coerce;
+mod compat;
+mod eval;
+mod files;
+mod graph;
+mod ops;
+mod program;
+mod report;
+pub mod schema;
+mod sweep;
+pub mod value;
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use program::{Axis, Column, Program, ReportSpec, Resolved};
+
+use builtins::{Default, Param, Ty};
+use eval::{Binding, Evaluator};
+use files::FileCache;
+use value::Value;
+
+use crate::diag::{did_you_mean, normalize, Diagnostic, SourceMap, Span};
+use crate::syntax::ast::{Ast, Decl, DeclBody, DeclKind, Expr, Field, Ident, Item, SweepEntry};
+
+/// `--set name=value`: replaces a `let`, a sweep axis or `seeds`.
+#[derive(Clone, Debug)]
+pub struct Override {
+    pub name: String,
+    pub value: Expr,
+}
+
+/// Checks an experiment. On success every declaration is resolved at every
+/// sweep point; otherwise all problems found, in source order.
+pub fn check<'a>(
+    map: &'a SourceMap,
+    ast: &'a Ast,
+    overrides: &'a [Override],
+) -> Result<Program, Vec<Diagnostic>> {
+    let mut checker = Checker::new(map, ast);
+    let program = checker.run(overrides);
+    let mut diags = checker.diags;
+    normalize(&mut diags);
+    match program {
+        Some(program) if !diags.iter().any(Diagnostic::is_error) => Ok(program),
+        _ => Err(diags),
+    }
+}
+
+struct Checker<'a> {
+    map: &'a SourceMap,
+    experiment: Option<(&'a Ident, &'a [Field])>,
+    decls: Vec<&'a Decl>,
+    sweep: Vec<&'a SweepEntry>,
+    files: FileCache,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(map: &'a SourceMap, ast: &'a Ast) -> Self {
+        let mut checker = Self {
+            map,
+            experiment: None,
+            decls: Vec::new(),
+            sweep: Vec::new(),
+            files: FileCache::default(),
+            diags: Vec::new(),
+        };
+        for item in &ast.items {
+            match item {
+                Item::Experiment { name, fields, span } => {
+                    if checker.experiment.is_some() {
+                        checker.diags.push(
+                            Diagnostic::error(*span, "a second `experiment` block")
+                                .label("one file describes one experiment"),
+                        );
+                    } else if span.file.0 != 0 {
+                        checker.diags.push(
+                            Diagnostic::error(name.span, "an imported file declares `experiment`")
+                                .label("only the file you run may")
+                                .hint("move the block into the experiment file"),
+                        );
+                    } else {
+                        checker.experiment = Some((name, fields));
+                    }
+                }
+                Item::Decl(decl) => checker.decls.push(decl),
+                Item::Sweep { entries, .. } => checker.sweep.extend(entries),
+                Item::Import { .. } => {}
+            }
+        }
+        checker
+    }
+
+    fn run(&mut self, overrides: &'a [Override]) -> Option<Program> {
+        let axes = sweep::axes(&self.sweep);
+        let replaced = self.overrides(&axes, overrides);
+        let names = self.bind(&axes, &replaced);
+        let (order, axes_read) = self.graph(&names, &axes);
+        let points = self.points(&axes, &names, &replaced)?;
+        let seeds = self.seeds(&names, &replaced);
+        let decls = self.resolve_all(&names, &order, &axes_read, &points);
+        let reports = report::check(&self.decls, &axes, &decls, self.map, &mut self.diags);
+        self.unused_axes(&axes, &order, &axes_read);
+        let experiment = self
+            .experiment
+            .map_or_else(|| stem(self.map), |(id, _)| id.name.clone());
+        let sources = self
+            .map
+            .files()
+            .iter()
+            .filter(|f| !f.name.starts_with("--set"))
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    blake3::hash(f.text.as_bytes()).to_hex().to_string(),
+                )
+            })
+            .collect();
+        Some(Program {
+            experiment,
+            seeds: seeds?,
+            axes,
+            points,
+            decls: decls?,
+            reports,
+            sources,
+        })
+    }
+
+    /// Checks `--set` names; returns the replacement expression per name.
+    fn overrides(
+        &mut self,
+        axes: &[Axis],
+        overrides: &'a [Override],
+    ) -> BTreeMap<String, &'a Expr> {
+        let mut known: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
+        known.extend(
+            self.decls
+                .iter()
+                .filter(|d| d.kind == DeclKind::Let)
+                .map(|d| d.name.name.as_str()),
+        );
+        known.push("seeds");
+        let mut out = BTreeMap::new();
+        for o in overrides {
+            if known.contains(&o.name.as_str()) {
+                out.insert(o.name.clone(), &o.value);
+            } else {
+                self.diags.push(
+                    Diagnostic::error(
+                        o.value.span,
+                        format!(
+                            "`--set {}`: no `let`, sweep axis or `seeds` has that name",
+                            o.name
+                        ),
+                    )
+                    .label("cannot set this")
+                    .maybe_hint(did_you_mean(&o.name, known.iter().copied())),
+                );
+            }
+        }
+        out
+    }
+
+    /// The top-level namespace. Reports names declared twice.
+    fn bind(
+        &mut self,
+        axes: &[Axis],
+        replaced: &BTreeMap<String, &'a Expr>,
+    ) -> BTreeMap<String, Binding<'a>> {
+        let mut names = BTreeMap::new();
+        let mut spans: BTreeMap<String, Span> = BTreeMap::new();
+        let mut declare = |name: &Ident, binding: Binding<'a>, diags: &mut Vec<Diagnostic>| {
+            if let Some(first) = spans.get(&name.name) {
+                diags.push(
+                    Diagnostic::error(name.span, format!("`{}` is declared twice", name.name))
+                        .label("second declaration")
+                        .secondary(*first, "first declared here"),
+                );
+            } else {
+                spans.insert(name.name.clone(), name.span);
+                names.insert(name.name.clone(), binding);
+            }
+        };
+        for decl in &self.decls {
+            let binding = match (&decl.kind, &decl.body) {
+                (DeclKind::Let, DeclBody::Value(expr)) => {
+                    Binding::Let(replaced.get(&decl.name.name).copied().unwrap_or(expr))
+                }
+                (kind, _) => Binding::Decl(*kind),
+            };
+            declare(&decl.name, binding, &mut self.diags);
+        }
+        for (index, axis) in axes.iter().enumerate() {
+            let id = Ident {
+                name: axis.name.clone(),
+                span: axis.span,
+            };
+            declare(&id, Binding::Axis(index), &mut self.diags);
+        }
+        names
+    }
+
+    /// Dependency order of the declarations and the axes each reads.
+    fn graph(
+        &mut self,
+        names: &BTreeMap<String, Binding<'a>>,
+        axes: &[Axis],
+    ) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let index: HashMap<&str, usize> = self
+            .decls
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.name.as_str(), i))
+            .collect();
+        let raw: Vec<Vec<&Ident>> = self.decls.iter().map(|d| graph::decl_names(d)).collect();
+        let edges: Vec<Vec<(usize, &Ident)>> = raw
+            .iter()
+            .map(|ids| {
+                ids.iter()
+                    .filter(|id| names.contains_key(&id.name))
+                    .filter_map(|id| index.get(id.name.as_str()).map(|&i| (i, *id)))
+                    .collect()
+            })
+            .collect();
+        let decl_names: Vec<&str> = self.decls.iter().map(|d| d.name.name.as_str()).collect();
+        let order = graph::order(&decl_names, &edges, &mut self.diags);
+        let axis_of: BTreeMap<&str, usize> = axes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i))
+            .collect();
+        let lets: Vec<bool> = self.decls.iter().map(|d| d.kind == DeclKind::Let).collect();
+        // `--set` on a let changes what it reads.
+        let raw: Vec<Vec<&Ident>> = raw
+            .into_iter()
+            .zip(&self.decls)
+            .map(|(ids, d)| match names.get(&d.name.name) {
+                Some(Binding::Let(expr)) => {
+                    let mut out = Vec::new();
+                    graph::free_names(expr, &mut out);
+                    out
+                }
+                _ => ids,
+            })
+            .collect();
+        let mut memo = vec![None; self.decls.len()];
+        let axes_read = (0..self.decls.len())
+            .map(|i| graph::axes_read(i, &edges, &raw, &lets, &axis_of, &mut memo))
+            .collect();
+        (order, axes_read)
+    }
+
+    fn points(
+        &mut self,
+        axes: &[Axis],
+        names: &BTreeMap<String, Binding<'a>>,
+        replaced: &BTreeMap<String, &'a Expr>,
+    ) -> Option<Vec<Vec<Value>>> {
+        let value_of = |f: &Field| Field {
+            name: f.name.clone(),
+            value: replaced
+                .get(&f.name.name)
+                .map_or_else(|| f.value.clone(), |e| (*e).clone()),
+        };
+        let mut ev = Evaluator::new(self.map, names, None, &mut self.files);
+        let points = sweep::expand(&self.sweep, axes, &value_of, &mut ev);
+        self.diags.append(&mut ev.diags);
+        let points = points?;
+        let map = self.map;
+        let files = &mut self.files;
+        let mut ev_at = |expr: &Expr, point: &[Value]| {
+            let mut ev = Evaluator::new(map, names, Some(point), files);
+            let v = ev.eval(expr);
+            (v, ev.diags)
+        };
+        let mut diags = Vec::new();
+        let points = sweep::exclude(&self.sweep, axes, points, &mut ev_at, &mut diags);
+        self.diags.extend(diags);
+        Some(points)
+    }
+
+    fn seeds(
+        &mut self,
+        names: &BTreeMap<String, Binding<'a>>,
+        replaced: &BTreeMap<String, &'a Expr>,
+    ) -> Option<Vec<i64>> {
+        let fields: Vec<Field> = self.experiment.map(|(_, f)| f.to_vec()).unwrap_or_default();
+        let mut fields: Vec<Field> = fields
+            .into_iter()
+            .filter(|f| !(f.name.name == "seeds" && replaced.contains_key("seeds")))
+            .collect();
+        if let Some(expr) = replaced.get("seeds") {
+            fields.push(Field {
+                name: Ident {
+                    name: "seeds".into(),
+                    span: expr.span,
+                },
+                value: (*expr).clone(),
+            });
+        }
+        let span = self
+            .experiment
+            .map_or_else(Span::default, |(id, _)| id.span);
+        let mut ev = Evaluator::new(self.map, names, None, &mut self.files);
+        let record = resolve_block(&mut ev, &fields, schema::fields(None), "experiment", span);
+        self.diags.append(&mut ev.diags);
+        let Some(Value::List(seeds)) = record?.remove("seeds") else {
+            return None;
+        };
+        let seeds: Vec<i64> = seeds
+            .iter()
+            .filter_map(|v| {
+                if let Value::Int(i) = v {
+                    Some(*i)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let seeds_span = fields
+            .iter()
+            .find(|f| f.name.name == "seeds")
+            .map_or(span, |f| f.value.span);
+        let mut sorted = seeds.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if seeds.is_empty() || sorted.len() != seeds.len() {
+            self.diags.push(
+                Diagnostic::error(seeds_span, "`seeds` must be distinct and not empty")
+                    .label("in this list"),
+            );
+            return None;
+        }
+        Some(seeds)
+    }
+
+    fn resolve_all(
+        &mut self,
+        names: &BTreeMap<String, Binding<'a>>,
+        order: &[usize],
+        axes_read: &[Vec<usize>],
+        points: &[Vec<Value>],
+    ) -> Option<Vec<Resolved>> {
+        let mut done: Vec<Resolved> = Vec::new();
+        let mut ok = true;
+        for &i in order {
+            let decl = self.decls[i];
+            if matches!(decl.kind, DeclKind::Let | DeclKind::Report) {
+                continue;
+            }
+            match self.resolve_decl(decl, names, &axes_read[i], points, &done) {
+                Some(r) => done.push(r),
+                None => ok = false,
+            }
+        }
+        ok.then_some(done)
+    }
+
+    /// Evaluates a declaration once per distinct projection of the sweep on
+    /// the axes it reads.
+    fn resolve_decl(
+        &mut self,
+        decl: &'a Decl,
+        names: &BTreeMap<String, Binding<'a>>,
+        axes: &[usize],
+        points: &[Vec<Value>],
+        done: &[Resolved],
+    ) -> Option<Resolved> {
+        let mut memo: HashMap<String, u32> = HashMap::new();
+        let mut by_point = Vec::with_capacity(points.len());
+        let mut instances = Vec::new();
+        let mut failures = 0;
+        for point in points {
+            let key: String = axes
+                .iter()
+                .map(|&a| point[a].to_string())
+                .collect::<Vec<_>>()
+                .join("\u{1f}");
+            if let Some(&index) = memo.get(&key) {
+                by_point.push(index);
+                continue;
+            }
+            let mut ev = Evaluator::new(self.map, names, Some(point), &mut self.files);
+            let value = compat::resolve(decl, &mut ev, done);
+            let mut diags = ev.diags;
+            if value.is_none() && !axes.is_empty() {
+                let label = axes
+                    .iter()
+                    .map(|&a| format!("{}={}", names_of(names, a), point[a]))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                for d in &mut diags {
+                    d.hints.push(format!("at sweep point {label}"));
+                }
+            }
+            self.diags.extend(diags);
+            let Some(value) = value else {
+                failures += 1;
+                if failures >= 16 {
+                    return None;
+                }
+                continue;
+            };
+            memo.insert(key, instances.len() as u32);
+            by_point.push(instances.len() as u32);
+            instances.push(value);
+        }
+        if failures > 0 {
+            return None;
+        }
+        let targets = match &decl.body {
+            DeclBody::Eval { targets, .. } => targets.iter().map(|t| t.name.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let records = compat::records(decl.kind, instances.first(), done);
+        Some(Resolved {
+            name: decl.name.name.clone(),
+            kind: decl.kind,
+            span: decl.span,
+            axes: axes.to_vec(),
+            by_point,
+            instances,
+            targets,
+            records,
+        })
+    }
+
+    fn unused_axes(&mut self, axes: &[Axis], order: &[usize], axes_read: &[Vec<usize>]) {
+        let mut used = vec![false; axes.len()];
+        for &i in order {
+            if !matches!(self.decls[i].kind, DeclKind::Let | DeclKind::Report) {
+                for &a in &axes_read[i] {
+                    used[a] = true;
+                }
+            }
+        }
+        for (axis, used) in axes.iter().zip(used) {
+            if !used {
+                self.diags.push(
+                    Diagnostic::error(axis.span, format!("sweep axis `{}` is never used", axis.name))
+                        .label("no stage reads it")
+                        .hint(format!("use `{}` in a stage, or remove the axis (it would only repeat identical runs)", axis.name)),
+                );
+            }
+        }
+    }
+}
+
+fn names_of(names: &BTreeMap<String, Binding>, axis: usize) -> String {
+    names
+        .iter()
+        .find(|(_, b)| matches!(b, Binding::Axis(a) if *a == axis))
+        .map(|(n, _)| n.clone())
+        .unwrap_or_default()
+}
+
+/// The experiment's name when it has no `experiment` block: the file stem.
+fn stem(map: &SourceMap) -> String {
+    map.files()
+        .first()
+        .and_then(|f| f.path.file_stem())
+        .map_or_else(
+            || "experiment".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+}
+
+/// Resolves a block's fields against a schema: unknown and repeated fields,
+/// missing required ones, types and defaults.
+fn resolve_block(
+    ev: &mut Evaluator,
+    fields: &[Field],
+    schema: &[Param],
+    what: &str,
+    at: Span,
+) -> Option<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut ok = true;
+    for field in fields {
+        let name = field.name.name.as_str();
+        let Some(param) = schema.iter().find(|p| p.name == name) else {
+            ev.diags.push(
+                Diagnostic::error(field.name.span, format!("`{what}` has no field `{name}`"))
+                    .label("unknown field")
+                    .maybe_hint(did_you_mean(name, schema.iter().map(|p| p.name)))
+                    .hint(format!(
+                        "its fields: {}",
+                        schema
+                            .iter()
+                            .map(|p| format!("`{}`", p.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+            );
+            ok = false;
+            continue;
+        };
+        if let Some(first) = seen.get(name) {
+            ev.diags.push(
+                Diagnostic::error(field.name.span, format!("field `{name}` is given twice"))
+                    .label("second")
+                    .secondary(*first, "first"),
+            );
+            ok = false;
+            continue;
+        }
+        seen.insert(param.name, field.name.span);
+        let what = format!("`{name}`");
+        match ev
+            .eval(&field.value)
+            .and_then(|v| ev.coerce(v, &param.ty, field.value.span, &what))
+        {
+            Some(v) => {
+                out.insert(name.to_string(), v);
+            }
+            None => ok = false,
+        }
+    }
+    for param in schema {
+        if out.contains_key(param.name) || seen.contains_key(param.name) {
+            continue;
+        }
+        match &param.default {
+            Default::Value(v) => {
+                out.insert(param.name.to_string(), v.clone());
+            }
+            Default::Derived(_) => {}
+            Default::Required => {
+                ev.diags.push(
+                    Diagnostic::error(at, format!("`{what}` is missing `{}`", param.name))
+                        .label(format!("add `{} = ...`", param.name))
+                        .hint(format!("`{}`: {}", param.name, param.doc)),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Coerces a whole-declaration value (`data x = ...`, `model x = ...`).
+fn resolve_value(ev: &mut Evaluator, expr: &Expr, ty: &Ty, what: &str) -> Option<Value> {
+    let value = ev.eval(expr)?;
+    ev.coerce(value, ty, expr.span, what)
+}

@@ -1,0 +1,233 @@
+//! The fields each declaration block accepts, with types and defaults; the
+//! same [`Param`] shape as built-in parameters, so one resolver and one
+//! reference page serve both.
+
+use std::sync::LazyLock;
+
+use super::builtins::{lookup, Category, Default, Param, Ty};
+use super::value::{Call, Value};
+use crate::syntax::ast::DeclKind;
+
+fn field(name: &'static str, ty: Ty, default: Default, doc: &'static str) -> Param {
+    Param {
+        name,
+        ty,
+        default,
+        doc,
+    }
+}
+
+fn int(min: i64) -> Ty {
+    Ty::Int {
+        min: Some(min),
+        max: None,
+    }
+}
+
+/// A call of a built-in with all its defaults.
+pub fn default_call(name: &str) -> Default {
+    let builtin = lookup(name).expect("schema defaults name built-ins");
+    let args = builtin
+        .params
+        .iter()
+        .filter_map(|p| match &p.default {
+            Default::Value(v) => Some((p.name, v.clone())),
+            _ => None,
+        })
+        .collect();
+    Default::Value(Value::Call(Call {
+        name: builtin.name,
+        category: builtin.category,
+        args,
+    }))
+}
+
+static TRAIN: LazyLock<Vec<Param>> = LazyLock::new(|| {
+    vec![
+        field(
+            "model",
+            Ty::ModelRef,
+            Default::Required,
+            "the model to start from: a `model` or an earlier `train` stage",
+        ),
+        field(
+            "data",
+            Ty::DataRef,
+            Default::Required,
+            "training records: a data source, a split, or a `pairs` stage",
+        ),
+        field(
+            "loss",
+            Ty::Loss,
+            Default::Required,
+            "a weighted sum of losses, e.g. `0.8*dpo(0.1) + 0.2*bco_pair(0.1) + sft()`",
+        ),
+        field("steps", int(1), Default::Required, "optimizer steps"),
+        field(
+            "batch",
+            int(1),
+            Default::Value(Value::Int(32)),
+            "records (pairs) per optimizer step",
+        ),
+        field(
+            "grad_accum",
+            int(1),
+            Default::Value(Value::Int(1)),
+            "micro-batches per step (each holds `batch / grad_accum` records)",
+        ),
+        field(
+            "optimizer",
+            Ty::Cat(Category::Optimizer),
+            default_call("adamw"),
+            "the optimizer",
+        ),
+        field(
+            "clip",
+            Ty::Float {
+                min: Some((0.0, true)),
+                max: None,
+            },
+            Default::Value(Value::Float(1.0)),
+            "clip gradients to this global norm; 0 turns clipping off",
+        ),
+        field(
+            "reference",
+            Ty::ModelRef,
+            Default::Derived("`model`, when a loss needs a reference"),
+            "the frozen reference model; its log-probs are computed once and cached",
+        ),
+    ]
+});
+
+static PAIRS: LazyLock<Vec<Param>> = LazyLock::new(|| {
+    vec![
+        field(
+            "model",
+            Ty::ModelRef,
+            Default::Required,
+            "the model that samples responses",
+        ),
+        field(
+            "prompts",
+            Ty::DataRef,
+            Default::Required,
+            "problems to sample for (with ground-truth answers for `correctness`)",
+        ),
+        field(
+            "method",
+            Ty::Cat(Category::PairMethod),
+            default_call("correctness"),
+            "`correctness()` or `dropout_ntp(ratio)`",
+        ),
+        field(
+            "samples",
+            int(1),
+            Default::Value(Value::Int(8)),
+            "responses sampled per prompt",
+        ),
+        field(
+            "temperature",
+            Ty::Float {
+                min: Some((0.0, true)),
+                max: None,
+            },
+            Default::Value(Value::Float(1.0)),
+            "sampling temperature",
+        ),
+        field(
+            "top_p",
+            Ty::Float {
+                min: Some((0.0, false)),
+                max: Some((1.0, true)),
+            },
+            Default::Value(Value::Float(1.0)),
+            "nucleus sampling mass",
+        ),
+        field(
+            "max_tokens",
+            int(1),
+            Default::Value(Value::Int(64)),
+            "tokens per response at most",
+        ),
+        field(
+            "style",
+            Ty::Choice(&["cot", "direct"]),
+            Default::Value(Value::Str("cot".into())),
+            "prompt style of the samples",
+        ),
+        field(
+            "judge",
+            Ty::Cat(Category::Judge),
+            default_call("final_answer"),
+            "how a response is marked correct",
+        ),
+        field(
+            "max_pairs_per_prompt",
+            int(1),
+            Default::Value(Value::Int(4)),
+            "pairs kept per prompt at most",
+        ),
+    ]
+});
+
+static EXPERIMENT: LazyLock<Vec<Param>> = LazyLock::new(|| {
+    vec![
+        field(
+            "seeds",
+            Ty::List(Box::new(int(0))),
+            Default::Value(Value::List(vec![Value::Int(1)])),
+            "replicate seeds: every stage runs once per seed and reports average over them",
+        ),
+        field(
+            "description",
+            Ty::Str,
+            Default::Value(Value::Str(String::new())),
+            "one line shown in reports",
+        ),
+    ]
+});
+
+/// Fields of a block declaration (`train`, `pairs`) or of `experiment`
+/// (`None`).
+pub fn fields(kind: Option<DeclKind>) -> &'static [Param] {
+    match kind {
+        Some(DeclKind::Train) => &TRAIN,
+        Some(DeclKind::Pairs) => &PAIRS,
+        _ => &EXPERIMENT,
+    }
+}
+
+/// Fields of a `report` block; they name axes and metrics rather than
+/// compute values, so the checker reads them as written.
+pub const REPORT_FIELDS: [(&str, &str); 6] = [
+    (
+        "rows",
+        "sweep axes that label the rows, e.g. `[w_p, w_q, w_g]`",
+    ),
+    (
+        "columns",
+        "metrics, `suite.metric` or `suite.metric.output` (e.g. `reasoning.cot.unparsable`)",
+    ),
+    (
+        "baseline",
+        "a model of the eval suites; deltas are taken against its row",
+    ),
+    (
+        "formats",
+        "any of `markdown`, `html`, `latex`, `csv`, `parquet` (default: markdown, html, latex)",
+    ),
+    (
+        "template",
+        "a folder of your own minijinja templates, relative to the experiment",
+    ),
+    ("title", "the table's caption"),
+];
+
+/// What each metric reports; the first is its main value.
+pub fn metric_outputs(metric: &str) -> &'static [&'static str] {
+    match metric {
+        "accuracy" => &["accuracy", "unparsable"],
+        "preference" => &["accuracy", "margin"],
+        _ => &["nll", "ppl"],
+    }
+}

@@ -1,0 +1,64 @@
+//! Reads an experiment through the first phases: parse, `--set`, check.
+
+use std::path::Path;
+
+use crate::check::{self, Override, Program};
+use crate::diag::{render_all, Diagnostic, SourceMap};
+use crate::syntax::{self, ParseFailure};
+
+/// Why an experiment could not be loaded; each maps to an exit code.
+pub enum LoadError {
+    /// Exit 2: a malformed `--set` or an unreadable file.
+    Usage(String),
+    /// Exit 1: located problems in the experiment.
+    Invalid(String, usize),
+}
+
+/// Parses and checks `path` with `--set` overrides applied.
+pub fn load(path: &Path, sets: &[String]) -> Result<(SourceMap, Program), LoadError> {
+    let mut map = SourceMap::default();
+    let ast = match syntax::parse(&mut map, path) {
+        Ok(ast) => ast,
+        Err(ParseFailure::Unreadable(e)) => {
+            return Err(LoadError::Usage(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+        Err(ParseFailure::Invalid(diags)) => return Err(invalid(&map, &diags)),
+    };
+    let mut overrides = Vec::new();
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    for set in sets {
+        let Some((name, text)) = set.split_once('=') else {
+            return Err(LoadError::Usage(format!(
+                "`--set {set}`: expected NAME=VALUE, e.g. `--set beta=0.2`"
+            )));
+        };
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(LoadError::Usage(format!(
+                "`--set {set}`: `{name}` is not a name"
+            )));
+        }
+        match syntax::parse_expr(&mut map, &format!("--set {name}"), text) {
+            Ok(value) => overrides.push(Override {
+                name: name.to_string(),
+                value,
+            }),
+            Err(diag) => diags.push(diag),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(invalid(&map, &diags));
+    }
+    match check::check(&map, &ast, &overrides) {
+        Ok(program) => Ok((map, program)),
+        Err(diags) => Err(invalid(&map, &diags)),
+    }
+}
+
+fn invalid(map: &SourceMap, diags: &[Diagnostic]) -> LoadError {
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    LoadError::Invalid(render_all(map, diags), errors)
+}

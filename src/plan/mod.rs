@@ -1,0 +1,62 @@
+//! Phase 3: [`Program`] to [`Plan`]. Instantiates every declaration for
+//! each sweep point and seed, hashes each instance over its kind, resolved
+//! parameters and input hashes (a Merkle chain), and merges instances with
+//! equal hashes: upstream stages shared by sweep points appear once.
+
+mod build;
+mod stage;
+
+use serde::Serialize;
+
+pub use stage::{Stage, StageKind};
+
+use crate::check::Program;
+
+/// Version of the stage hash scheme. Bump it whenever what a hash covers
+/// changes, so old store entries are never mistaken for new ones.
+pub const HASH_SCHEME: &str = "mpx-stage/1";
+
+/// The execution plan: stages in dependency order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub scheme: &'static str,
+    pub experiment: String,
+    /// Hash over every stage hash, in order.
+    pub plan_hash: String,
+    pub seeds: Vec<i64>,
+    pub axes: Vec<String>,
+    /// Sweep points after exclusions.
+    pub points: usize,
+    pub stages: Vec<Stage>,
+}
+
+impl Plan {
+    pub fn stage(&self, hash: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.hash == hash)
+    }
+
+    /// Stages of one kind, in plan order.
+    pub fn of_kind(&self, kind: StageKind) -> impl Iterator<Item = &Stage> {
+        self.stages.iter().filter(move |s| s.kind == kind)
+    }
+}
+
+/// Builds the plan of a checked program. Planning cannot fail: the checker
+/// has already resolved every declaration at every point.
+pub fn plan(program: &Program) -> Plan {
+    let stages = build::Builder::new(program).build();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(HASH_SCHEME.as_bytes());
+    for stage in &stages {
+        hasher.update(stage.hash.as_bytes());
+    }
+    Plan {
+        scheme: HASH_SCHEME,
+        experiment: program.experiment.clone(),
+        plan_hash: hasher.finalize().to_hex().to_string(),
+        seeds: program.seeds.clone(),
+        axes: program.axes.iter().map(|a| a.name.clone()).collect(),
+        points: program.points.len(),
+        stages,
+    }
+}

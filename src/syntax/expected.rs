@@ -1,0 +1,153 @@
+//! pest errors in words. Every grammar rule has a human name here, in an
+//! exhaustive `match`: a new rule cannot ship with an unreadable error.
+
+use pest::error::{Error, ErrorVariant, InputLocation};
+
+use super::Rule;
+use crate::diag::{Diagnostic, FileId, Span};
+
+/// How a rule is named in "expected ..." messages; `None` for rules that
+/// never stand alone in one.
+#[allow(clippy::too_many_lines)] // one arm per grammar rule, by design
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::WHITESPACE | Rule::COMMENT | Rule::EOI | Rule::file | Rule::lone_expr => return None,
+        Rule::item => "a declaration (`data`, `model`, `train`, `pairs`, `eval`, `sweep`, `report`, `let`, `import`)",
+        Rule::import => "an `import`",
+        Rule::experiment => "an `experiment` block",
+        Rule::data_decl => "a `data` declaration",
+        Rule::model_decl => "a `model` declaration",
+        Rule::let_decl => "a `let` binding",
+        Rule::train_decl => "a `train` stage",
+        Rule::pairs_decl => "a `pairs` stage",
+        Rule::eval_decl => "an `eval` suite",
+        Rule::targets => "a list of models like `[sft, mpo]`",
+        Rule::report_decl => "a `report`",
+        Rule::sweep_decl => "a `sweep` block",
+        Rule::sweep_entry => "a sweep axis, `zip` or `exclude`",
+        Rule::zip => "a `zip { ... }` block",
+        Rule::exclude => "an `exclude` rule",
+        Rule::exclude_if => "`if` and a condition",
+        Rule::block => "a block `{ name = value ... }`",
+        Rule::field => "a field `name = value`",
+        Rule::expr | Rule::operand | Rule::primary | Rule::prefix => "a value",
+        Rule::infix => "an operator",
+        Rule::postfix => "`(` or `.`",
+        Rule::pipe => "`|>`",
+        Rule::or => "`||`",
+        Rule::and => "`&&`",
+        Rule::eq => "`==`",
+        Rule::ne => "`!=`",
+        Rule::le => "`<=`",
+        Rule::ge => "`>=`",
+        Rule::lt => "`<`",
+        Rule::gt => "`>`",
+        Rule::range => "`..`",
+        Rule::add => "`+`",
+        Rule::sub => "`-`",
+        Rule::mul => "`*`",
+        Rule::div => "`/`",
+        Rule::neg => "`-`",
+        Rule::not => "`!`",
+        Rule::call => "arguments `(...)`",
+        Rule::arg => "an argument",
+        Rule::named_arg => "a named argument `name = value`",
+        Rule::member => "`.name`",
+        Rule::list => "a list `[...]`",
+        Rule::record => "a record `{ name = value }`",
+        Rule::number => "a number",
+        Rule::string => "a string",
+        Rule::string_body => "the text of a string",
+        Rule::boolean => "`true` or `false`",
+        Rule::ident => "a name",
+        Rule::ident_char => "a letter, digit or `_`",
+        Rule::kw_import => "`import`",
+        Rule::kw_experiment => "`experiment`",
+        Rule::kw_data => "`data`",
+        Rule::kw_model => "`model`",
+        Rule::kw_let => "`let`",
+        Rule::kw_train => "`train`",
+        Rule::kw_pairs => "`pairs`",
+        Rule::kw_eval => "`eval`",
+        Rule::kw_on => "`on`",
+        Rule::kw_with => "`with`",
+        Rule::kw_report => "`report`",
+        Rule::kw_sweep => "`sweep`",
+        Rule::kw_zip => "`zip`",
+        Rule::kw_exclude => "`exclude`",
+        Rule::kw_if => "`if`",
+    })
+}
+
+/// Converts a pest error into a located diagnostic naming, in words, what
+/// the parser expected and what it found.
+pub fn to_diagnostic(file: FileId, text: &str, err: &Error<Rule>) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let found_end = token_end(text, pos);
+    let span = Span::new(file, pos, found_end);
+    let found = if pos >= text.len() {
+        "the end of the file".to_string()
+    } else {
+        format!("`{}`", &text[pos..found_end])
+    };
+    let mut expected: Vec<&str> = Vec::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        expected.extend(positives.iter().filter_map(|r| describe(*r)));
+    }
+    let literals: Vec<String> = err
+        .parse_attempts()
+        .map(|a| {
+            a.expected_tokens()
+                .into_iter()
+                .map(|t| t.to_string())
+                .filter(|t| is_literal(t))
+                .map(|t| format!("`{t}`"))
+                .collect()
+        })
+        .unwrap_or_default();
+    expected.extend(literals.iter().map(String::as_str));
+    expected.sort_unstable();
+    expected.dedup();
+    let message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", join_or(&expected))
+    };
+    Diagnostic::error(span, message).label("unexpected here")
+}
+
+/// pest shows literal tokens as themselves, character ranges as `a..z` and
+/// built-in rules as `BUILTIN_RULE`; only literals are worth naming (ranges
+/// belong to rules that are named already).
+fn is_literal(token: &str) -> bool {
+    let chars: Vec<char> = token.chars().collect();
+    let is_range = chars.len() == 4 && chars[1] == '.' && chars[2] == '.';
+    !token.trim().is_empty() && token != "BUILTIN_RULE" && !is_range
+}
+
+/// End of the token starting at `pos`: a run of name characters, or one
+/// character.
+fn token_end(text: &str, pos: usize) -> usize {
+    let rest = &text[pos.min(text.len())..];
+    let word: usize = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+        .map(char::len_utf8)
+        .sum();
+    if word > 0 {
+        return pos + word;
+    }
+    pos + rest.chars().next().map_or(0, char::len_utf8)
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}

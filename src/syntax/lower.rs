@@ -1,0 +1,370 @@
+//! Turns pest's parse tree into the [`Ast`](super::ast::Ast). The grammar
+//! guarantees the shapes matched here; operator precedence lives in
+//! [`pratt`].
+
+use std::sync::LazyLock;
+
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+
+use super::ast::{
+    Arg, BinaryOp, Decl, DeclBody, DeclKind, Expr, ExprKind, Field, Ident, Item, SweepEntry,
+    UnaryOp,
+};
+use super::Rule;
+use crate::diag::{Diagnostic, FileId, Span};
+
+/// Operator precedence, loosest first: `|>`, `||`, `&&`, comparisons, `..`,
+/// `+ -`, `* /`, then prefix `- !` and postfix calls and members.
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::pipe, Assoc::Left))
+            .op(Op::infix(Rule::or, Assoc::Left))
+            .op(Op::infix(Rule::and, Assoc::Left))
+            .op(Op::infix(Rule::eq, Assoc::Left)
+                | Op::infix(Rule::ne, Assoc::Left)
+                | Op::infix(Rule::lt, Assoc::Left)
+                | Op::infix(Rule::le, Assoc::Left)
+                | Op::infix(Rule::gt, Assoc::Left)
+                | Op::infix(Rule::ge, Assoc::Left))
+            .op(Op::infix(Rule::range, Assoc::Left))
+            .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+            .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left))
+            .op(Op::prefix(Rule::neg) | Op::prefix(Rule::not))
+            .op(Op::postfix(Rule::call) | Op::postfix(Rule::member))
+    });
+    &PRATT
+}
+
+/// Lowers the pairs of one file. Numbers that do not fit are the only
+/// errors left after pest accepted the text.
+pub struct Lower {
+    pub file: FileId,
+    pub errors: Vec<Diagnostic>,
+}
+
+impl Lower {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    pub fn file(&mut self, file: Pair<Rule>) -> Vec<Item> {
+        file.into_inner()
+            .filter(|p| p.as_rule() != Rule::EOI)
+            .map(|p| self.item(p))
+            .collect()
+    }
+
+    fn item(&mut self, pair: Pair<Rule>) -> Item {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner().filter(|p| !is_keyword(p.as_rule()));
+        match rule {
+            Rule::import => {
+                let path = inner.next().map(|p| self.string(&p)).unwrap_or_default();
+                Item::Import { path, span }
+            }
+            Rule::experiment => {
+                let name = self.ident(&next(&mut inner));
+                let fields = self.fields(next(&mut inner).into_inner());
+                Item::Experiment { name, fields, span }
+            }
+            Rule::sweep_decl => Item::Sweep {
+                entries: inner.map(|p| self.sweep_entry(p)).collect(),
+                span,
+            },
+            Rule::data_decl | Rule::model_decl | Rule::let_decl => {
+                let kind = match rule {
+                    Rule::data_decl => DeclKind::Data,
+                    Rule::model_decl => DeclKind::Model,
+                    _ => DeclKind::Let,
+                };
+                let name = self.ident(&next(&mut inner));
+                let value = self.expr(next(&mut inner));
+                Item::Decl(Decl {
+                    kind,
+                    name,
+                    body: DeclBody::Value(value),
+                    span,
+                })
+            }
+            Rule::train_decl | Rule::pairs_decl | Rule::report_decl => {
+                let kind = match rule {
+                    Rule::train_decl => DeclKind::Train,
+                    Rule::pairs_decl => DeclKind::Pairs,
+                    _ => DeclKind::Report,
+                };
+                let name = self.ident(&next(&mut inner));
+                let fields = self.fields(next(&mut inner).into_inner());
+                Item::Decl(Decl {
+                    kind,
+                    name,
+                    body: DeclBody::Block(fields),
+                    span,
+                })
+            }
+            Rule::eval_decl => {
+                let name = self.ident(&next(&mut inner));
+                let targets = next(&mut inner)
+                    .into_inner()
+                    .map(|p| self.ident(&p))
+                    .collect();
+                let data = self.expr(next(&mut inner));
+                let metrics = self.fields(next(&mut inner).into_inner());
+                Item::Decl(Decl {
+                    kind: DeclKind::Eval,
+                    name,
+                    body: DeclBody::Eval {
+                        targets,
+                        data,
+                        metrics,
+                    },
+                    span,
+                })
+            }
+            other => unreachable!("the grammar allows no item {other:?}"),
+        }
+    }
+
+    fn sweep_entry(&mut self, pair: Pair<Rule>) -> SweepEntry {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::field => SweepEntry::Axis(self.field(pair)),
+            Rule::zip => SweepEntry::Zip {
+                axes: self.fields(pair.into_inner()),
+                span,
+            },
+            Rule::exclude => {
+                let body = next(&mut pair.into_inner().filter(|p| !is_keyword(p.as_rule())));
+                if body.as_rule() == Rule::exclude_if {
+                    let condition =
+                        next(&mut body.into_inner().filter(|p| !is_keyword(p.as_rule())));
+                    SweepEntry::ExcludeIf {
+                        condition: self.expr(condition),
+                        span,
+                    }
+                } else {
+                    SweepEntry::ExcludeWhere {
+                        fields: self.fields(body.into_inner()),
+                        span,
+                    }
+                }
+            }
+            other => unreachable!("the grammar allows no sweep entry {other:?}"),
+        }
+    }
+
+    fn fields(&mut self, pairs: Pairs<Rule>) -> Vec<Field> {
+        pairs
+            .filter(|p| !is_keyword(p.as_rule()))
+            .map(|p| self.field(p))
+            .collect()
+    }
+
+    fn field(&mut self, pair: Pair<Rule>) -> Field {
+        let mut inner = pair.into_inner();
+        let name = self.ident(&next(&mut inner));
+        let value = self.expr(next(&mut inner));
+        Field { name, value }
+    }
+
+    fn ident(&self, pair: &Pair<Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(pair),
+        }
+    }
+
+    fn string(&self, pair: &Pair<Rule>) -> String {
+        let body = pair.clone().into_inner().next().map_or("", |p| p.as_str());
+        unescape(body)
+    }
+
+    pub fn expr(&mut self, pair: Pair<Rule>) -> Expr {
+        let file = self.file;
+        let span_of = |p: &Pair<Rule>| {
+            let s = p.as_span();
+            Span::new(file, s.start(), s.end())
+        };
+        // The closures below all need `self`; pest's builder holds them at
+        // once, so they share it through a RefCell.
+        let this = std::cell::RefCell::new(&mut *self);
+        let result = pratt()
+            .map_primary(|p| this.borrow_mut().primary(p))
+            .map_prefix(|op, rhs| {
+                let span = span_of(&op).to(rhs.span);
+                let op = if op.as_rule() == Rule::neg {
+                    UnaryOp::Neg
+                } else {
+                    UnaryOp::Not
+                };
+                // Fold `-number` so that `-1` is a literal, as users read it.
+                let kind = match (op, rhs.kind) {
+                    (UnaryOp::Neg, ExprKind::Int(v)) => ExprKind::Int(-v),
+                    (UnaryOp::Neg, ExprKind::Float(v)) => ExprKind::Float(-v),
+                    (op, kind) => ExprKind::Unary(
+                        op,
+                        Box::new(Expr {
+                            kind,
+                            span: rhs.span,
+                        }),
+                    ),
+                };
+                Expr { kind, span }
+            })
+            .map_postfix(|lhs, op| {
+                let span = lhs.span.to(span_of(&op));
+                let kind = match op.as_rule() {
+                    Rule::member => {
+                        let id = next(&mut op.into_inner());
+                        ExprKind::Member(Box::new(lhs), this.borrow().ident(&id))
+                    }
+                    _ => {
+                        let args = op.into_inner().map(|a| this.borrow_mut().arg(a)).collect();
+                        ExprKind::Call(Box::new(lhs), args)
+                    }
+                };
+                Expr { kind, span }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let span = lhs.span.to(rhs.span);
+                let op = binary_op(op.as_rule());
+                Expr {
+                    kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                    span,
+                }
+            })
+            .parse(pair.into_inner());
+        result
+    }
+
+    fn arg(&mut self, pair: Pair<Rule>) -> Arg {
+        if pair.as_rule() == Rule::named_arg {
+            let mut inner = pair.into_inner();
+            let name = self.ident(&next(&mut inner));
+            Arg {
+                name: Some(name),
+                value: self.expr(next(&mut inner)),
+            }
+        } else {
+            Arg {
+                name: None,
+                value: self.expr(pair),
+            }
+        }
+    }
+
+    fn primary(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::number => self.number(pair.as_str(), span),
+            Rule::string => ExprKind::Str(self.string(&pair)),
+            Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
+            Rule::ident => ExprKind::Name(self.ident(&pair)),
+            Rule::list => ExprKind::List(pair.into_inner().map(|p| self.expr(p)).collect()),
+            Rule::record => ExprKind::Record(self.fields(pair.into_inner())),
+            // A parenthesised expression keeps the span of its contents.
+            Rule::expr => return self.expr(pair),
+            other => unreachable!("the grammar allows no primary {other:?}"),
+        };
+        Expr { kind, span }
+    }
+
+    fn number(&mut self, text: &str, span: Span) -> ExprKind {
+        let is_float = text.contains(['.', 'e', 'E']);
+        if !is_float {
+            if let Ok(v) = text.parse::<i64>() {
+                return ExprKind::Int(v);
+            }
+            self.errors.push(
+                Diagnostic::error(span, "integer too large").label("does not fit in 64 bits"),
+            );
+            return ExprKind::Int(0);
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => ExprKind::Float(v),
+            _ => {
+                self.errors
+                    .push(Diagnostic::error(span, "number too large").label("not a finite number"));
+                ExprKind::Float(0.0)
+            }
+        }
+    }
+}
+
+fn next<'a>(pairs: &mut impl Iterator<Item = Pair<'a, Rule>>) -> Pair<'a, Rule> {
+    pairs.next().expect("the grammar guarantees this child")
+}
+
+fn is_keyword(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_import
+            | Rule::kw_experiment
+            | Rule::kw_data
+            | Rule::kw_model
+            | Rule::kw_let
+            | Rule::kw_train
+            | Rule::kw_pairs
+            | Rule::kw_eval
+            | Rule::kw_on
+            | Rule::kw_with
+            | Rule::kw_report
+            | Rule::kw_sweep
+            | Rule::kw_zip
+            | Rule::kw_exclude
+            | Rule::kw_if
+    )
+}
+
+fn binary_op(rule: Rule) -> BinaryOp {
+    match rule {
+        Rule::pipe => BinaryOp::Pipe,
+        Rule::or => BinaryOp::Or,
+        Rule::and => BinaryOp::And,
+        Rule::eq => BinaryOp::Eq,
+        Rule::ne => BinaryOp::Ne,
+        Rule::lt => BinaryOp::Lt,
+        Rule::le => BinaryOp::Le,
+        Rule::gt => BinaryOp::Gt,
+        Rule::ge => BinaryOp::Ge,
+        Rule::range => BinaryOp::Range,
+        Rule::add => BinaryOp::Add,
+        Rule::sub => BinaryOp::Sub,
+        Rule::mul => BinaryOp::Mul,
+        Rule::div => BinaryOp::Div,
+        other => unreachable!("the grammar allows no infix operator {other:?}"),
+    }
+}
+
+/// Resolves the escapes the grammar admits (`\"`, `\\`, `\n`, `\t`); any
+/// other escaped character stands for itself.
+fn unescape(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape;
+
+    #[test]
+    fn unescapes_the_admitted_escapes() {
+        assert_eq!(unescape(r#"a\"b\\c\nd\te"#), "a\"b\\c\nd\te");
+    }
+}

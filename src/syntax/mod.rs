@@ -1,0 +1,176 @@
+//! Phase 1: text to [`Ast`]. Parses an experiment file and, recursively, the
+//! files it imports; every node keeps its span. Input: a path. Output: the
+//! items of all files (imports first) or located diagnostics.
+
+pub mod ast;
+mod expected;
+mod lower;
+
+use std::path::{Path, PathBuf};
+
+use pest::Parser as _;
+
+pub use ast::Ast;
+use ast::{Expr, Item};
+
+use crate::diag::{did_you_mean, Diagnostic, FileId, SourceMap, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/mpx.pest"]
+pub(crate) struct MpxParser;
+
+/// Parses `path` and everything it imports into one [`Ast`]; sources are
+/// added to `map`. An unreadable root file is the only error without a span.
+pub fn parse(map: &mut SourceMap, path: &Path) -> Result<Ast, ParseFailure> {
+    let text = fs_err::read_to_string(path).map_err(ParseFailure::Unreadable)?;
+    let root = map.add(path.display().to_string(), path, text);
+    let mut loader = Loader {
+        map,
+        stack: Vec::new(),
+        seen: Vec::new(),
+        items: Vec::new(),
+        errors: Vec::new(),
+    };
+    loader.load(root);
+    if loader.errors.is_empty() {
+        Ok(Ast {
+            items: loader.items,
+        })
+    } else {
+        Err(ParseFailure::Invalid(loader.errors))
+    }
+}
+
+/// Parses one expression, as given on the command line (`--set w_p=[0.5,1]`).
+/// The text becomes a file of its own in `map` so diagnostics can point into it.
+pub fn parse_expr(map: &mut SourceMap, name: &str, text: &str) -> Result<Expr, Diagnostic> {
+    let file = map.add(name, Path::new(name), text.to_string());
+    let text = &map.get(file).text;
+    let pairs = MpxParser::parse(Rule::lone_expr, text)
+        .map_err(|e| expected::to_diagnostic(file, text, &e))?;
+    let mut lower = lower::Lower {
+        file,
+        errors: Vec::new(),
+    };
+    let expr_pair = pairs
+        .into_iter()
+        .next()
+        .and_then(|p| p.into_inner().next())
+        .expect("lone_expr holds one expr");
+    let expr = lower.expr(expr_pair);
+    match lower.errors.into_iter().next() {
+        Some(err) => Err(err),
+        None => Ok(expr),
+    }
+}
+
+/// Why parsing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseFailure {
+    #[error("{0}")]
+    Unreadable(std::io::Error),
+    #[error("the experiment has syntax errors")]
+    Invalid(Vec<Diagnostic>),
+}
+
+struct Loader<'m> {
+    map: &'m mut SourceMap,
+    /// Canonical paths of the files being loaded, for import cycles.
+    stack: Vec<PathBuf>,
+    /// Files already loaded: a file imported twice is read once.
+    seen: Vec<PathBuf>,
+    items: Vec<Item>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Loader<'_> {
+    fn load(&mut self, file: FileId) {
+        let path = self.map.get(file).path.clone();
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        self.stack.push(canonical.clone());
+        self.seen.push(canonical);
+        let items = match self.parse_file(file) {
+            Ok(items) => items,
+            Err(errs) => {
+                self.errors.extend(errs);
+                Vec::new()
+            }
+        };
+        let mut own = Vec::new();
+        for item in items {
+            match item {
+                Item::Import { ref path, span } => self.import(path, span, file),
+                other => own.push(other),
+            }
+        }
+        self.items.extend(own);
+        self.stack.pop();
+    }
+
+    fn import(&mut self, target: &str, span: Span, from: FileId) {
+        let from_path = &self.map.get(from).path;
+        let dir = from_path.parent().unwrap_or(Path::new(""));
+        let path = dir.join(target);
+        let Ok(text) = fs_err::read_to_string(&path) else {
+            let siblings = sibling_names(dir, "mpx");
+            self.errors.push(
+                Diagnostic::error(span, format!("cannot import `{target}`"))
+                    .label(format!("no file `{}`", path.display()))
+                    .maybe_hint(did_you_mean(target, siblings.iter().map(String::as_str))),
+            );
+            return;
+        };
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if self.stack.contains(&canonical) {
+            self.errors.push(
+                Diagnostic::error(
+                    span,
+                    format!("import cycle: `{target}` imports this file again"),
+                )
+                .label("imported here")
+                .hint("move the shared declarations into a third file that both import"),
+            );
+            return;
+        }
+        if self.seen.contains(&canonical) {
+            return;
+        }
+        let id = self.map.add(path.display().to_string(), &path, text);
+        self.load(id);
+    }
+
+    fn parse_file(&mut self, file: FileId) -> Result<Vec<Item>, Vec<Diagnostic>> {
+        let text = &self.map.get(file).text;
+        let pairs = MpxParser::parse(Rule::file, text)
+            .map_err(|e| vec![expected::to_diagnostic(file, text, &e)])?;
+        let mut lower = lower::Lower {
+            file,
+            errors: Vec::new(),
+        };
+        let root = pairs.into_iter().next().expect("file rule matched");
+        let items = lower.file(root);
+        if lower.errors.is_empty() {
+            Ok(items)
+        } else {
+            Err(lower.errors)
+        }
+    }
+}
+
+/// Names of the files with extension `ext` in `dir`, sorted, for suggestions.
+pub fn sibling_names(dir: &Path, ext: &str) -> Vec<String> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| ext.is_empty() || e.path().extension().is_some_and(|x| x == ext))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
