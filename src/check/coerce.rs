@@ -14,6 +14,12 @@ use crate::syntax::sibling_names;
 type Coerced = Result<Value, Box<Diagnostic>>;
 
 fn mismatch(value: &Value, ty: &Ty, span: Span, what: &str) -> Coerced {
+    // `loss = sft` where `sft` is both a stage and a built-in loss.
+    let hint = match value {
+        Value::Ref(r) => crate::check::builtins::lookup(&r.decl)
+            .map(|b| format!("for the built-in {} write `{}()`", b.category.name(), b.name)),
+        _ => None,
+    };
     Err(Box::new(
         Diagnostic::error(
             span,
@@ -23,7 +29,8 @@ fn mismatch(value: &Value, ty: &Ty, span: Span, what: &str) -> Coerced {
                 value.describe()
             ),
         )
-        .label(format!("this is {}", value.describe())),
+        .label(format!("this is {}", value.describe()))
+        .maybe_hint(hint),
     ))
 }
 

@@ -261,11 +261,14 @@ impl<'a> Evaluator<'a> {
         let mut ok = true;
         let mut positional = 0;
         let mut named_seen = false;
+        // Parameters given but invalid are not also reported missing.
+        let mut attempted: Vec<&str> = Vec::new();
         for arg in args {
             let Some(param) = self.param_for(builtin, arg, &mut positional, &mut named_seen) else {
                 ok = false;
                 continue;
             };
+            attempted.push(param.name);
             if values.contains_key(param.name) {
                 let at = arg.name.as_ref().map_or(arg.value.span, |n| n.span);
                 self.error(
@@ -287,7 +290,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         for param in &builtin.params {
-            if values.contains_key(param.name) {
+            if values.contains_key(param.name) || attempted.contains(&param.name) {
                 continue;
             }
             match &param.default {

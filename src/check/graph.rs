@@ -82,13 +82,19 @@ pub fn order(
                     let start = path.iter().position(|&n| n == next).unwrap_or(0);
                     let mut cycle: Vec<&str> = path[start..].iter().map(|&n| names[n]).collect();
                     cycle.push(names[next]);
+                    // `loss = sft` inside `train sft`: the user meant the built-in.
+                    let builtin = (cycle.len() == 2)
+                        .then(|| builtins::lookup(names[next]))
+                        .flatten()
+                        .map(|b| format!("for the built-in {} write `{}()`", b.category.name(), b.name));
                     diags.push(
                         Diagnostic::error(
                             ident.span,
                             format!("`{}` depends on itself", names[next]),
                         )
                         .label(format!("cycle: {}", cycle.join(" -> ")))
-                        .hint("a stage can only use stages declared without it"),
+                        .hint("a stage can only use stages declared without it")
+                        .maybe_hint(builtin),
                     );
                 }
                 Mark::Done => {}

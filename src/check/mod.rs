@@ -100,7 +100,12 @@ impl<'a> Checker<'a> {
         let axes = sweep::axes(&self.sweep);
         let replaced = self.overrides(&axes, overrides);
         let names = self.bind(&axes, &replaced);
+        let before = self.diags.len();
         let (order, axes_read) = self.graph(&names, &axes);
+        if self.diags[before..].iter().any(|d| d.message.ends_with("depends on itself")) {
+            // Evaluating a cycle would only repeat it.
+            return None;
+        }
         let points = self.points(&axes, &names, &replaced)?;
         let seeds = self.seeds(&names, &replaced);
         let decls = self.resolve_all(&names, &order, &axes_read, &points);
@@ -230,11 +235,11 @@ impl<'a> Checker<'a> {
             .collect();
         let decl_names: Vec<&str> = self.decls.iter().map(|d| d.name.name.as_str()).collect();
         let order = graph::order(&decl_names, &edges, &mut self.diags);
-        let axis_of: BTreeMap<&str, usize> = axes
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.name.as_str(), i))
-            .collect();
+        let mut axis_of: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, a) in axes.iter().enumerate() {
+            // The first of two same-named axes is the one bound.
+            axis_of.entry(a.name.as_str()).or_insert(i);
+        }
         let lets: Vec<bool> = self.decls.iter().map(|d| d.kind == DeclKind::Let).collect();
         // `--set` on a let changes what it reads.
         let raw: Vec<Vec<&Ident>> = raw
@@ -375,43 +380,36 @@ impl<'a> Checker<'a> {
         let mut memo: HashMap<String, u32> = HashMap::new();
         let mut by_point = Vec::with_capacity(points.len());
         let mut instances = Vec::new();
-        let mut failures = 0;
+        // Problems per distinct projection; a problem seen at only some
+        // points is reported with the first point that shows it.
+        let mut failed: Vec<(String, Vec<Diagnostic>)> = Vec::new();
+        let mut evaluated = 0usize;
         for point in points {
-            let key: String = axes
-                .iter()
-                .map(|&a| point[a].to_string())
-                .collect::<Vec<_>>()
-                .join("\u{1f}");
+            let key: String = axes.iter().map(|&a| point[a].to_string()).collect::<Vec<_>>().join("\u{1f}");
             if let Some(&index) = memo.get(&key) {
                 by_point.push(index);
                 continue;
             }
+            evaluated += 1;
             let mut ev = Evaluator::new(self.map, names, Some(point), &mut self.files);
             let value = compat::resolve(decl, &mut ev, done);
-            let mut diags = ev.diags;
-            if value.is_none() && !axes.is_empty() {
-                let label = axes
-                    .iter()
-                    .map(|&a| format!("{}={}", names_of(names, a), point[a]))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                for d in &mut diags {
-                    d.hints.push(format!("at sweep point {label}"));
+            match value {
+                Some(value) if ev.diags.is_empty() => {
+                    memo.insert(key, instances.len() as u32);
+                    by_point.push(instances.len() as u32);
+                    instances.push(value);
+                }
+                _ => {
+                    let label = axes.iter().map(|&a| format!("{}={}", names_of(names, a), point[a])).collect::<Vec<_>>().join(", ");
+                    failed.push((label, ev.diags));
+                    if failed.len() >= 16 {
+                        break;
+                    }
                 }
             }
-            self.diags.extend(diags);
-            let Some(value) = value else {
-                failures += 1;
-                if failures >= 16 {
-                    return None;
-                }
-                continue;
-            };
-            memo.insert(key, instances.len() as u32);
-            by_point.push(instances.len() as u32);
-            instances.push(value);
         }
-        if failures > 0 {
+        if !failed.is_empty() {
+            self.report_failures(failed, evaluated);
             return None;
         }
         let targets = match &decl.body {
@@ -429,6 +427,26 @@ impl<'a> Checker<'a> {
             targets,
             records,
         })
+    }
+
+    /// Reports the problems of a declaration's failed instances, naming the
+    /// sweep point where a problem does not occur everywhere.
+    fn report_failures(&mut self, failed: Vec<(String, Vec<Diagnostic>)>, evaluated: usize) {
+        let mut counts: HashMap<(Span, String), usize> = HashMap::new();
+        for (_, diags) in &failed {
+            for d in diags {
+                *counts.entry((d.primary.span, d.message.clone())).or_default() += 1;
+            }
+        }
+        for (label, diags) in failed {
+            for mut d in diags {
+                let everywhere = counts[&(d.primary.span, d.message.clone())] == evaluated;
+                if !everywhere && !label.is_empty() {
+                    d.hints.push(format!("at sweep point {label}"));
+                }
+                self.diags.push(d);
+            }
+        }
     }
 
     fn unused_axes(&mut self, axes: &[Axis], order: &[usize], axes_read: &[Vec<usize>]) {
@@ -483,9 +501,12 @@ fn resolve_block(
     let mut out = BTreeMap::new();
     let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
     let mut ok = true;
+    // A misspelt field is reported once, not also as missing.
+    let mut suggested: Vec<&str> = Vec::new();
     for field in fields {
         let name = field.name.name.as_str();
         let Some(param) = schema.iter().find(|p| p.name == name) else {
+            suggested.extend(crate::diag::suggest(name, schema.iter().map(|p| p.name)));
             ev.diags.push(
                 Diagnostic::error(field.name.span, format!("`{what}` has no field `{name}`"))
                     .label("unknown field")
@@ -524,7 +545,7 @@ fn resolve_block(
         }
     }
     for param in schema {
-        if out.contains_key(param.name) || seen.contains_key(param.name) {
+        if out.contains_key(param.name) || seen.contains_key(param.name) || suggested.contains(&param.name) {
             continue;
         }
         match &param.default {

@@ -186,11 +186,16 @@ pub fn exclude(
         }
     }
     if kept.is_empty() && before > 0 {
-        if let Some(SweepEntry::ExcludeIf { span, .. } | SweepEntry::ExcludeWhere { span, .. }) =
-            rules.first()
-        {
+        let span = match rules.first() {
+            Some(SweepEntry::ExcludeIf { condition, .. }) => Some(condition.span),
+            Some(SweepEntry::ExcludeWhere { fields, span }) => {
+                Some(fields.first().map_or(*span, |f| f.name.span))
+            }
+            _ => None,
+        };
+        if let Some(span) = span {
             diags.push(
-                Diagnostic::error(*span, "the sweep excludes every point")
+                Diagnostic::error(span, "the sweep excludes every point")
                     .label("nothing is left to run"),
             );
         }

@@ -4,7 +4,7 @@
 use pest::error::{Error, ErrorVariant, InputLocation};
 
 use super::Rule;
-use crate::diag::{Diagnostic, FileId, Span};
+use crate::diag::{did_you_mean, Diagnostic, FileId, Span};
 
 /// How a rule is named in "expected ..." messages; `None` for rules that
 /// never stand alone in one.
@@ -80,44 +80,90 @@ fn describe(rule: Rule) -> Option<&'static str> {
 }
 
 /// Converts a pest error into a located diagnostic naming, in words, what
-/// the parser expected and what it found.
+/// the parser expected and what it found. The position is the furthest the
+/// parser got (pest's own position can be an earlier rule's start).
 pub fn to_diagnostic(file: FileId, text: &str, err: &Error<Rule>) -> Diagnostic {
-    let pos = match err.location {
+    let mut pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let found_end = token_end(text, pos);
-    let span = Span::new(file, pos, found_end);
-    let found = if pos >= text.len() {
-        "the end of the file".to_string()
-    } else {
-        format!("`{}`", &text[pos..found_end])
-    };
-    let mut expected: Vec<&str> = Vec::new();
-    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
-        expected.extend(positives.iter().filter_map(|r| describe(*r)));
-    }
-    let literals: Vec<String> = err
-        .parse_attempts()
-        .map(|a| {
-            a.expected_tokens()
+    let mut expected: Vec<String> = Vec::new();
+    let attempts = err.parse_attempts().filter(|a| a.max_position >= pos);
+    if let Some(attempts) = &attempts {
+        pos = attempts.max_position;
+        expected.extend(
+            attempts
+                .expected_tokens()
                 .into_iter()
                 .map(|t| t.to_string())
                 .filter(|t| is_literal(t))
-                .map(|t| format!("`{t}`"))
-                .collect()
-        })
-        .unwrap_or_default();
-    expected.extend(literals.iter().map(String::as_str));
-    expected.sort_unstable();
-    expected.dedup();
+                .map(|t| format!("`{t}`")),
+        );
+        expected.extend(
+            attempts
+                .call_stacks()
+                .iter()
+                .filter_map(|c| c.deepest.get_rule().and_then(|r| describe(*r)))
+                .map(String::from),
+        );
+    } else if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        expected.extend(positives.iter().filter_map(|r| describe(*r)).map(String::from));
+    }
+    let mut found_end = token_end(text, pos);
+    let found = if pos >= text.len() {
+        "the end of the file".to_string()
+    } else if text[pos..].starts_with(['\n', '\r']) {
+        found_end = pos;
+        "the end of the line".to_string()
+    } else {
+        format!("`{}`", &text[pos..found_end])
+    };
+    let span = Span::new(file, pos, found_end);
+    let expected = condense(expected);
     let message = if expected.is_empty() {
         format!("unexpected {found}")
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
-    Diagnostic::error(span, message).label("unexpected here")
+    let word = &text[pos.min(text.len())..found_end];
+    let hint = expected
+        .iter()
+        .any(|e| e == "`train`")
+        .then(|| did_you_mean(word, KEYWORDS))
+        .flatten();
+    Diagnostic::error(span, message).label("unexpected here").maybe_hint(hint)
 }
+
+/// Operators, as tokens and as rule names: listed one by one they bury the
+/// useful alternatives, so they are reported as "an operator".
+const OPERATORS: [&str; 19] = [
+    "`!=`", "`&&`", "`*`", "`+`", "`-`", "`..`", "`/`", "`<=`", "`<`", "`==`", "`>=`", "`>`", "`|>`",
+    "`||`", "`.`", "`.name`", "`!`", "`(`", "arguments `(...)`",
+];
+
+fn condense(expected: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = expected
+        .iter()
+        .filter(|e| !OPERATORS.contains(&e.as_str()) && !matches!(e.as_str(), "`//`" | "`/*`"))
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    // Tokens that start a value say nothing more than "a value" does.
+    if out.iter().any(|e| e == "a value") {
+        out.retain(|e| !VALUE_STARTS.contains(&e.as_str()));
+    }
+    let has_value = out.iter().any(|e| e == "a value");
+    let infix = |e: &&String| OPERATORS.contains(&e.as_str()) && !(has_value && matches!(e.as_str(), "`-`" | "`!`" | "`(`"));
+    if expected.iter().any(|e| infix(&e)) {
+        out.push("an operator".to_string());
+    }
+    out
+}
+
+const VALUE_STARTS: [&str; 8] = ["`\"`", "`[`", "`_`", "`false`", "`true`", "`{`", "a name", "a number"];
+
+const KEYWORDS: [&str; 10] = ["data", "eval", "experiment", "import", "let", "model", "pairs", "report", "sweep", "train"];
 
 /// pest shows literal tokens as themselves, character ranges as `a..z` and
 /// built-in rules as `BUILTIN_RULE`; only literals are worth naming (ranges
@@ -144,10 +190,10 @@ fn token_end(text: &str, pos: usize) -> usize {
 }
 
 /// `a`, `a or b`, `a, b or c`.
-fn join_or(items: &[&str]) -> String {
+fn join_or(items: &[String]) -> String {
     match items {
         [] => String::new(),
-        [one] => (*one).to_string(),
+        [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }

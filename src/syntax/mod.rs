@@ -22,6 +22,8 @@ pub(crate) struct MpxParser;
 /// Parses `path` and everything it imports into one [`Ast`]; sources are
 /// added to `map`. An unreadable root file is the only error without a span.
 pub fn parse(map: &mut SourceMap, path: &Path) -> Result<Ast, ParseFailure> {
+    // Record literal tokens too, so errors can say "expected `=`".
+    pest::set_error_detail(true);
     let text = fs_err::read_to_string(path).map_err(ParseFailure::Unreadable)?;
     let root = map.add(path.display().to_string(), path, text);
     let mut loader = Loader {
@@ -44,6 +46,7 @@ pub fn parse(map: &mut SourceMap, path: &Path) -> Result<Ast, ParseFailure> {
 /// Parses one expression, as given on the command line (`--set w_p=[0.5,1]`).
 /// The text becomes a file of its own in `map` so diagnostics can point into it.
 pub fn parse_expr(map: &mut SourceMap, name: &str, text: &str) -> Result<Expr, Diagnostic> {
+    pest::set_error_detail(true);
     let file = map.add(name, Path::new(name), text.to_string());
     let text = &map.get(file).text;
     let pairs = MpxParser::parse(Rule::lone_expr, text)
