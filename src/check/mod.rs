@@ -458,8 +458,10 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        for (axis, used) in axes.iter().zip(used) {
-            if !used {
+        for (i, (axis, used)) in axes.iter().zip(used).enumerate() {
+            // A repeated axis is already reported as declared twice.
+            let repeated = axes[..i].iter().any(|a| a.name == axis.name);
+            if !used && !repeated {
                 self.diags.push(
                     Diagnostic::error(axis.span, format!("sweep axis `{}` is never used", axis.name))
                         .label("no stage reads it")
