@@ -16,7 +16,8 @@ fn cases() -> Vec<String> {
         .unwrap()
         .filter_map(|e| {
             let path = e.unwrap().path();
-            (path.extension()? == "mpx").then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
+            (path.extension()? == "mpx")
+                .then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .collect();
     names.sort();
@@ -28,15 +29,31 @@ fn every_broken_experiment_reports_its_located_diagnostic() {
     let bless = std::env::var_os("MPX_BLESS").is_some();
     let mut mismatches = Vec::new();
     let cases = cases();
-    assert!(cases.len() >= 40, "the corpus has only {} files", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "the corpus has only {} files",
+        cases.len()
+    );
     for name in &cases {
         let file = format!("{name}.mpx");
-        let output = Command::cargo_bin("mpx").unwrap().current_dir(fixtures()).args(["check", &file]).output().unwrap();
+        let output = Command::cargo_bin("mpx")
+            .unwrap()
+            .current_dir(fixtures())
+            .args(["check", &file])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8(output.stderr).unwrap();
-        assert_eq!(output.status.code(), Some(1), "{file}: exit code; stderr:\n{stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{file}: exit code; stderr:\n{stderr}"
+        );
         assert!(output.stdout.is_empty(), "{file}: printed to stdout");
         assert!(!stderr.contains("panicked"), "{file}: panicked:\n{stderr}");
-        assert!(stderr.contains(&format!("--> {file}:")), "{file}: no file:line:col location:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("--> {file}:")),
+            "{file}: no file:line:col location:\n{stderr}"
+        );
         let expected_path = fixtures().join(format!("{name}.stderr"));
         if bless {
             std::fs::write(&expected_path, &stderr).unwrap();
@@ -44,8 +61,15 @@ fn every_broken_experiment_reports_its_located_diagnostic() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected != stderr {
-            mismatches.push(format!("--- {name}.stderr (expected)\n{expected}\n+++ actual\n{stderr}"));
+            mismatches.push(format!(
+                "--- {name}.stderr (expected)\n{expected}\n+++ actual\n{stderr}"
+            ));
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches (MPX_BLESS=1 to update):\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches (MPX_BLESS=1 to update):\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }

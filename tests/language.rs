@@ -14,9 +14,13 @@ fn load(path: &str, sets: &[(&str, &str)]) -> (mpx::check::Program, SourceMap) {
     let ast = parse(&mut map, &path).unwrap_or_else(|e| panic!("{e}"));
     let overrides: Vec<Override> = sets
         .iter()
-        .map(|(name, text)| Override { name: (*name).to_string(), value: parse_expr(&mut map, name, text).unwrap() })
+        .map(|(name, text)| Override {
+            name: (*name).to_string(),
+            value: parse_expr(&mut map, name, text).unwrap(),
+        })
         .collect();
-    let program = check(&map, &ast, &overrides).unwrap_or_else(|d| panic!("{}", mpx::diag::render_all(&map, &d)));
+    let program = check(&map, &ast, &overrides)
+        .unwrap_or_else(|d| panic!("{}", mpx::diag::render_all(&map, &d)));
     (program, map)
 }
 
@@ -29,17 +33,42 @@ fn grid_with_exclusions_imports_and_spaces() {
     assert_eq!(program.points.len(), 7);
     let plan = plan(&program);
     // SFT reads `lr`: one per lr value and seed.
-    assert_eq!(plan.of_kind(StageKind::Train).filter(|s| s.decl == "sft").count(), 9);
-    assert_eq!(plan.of_kind(StageKind::Train).filter(|s| s.decl == "pref").count(), 21);
+    assert_eq!(
+        plan.of_kind(StageKind::Train)
+            .filter(|s| s.decl == "sft")
+            .count(),
+        9
+    );
+    assert_eq!(
+        plan.of_kind(StageKind::Train)
+            .filter(|s| s.decl == "pref")
+            .count(),
+        21
+    );
     assert_eq!(plan.of_kind(StageKind::Pairs).count(), 9);
-    let pref = plan.of_kind(StageKind::Train).find(|s| s.decl == "pref").unwrap();
+    let pref = plan
+        .of_kind(StageKind::Train)
+        .find(|s| s.decl == "pref")
+        .unwrap();
     assert_eq!(pref.params["steps"], 3);
     assert_eq!(pref.params["loss"][1]["loss"]["args"]["delta"]["fn"], "ema");
-    assert_eq!(pref.params["optimizer"]["args"]["lr"], 5e-6, "the default learning rate is MPO's");
-    let sft = plan.of_kind(StageKind::Train).find(|s| s.decl == "sft").unwrap();
+    assert_eq!(
+        pref.params["optimizer"]["args"]["lr"], 5e-6,
+        "the default learning rate is MPO's"
+    );
+    let sft = plan
+        .of_kind(StageKind::Train)
+        .find(|s| s.decl == "sft")
+        .unwrap();
     assert_eq!(sft.params["steps"], 20);
-    assert_eq!(sft.params["optimizer"]["args"]["schedule"]["args"]["warmup"], 5);
-    assert_eq!(sft.params["loss"][0]["loss"]["args"]["reduction"], "seq_mean");
+    assert_eq!(
+        sft.params["optimizer"]["args"]["schedule"]["args"]["warmup"],
+        5
+    );
+    assert_eq!(
+        sft.params["loss"][0]["loss"]["args"]["reduction"],
+        "seq_mean"
+    );
     assert!(sft.name.starts_with("sft[lr=0.001,seed=1]"), "{}", sft.name);
 }
 
@@ -56,9 +85,19 @@ fn tiny_defaults_are_resolved_in_the_plan() {
 
 #[test]
 fn overrides_replace_lets_and_axes() {
-    let (program, _) = load("experiments/ablate_weights.mpx", &[("w_p", "[1, 1, 0.5, 0, 0]"), ("beta", "0.3")]);
+    let (program, _) = load(
+        "experiments/ablate_weights.mpx",
+        &[("w_p", "[1, 1, 0.5, 0, 0]"), ("beta", "0.3")],
+    );
     let plan = plan(&program);
-    assert!(plan.stages.iter().any(|s| s.name == "mpo[w_p=0.5,w_q=0.2,w_g=1,seed=1]"));
-    let mpo = plan.stages.iter().find(|s| s.decl == "mpo" && s.kind == StageKind::Train).unwrap();
+    assert!(plan
+        .stages
+        .iter()
+        .any(|s| s.name == "mpo[w_p=0.5,w_q=0.2,w_g=1,seed=1]"));
+    let mpo = plan
+        .stages
+        .iter()
+        .find(|s| s.decl == "mpo" && s.kind == StageKind::Train)
+        .unwrap();
     assert_eq!(mpo.params["loss"][0]["loss"]["args"]["beta"], 0.3);
 }

@@ -18,7 +18,11 @@ fn plan_json(file: &Path, sets: &[&str]) -> Value {
         cmd.args(["--set", set]);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -27,11 +31,17 @@ fn stages(plan: &Value) -> &Vec<Value> {
 }
 
 fn count(plan: &Value, kind: &str, decl: &str) -> usize {
-    stages(plan).iter().filter(|s| s["kind"] == kind && s["decl"] == decl).count()
+    stages(plan)
+        .iter()
+        .filter(|s| s["kind"] == kind && s["decl"] == decl)
+        .count()
 }
 
 fn hashes(plan: &Value) -> BTreeSet<String> {
-    stages(plan).iter().map(|s| s["hash"].as_str().unwrap().to_string()).collect()
+    stages(plan)
+        .iter()
+        .map(|s| s["hash"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn names_of(plan: &Value, hashes: &BTreeSet<String>) -> BTreeSet<String> {
@@ -53,17 +63,45 @@ fn ablation_shares_upstream_stages_per_seed() {
     assert_eq!(plan["points"], 5);
     assert_eq!(count(&plan, "data", "arith"), 1);
     assert_eq!(count(&plan, "train", "sft"), 2, "one SFT per seed");
-    assert_eq!(count(&plan, "pairs", "prefs"), 2, "one pairs stage per seed");
-    assert_eq!(count(&plan, "reference", "mpo"), 2, "one reference log-prob stage per seed");
-    assert_eq!(count(&plan, "train", "mpo"), 10, "one train per point and seed");
-    let evals: Vec<&Value> = stages(&plan).iter().filter(|s| s["kind"] == "eval").collect();
-    let on_mpo = evals.iter().filter(|s| s["name"].as_str().unwrap().starts_with("reasoning(mpo)")).count();
+    assert_eq!(
+        count(&plan, "pairs", "prefs"),
+        2,
+        "one pairs stage per seed"
+    );
+    assert_eq!(
+        count(&plan, "reference", "mpo"),
+        2,
+        "one reference log-prob stage per seed"
+    );
+    assert_eq!(
+        count(&plan, "train", "mpo"),
+        10,
+        "one train per point and seed"
+    );
+    let evals: Vec<&Value> = stages(&plan)
+        .iter()
+        .filter(|s| s["kind"] == "eval")
+        .collect();
+    let on_mpo = evals
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("reasoning(mpo)"))
+        .count();
     assert_eq!(on_mpo, 10, "one eval per point and seed");
-    assert_eq!(evals.len() - on_mpo, 2, "the SFT baseline is evaluated once per seed");
+    assert_eq!(
+        evals.len() - on_mpo,
+        2,
+        "the SFT baseline is evaluated once per seed"
+    );
     assert_eq!(count(&plan, "report", "ablation"), 1);
     assert_eq!(stages(&plan).len(), 30);
-    let names: BTreeSet<&str> = stages(&plan).iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert!(names.contains("mpo[w_p=0.8,w_q=0.2,w_g=1,seed=2]"), "{names:?}");
+    let names: BTreeSet<&str> = stages(&plan)
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains("mpo[w_p=0.8,w_q=0.2,w_g=1,seed=2]"),
+        "{names:?}"
+    );
     assert_eq!(names.len(), 30, "names are unique");
 }
 
@@ -73,7 +111,11 @@ fn every_dep_is_an_earlier_stage() {
     let mut seen = BTreeSet::new();
     for stage in stages(&plan) {
         for dep in stage["deps"].as_array().unwrap() {
-            assert!(seen.contains(dep.as_str().unwrap()), "{} depends on a later stage", stage["name"]);
+            assert!(
+                seen.contains(dep.as_str().unwrap()),
+                "{} depends on a later stage",
+                stage["name"]
+            );
         }
         seen.insert(stage["hash"].as_str().unwrap().to_string());
     }
@@ -96,7 +138,10 @@ fn changing_one_sweep_value_rehashes_exactly_its_downstream_stages() {
     .map(String::from)
     .into();
     assert_eq!(names_of(&before, &gone), expected_gone);
-    let expected_added: BTreeSet<String> = expected_gone.iter().map(|n| n.replace("w_p=0.8", "w_p=0.7")).collect();
+    let expected_added: BTreeSet<String> = expected_gone
+        .iter()
+        .map(|n| n.replace("w_p=0.8", "w_p=0.7"))
+        .collect();
     assert_eq!(names_of(&after, &added), expected_added);
 }
 
@@ -104,9 +149,21 @@ fn changing_one_sweep_value_rehashes_exactly_its_downstream_stages() {
 fn a_let_used_only_by_preference_training_leaves_sft_and_pairs_alone() {
     let before = plan_json(&ablate(), &[]);
     let after = plan_json(&ablate(), &["beta=0.2"]);
-    let changed = names_of(&before, &hashes(&before).difference(&hashes(&after)).cloned().collect());
-    assert_eq!(changed.len(), 21, "10 trains, 10 evals and the report: {changed:?}");
-    assert!(changed.iter().all(|n| n.starts_with("mpo[") || n.starts_with("reasoning(mpo)") || n == "ablation"));
+    let changed = names_of(
+        &before,
+        &hashes(&before)
+            .difference(&hashes(&after))
+            .cloned()
+            .collect(),
+    );
+    assert_eq!(
+        changed.len(),
+        21,
+        "10 trains, 10 evals and the report: {changed:?}"
+    );
+    assert!(changed
+        .iter()
+        .all(|n| n.starts_with("mpo[") || n.starts_with("reasoning(mpo)") || n == "ablation"));
 }
 
 #[test]
@@ -122,16 +179,31 @@ fn moving_a_data_file_keeps_every_hash() {
     let dir = tempfile::tempdir().unwrap();
     let source = std::fs::read_to_string(root().join("experiments/prefs_file.mpx")).unwrap();
     std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
-    std::fs::copy(root().join("experiments/data/arith_prefs.jsonl"), dir.path().join("elsewhere/p.jsonl")).unwrap();
+    std::fs::copy(
+        root().join("experiments/data/arith_prefs.jsonl"),
+        dir.path().join("elsewhere/p.jsonl"),
+    )
+    .unwrap();
     let moved = dir.path().join("moved.mpx");
-    std::fs::write(&moved, source.replace("data/arith_prefs.jsonl", "elsewhere/p.jsonl")).unwrap();
+    std::fs::write(
+        &moved,
+        source.replace("data/arith_prefs.jsonl", "elsewhere/p.jsonl"),
+    )
+    .unwrap();
     let original = plan_json(&root().join("experiments/prefs_file.mpx"), &[]);
     assert_eq!(hashes(&original), hashes(&plan_json(&moved, &[])));
     // Changing the content changes the data stage and everything after it.
-    std::fs::write(dir.path().join("elsewhere/p.jsonl"), "{\"prompt\":\"Q\",\"chosen\":\"a\",\"rejected\":\"b\"}\n").unwrap();
+    std::fs::write(
+        dir.path().join("elsewhere/p.jsonl"),
+        "{\"prompt\":\"Q\",\"chosen\":\"a\",\"rejected\":\"b\"}\n",
+    )
+    .unwrap();
     let edited = plan_json(&moved, &[]);
     let common = hashes(&original).intersection(&hashes(&edited)).count();
-    assert_eq!(common, 0, "every stage reads the data file, directly or not");
+    assert_eq!(
+        common, 0,
+        "every stage reads the data file, directly or not"
+    );
 }
 
 #[test]
@@ -150,28 +222,68 @@ fn every_shipped_example_checks() {
         .collect();
     files.sort();
     assert!(files.len() >= 3);
-    let out = Command::cargo_bin("mpx").unwrap().arg("check").args(&files).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(": ok,")).count(), files.len());
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .arg("check")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(": ok,"))
+            .count(),
+        files.len()
+    );
 }
 
 #[test]
 fn unreadable_files_and_malformed_sets_are_usage_errors() {
-    let out = Command::cargo_bin("mpx").unwrap().args(["check", "no/such/file.mpx"]).output().unwrap();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .args(["check", "no/such/file.mpx"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::cargo_bin("mpx").unwrap().arg("plan").arg(ablate()).args(["--set", "w_p"]).output().unwrap();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .arg("plan")
+        .arg(ablate())
+        .args(["--set", "w_p"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected NAME=VALUE"));
 }
 
 #[test]
 fn a_set_with_an_unknown_name_points_into_the_set() {
-    let out = Command::cargo_bin("mpx").unwrap().arg("plan").arg(ablate()).args(["--set", "w_pp=[1]"]).output().unwrap();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .arg("plan")
+        .arg(ablate())
+        .args(["--set", "w_pp=[1]"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--> --set w_pp:1:1"), "{stderr}");
     assert!(stderr.contains("did you mean `w_p`?"), "{stderr}");
-    let out = Command::cargo_bin("mpx").unwrap().arg("plan").arg(ablate()).args(["--set", "w_p=[1, 2]"]).output().unwrap();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .arg("plan")
+        .arg(ablate())
+        .args(["--set", "w_p=[1, 2]"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("zip axes must have equal lengths"), "{stderr}");
+    assert!(
+        stderr.contains("zip axes must have equal lengths"),
+        "{stderr}"
+    );
 }

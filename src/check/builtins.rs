@@ -140,10 +140,16 @@ impl Ty {
     }
 }
 
+/// "an integer >= 0" → "integers >= 0", for "a list of ...".
 fn strip_article(s: &str) -> String {
-    s.strip_prefix("an ")
+    let bare = s
+        .strip_prefix("an ")
         .or_else(|| s.strip_prefix("a "))
-        .map_or_else(|| s.to_string(), |r| format!("{r}s"))
+        .unwrap_or(s);
+    match bare.split_once(' ') {
+        Some((noun, rest)) => format!("{noun}s {rest}"),
+        None => format!("{bare}s"),
+    }
 }
 
 fn int_range(min: Option<i64>, max: Option<i64>) -> String {

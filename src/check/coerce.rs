@@ -16,8 +16,13 @@ type Coerced = Result<Value, Box<Diagnostic>>;
 fn mismatch(value: &Value, ty: &Ty, span: Span, what: &str) -> Coerced {
     // `loss = sft` where `sft` is both a stage and a built-in loss.
     let hint = match value {
-        Value::Ref(r) => crate::check::builtins::lookup(&r.decl)
-            .map(|b| format!("for the built-in {} write `{}()`", b.category.name(), b.name)),
+        Value::Ref(r) => crate::check::builtins::lookup(&r.decl).map(|b| {
+            format!(
+                "for the built-in {} write `{}()`",
+                b.category.name(),
+                b.name
+            )
+        }),
         _ => None,
     };
     Err(Box::new(

@@ -86,7 +86,13 @@ pub fn order(
                     let builtin = (cycle.len() == 2)
                         .then(|| builtins::lookup(names[next]))
                         .flatten()
-                        .map(|b| format!("for the built-in {} write `{}()`", b.category.name(), b.name));
+                        .map(|b| {
+                            format!(
+                                "for the built-in {} write `{}()`",
+                                b.category.name(),
+                                b.name
+                            )
+                        });
                     diags.push(
                         Diagnostic::error(
                             ident.span,

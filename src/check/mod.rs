@@ -102,7 +102,10 @@ impl<'a> Checker<'a> {
         let names = self.bind(&axes, &replaced);
         let before = self.diags.len();
         let (order, axes_read) = self.graph(&names, &axes);
-        if self.diags[before..].iter().any(|d| d.message.ends_with("depends on itself")) {
+        if self.diags[before..]
+            .iter()
+            .any(|d| d.message.ends_with("depends on itself"))
+        {
             // Evaluating a cycle would only repeat it.
             return None;
         }
@@ -385,7 +388,11 @@ impl<'a> Checker<'a> {
         let mut failed: Vec<(String, Vec<Diagnostic>)> = Vec::new();
         let mut evaluated = 0usize;
         for point in points {
-            let key: String = axes.iter().map(|&a| point[a].to_string()).collect::<Vec<_>>().join("\u{1f}");
+            let key: String = axes
+                .iter()
+                .map(|&a| point[a].to_string())
+                .collect::<Vec<_>>()
+                .join("\u{1f}");
             if let Some(&index) = memo.get(&key) {
                 by_point.push(index);
                 continue;
@@ -400,7 +407,11 @@ impl<'a> Checker<'a> {
                     instances.push(value);
                 }
                 _ => {
-                    let label = axes.iter().map(|&a| format!("{}={}", names_of(names, a), point[a])).collect::<Vec<_>>().join(", ");
+                    let label = axes
+                        .iter()
+                        .map(|&a| format!("{}={}", names_of(names, a), point[a]))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     failed.push((label, ev.diags));
                     if failed.len() >= 16 {
                         break;
@@ -435,7 +446,9 @@ impl<'a> Checker<'a> {
         let mut counts: HashMap<(Span, String), usize> = HashMap::new();
         for (_, diags) in &failed {
             for d in diags {
-                *counts.entry((d.primary.span, d.message.clone())).or_default() += 1;
+                *counts
+                    .entry((d.primary.span, d.message.clone()))
+                    .or_default() += 1;
             }
         }
         for (label, diags) in failed {
@@ -547,7 +560,10 @@ fn resolve_block(
         }
     }
     for param in schema {
-        if out.contains_key(param.name) || seen.contains_key(param.name) || suggested.contains(&param.name) {
+        if out.contains_key(param.name)
+            || seen.contains_key(param.name)
+            || suggested.contains(&param.name)
+        {
             continue;
         }
         match &param.default {

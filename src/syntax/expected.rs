@@ -107,7 +107,12 @@ pub fn to_diagnostic(file: FileId, text: &str, err: &Error<Rule>) -> Diagnostic 
                 .map(String::from),
         );
     } else if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
-        expected.extend(positives.iter().filter_map(|r| describe(*r)).map(String::from));
+        expected.extend(
+            positives
+                .iter()
+                .filter_map(|r| describe(*r))
+                .map(String::from),
+        );
     }
     let mut found_end = token_end(text, pos);
     let found = if pos >= text.len() {
@@ -131,14 +136,33 @@ pub fn to_diagnostic(file: FileId, text: &str, err: &Error<Rule>) -> Diagnostic 
         .any(|e| e == "`train`")
         .then(|| did_you_mean(word, KEYWORDS))
         .flatten();
-    Diagnostic::error(span, message).label("unexpected here").maybe_hint(hint)
+    Diagnostic::error(span, message)
+        .label("unexpected here")
+        .maybe_hint(hint)
 }
 
 /// Operators, as tokens and as rule names: listed one by one they bury the
 /// useful alternatives, so they are reported as "an operator".
 const OPERATORS: [&str; 19] = [
-    "`!=`", "`&&`", "`*`", "`+`", "`-`", "`..`", "`/`", "`<=`", "`<`", "`==`", "`>=`", "`>`", "`|>`",
-    "`||`", "`.`", "`.name`", "`!`", "`(`", "arguments `(...)`",
+    "`!=`",
+    "`&&`",
+    "`*`",
+    "`+`",
+    "`-`",
+    "`..`",
+    "`/`",
+    "`<=`",
+    "`<`",
+    "`==`",
+    "`>=`",
+    "`>`",
+    "`|>`",
+    "`||`",
+    "`.`",
+    "`.name`",
+    "`!`",
+    "`(`",
+    "arguments `(...)`",
 ];
 
 fn condense(expected: Vec<String>) -> Vec<String> {
@@ -154,16 +178,32 @@ fn condense(expected: Vec<String>) -> Vec<String> {
         out.retain(|e| !VALUE_STARTS.contains(&e.as_str()));
     }
     let has_value = out.iter().any(|e| e == "a value");
-    let infix = |e: &&String| OPERATORS.contains(&e.as_str()) && !(has_value && matches!(e.as_str(), "`-`" | "`!`" | "`(`"));
+    let infix = |e: &&String| {
+        OPERATORS.contains(&e.as_str())
+            && !(has_value && matches!(e.as_str(), "`-`" | "`!`" | "`(`"))
+    };
     if expected.iter().any(|e| infix(&e)) {
         out.push("an operator".to_string());
     }
     out
 }
 
-const VALUE_STARTS: [&str; 8] = ["`\"`", "`[`", "`_`", "`false`", "`true`", "`{`", "a name", "a number"];
+const VALUE_STARTS: [&str; 8] = [
+    "`\"`", "`[`", "`_`", "`false`", "`true`", "`{`", "a name", "a number",
+];
 
-const KEYWORDS: [&str; 10] = ["data", "eval", "experiment", "import", "let", "model", "pairs", "report", "sweep", "train"];
+const KEYWORDS: [&str; 10] = [
+    "data",
+    "eval",
+    "experiment",
+    "import",
+    "let",
+    "model",
+    "pairs",
+    "report",
+    "sweep",
+    "train",
+];
 
 /// pest shows literal tokens as themselves, character ranges as `a..z` and
 /// built-in rules as `BUILTIN_RULE`; only literals are worth naming (ranges
