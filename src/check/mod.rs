@@ -112,7 +112,7 @@ impl<'a> Checker<'a> {
         let points = self.points(&axes, &names, &replaced)?;
         let seeds = self.seeds(&names, &replaced);
         let decls = self.resolve_all(&names, &order, &axes_read, &points);
-        let reports = report::check(&self.decls, &axes, &decls, self.map, &mut self.diags);
+        let reports = report::check(&self.decls, &axes, self.map, &mut self.diags);
         self.unused_axes(&axes, &order, &axes_read);
         let experiment = self
             .experiment

@@ -1,9 +1,8 @@
 //! Checks `report` blocks. Their fields name axes and metrics instead of
 //! computing values, so they are read as written.
 
-use super::program::{Axis, Column, ReportSpec, Resolved};
+use super::program::{Axis, Column, ReportSpec};
 use super::schema::{metric_outputs, REPORT_FIELDS};
-use super::value::Value;
 use crate::diag::{did_you_mean, Diagnostic, SourceMap};
 use crate::syntax::ast::{Decl, DeclBody, DeclKind, Expr, ExprKind, Field};
 
@@ -12,7 +11,6 @@ const FORMATS: [&str; 5] = ["markdown", "html", "latex", "csv", "parquet"];
 pub fn check(
     decls: &[&Decl],
     axes: &[Axis],
-    resolved: &Option<Vec<Resolved>>,
     map: &SourceMap,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<ReportSpec> {
@@ -67,7 +65,6 @@ pub fn check(
         if !seen.contains(&"columns") {
             spec.columns = suites.iter().flat_map(|s| all_columns(s)).collect();
         }
-        let _ = resolved;
         out.push(spec);
     }
     out
@@ -312,6 +309,3 @@ fn template(field: &Field, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Opti
     );
     None
 }
-
-#[allow(dead_code)]
-fn value_is_used(_: &Value) {}
