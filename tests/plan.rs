@@ -242,6 +242,17 @@ fn every_shipped_example_checks() {
     );
 }
 
+/// `mpx plan experiments/ablate_weights.mpx` with extra arguments.
+fn plan_ablate(extra: &[&str]) -> std::process::Output {
+    Command::cargo_bin("mpx")
+        .unwrap()
+        .arg("plan")
+        .arg(ablate())
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn unreadable_files_and_malformed_sets_are_usage_errors() {
     let out = Command::cargo_bin("mpx")
@@ -250,37 +261,20 @@ fn unreadable_files_and_malformed_sets_are_usage_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .arg("plan")
-        .arg(ablate())
-        .args(["--set", "w_p"])
-        .output()
-        .unwrap();
+    let out = plan_ablate(&["--set", "w_p"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected NAME=VALUE"));
 }
 
 #[test]
 fn a_set_with_an_unknown_name_points_into_the_set() {
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .arg("plan")
-        .arg(ablate())
-        .args(["--set", "w_pp=[1]"])
-        .output()
-        .unwrap();
+    let out = plan_ablate(&["--set", "w_pp=[1]"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--> --set w_pp:1:1"), "{stderr}");
     assert!(stderr.contains("did you mean `w_p`?"), "{stderr}");
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .arg("plan")
-        .arg(ablate())
-        .args(["--set", "w_p=[1, 2]"])
-        .output()
-        .unwrap();
+    let out = plan_ablate(&["--set", "w_p=[1, 2]"]);
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("zip axes must have equal lengths"),

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use super::value::Value;
+use super::value::{Call, Value};
+
+mod finish;
+mod table;
 
 /// What a built-in produces; fields ask for a category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -205,7 +208,27 @@ impl Builtin {
     pub fn param(&self, name: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.name == name)
     }
+
+    /// This built-in called with no arguments, as a default value; only
+    /// for built-ins whose parameters all have defaults.
+    pub fn default_call(&self) -> Default {
+        let args = self
+            .params
+            .iter()
+            .filter_map(|p| match &p.default {
+                Default::Value(v) => Some((p.name, v.clone())),
+                _ => None,
+            })
+            .collect();
+        Default::Value(Value::Call(Call {
+            name: self.name,
+            category: self.category,
+            args,
+        }))
+    }
 }
+
+static BUILTINS: LazyLock<Vec<Builtin>> = LazyLock::new(table::table);
 
 /// The built-in named `name`.
 pub fn lookup(name: &str) -> Option<&'static Builtin> {
@@ -215,424 +238,6 @@ pub fn lookup(name: &str) -> Option<&'static Builtin> {
 /// Every built-in, in documentation order.
 pub fn all() -> &'static [Builtin] {
     &BUILTINS
-}
-
-// Shorthands for the table below.
-fn p(name: &'static str, ty: Ty, default: Default, doc: &'static str) -> Param {
-    Param {
-        name,
-        ty,
-        default,
-        doc,
-    }
-}
-fn req() -> Default {
-    Default::Required
-}
-fn f(v: f64) -> Default {
-    Default::Value(Value::Float(v))
-}
-fn i(v: i64) -> Default {
-    Default::Value(Value::Int(v))
-}
-fn s(v: &str) -> Default {
-    Default::Value(Value::Str(v.to_string()))
-}
-fn b(v: bool) -> Default {
-    Default::Value(Value::Bool(v))
-}
-fn int(min: i64) -> Ty {
-    Ty::Int {
-        min: Some(min),
-        max: None,
-    }
-}
-fn pos() -> Ty {
-    Ty::Float {
-        min: Some((0.0, false)),
-        max: None,
-    }
-}
-fn nonneg() -> Ty {
-    Ty::Float {
-        min: Some((0.0, true)),
-        max: None,
-    }
-}
-fn frac(min_inclusive: bool, max: f64, max_inclusive: bool) -> Ty {
-    Ty::Float {
-        min: Some((0.0, min_inclusive)),
-        max: Some((max, max_inclusive)),
-    }
-}
-fn beta() -> Param {
-    p(
-        "beta",
-        pos(),
-        f(0.1),
-        "strength of the KL penalty to the reference",
-    )
-}
-fn smoothing(default: f64, min_inclusive: bool, max: f64) -> Param {
-    p(
-        "label_smoothing",
-        frac(min_inclusive, max, false),
-        f(default),
-        "ε: assumed share of flipped preference labels",
-    )
-}
-fn call_default(name: &str) -> Default {
-    let builtin = lookup_raw(name);
-    let args = builtin
-        .params
-        .iter()
-        .filter_map(|p| match &p.default {
-            Default::Value(v) => Some((p.name, v.clone())),
-            _ => None,
-        })
-        .collect();
-    Default::Value(Value::Call(super::value::Call {
-        name: builtin.name,
-        category: builtin.category,
-        args,
-    }))
-}
-fn lookup_raw(name: &str) -> Builtin {
-    // Defaults that are calls only name built-ins without required
-    // parameters, declared before the ones that use them.
-    simple_builtins()
-        .into_iter()
-        .find(|b| b.name == name)
-        .expect("default call is a built-in")
-}
-fn builtin(
-    name: &'static str,
-    category: Category,
-    doc: &'static str,
-    params: Vec<Param>,
-) -> Builtin {
-    Builtin {
-        name,
-        category,
-        params,
-        doc,
-        finish: None,
-    }
-}
-
-/// Built-ins with no call-valued defaults; others may default to these.
-fn simple_builtins() -> Vec<Builtin> {
-    use Category as C;
-    vec![
-        builtin("final_answer", C::Judge, "extract the text after the first `Final answer:` or `Answer:` and compare it with the ground truth", vec![
-            p("match", Ty::Choice(&["auto", "exact", "numeric", "choice"]), s("auto"), "`exact` after normalisation, `numeric` with tolerance, `choice` for multiple-choice letters, `auto` picks numeric for numbers"),
-            p("rel_tol", nonneg(), f(1e-6), "relative tolerance of `numeric`"),
-        ]),
-        builtin("constant", C::Schedule, "constant learning rate after warm-up", vec![
-            p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a fraction of all steps"),
-        ]),
-        builtin("correctness", C::PairMethod, "MPO's correctness-based pairs: correct samples chosen, wrong or unparsable ones rejected", vec![]),
-        builtin("nll", C::Metric, "negative log-likelihood and perplexity of the reference completions", vec![]),
-    ]
-}
-
-static BUILTINS: LazyLock<Vec<Builtin>> = LazyLock::new(table);
-
-#[allow(clippy::too_many_lines)] // the table is one list, read top to bottom
-fn table() -> Vec<Builtin> {
-    use Category as C;
-    let losses = vec![
-        builtin(
-            "dpo",
-            C::Loss,
-            "DPO (TRL `sigmoid`); cDPO when label_smoothing > 0",
-            vec![beta(), smoothing(0.0, true, 0.5)],
-        ),
-        builtin(
-            "hinge",
-            C::Loss,
-            "RSO hinge loss max(0, 1 − βh)",
-            vec![beta()],
-        ),
-        builtin(
-            "ipo",
-            C::Loss,
-            "IPO on length-averaged log-probs",
-            vec![beta()],
-        ),
-        builtin(
-            "robust",
-            C::Loss,
-            "robust DPO, unbiased under label noise ε",
-            vec![beta(), smoothing(0.0, true, 0.5)],
-        ),
-        builtin(
-            "exo_pair",
-            C::Loss,
-            "EXO, pairwise; ε must be > 0",
-            vec![beta(), smoothing(1e-3, false, 1.0)],
-        ),
-        builtin("nca_pair", C::Loss, "NCA, pairwise", vec![beta()]),
-        builtin(
-            "bco_pair",
-            C::Loss,
-            "BCO with reward shift δ (MPO's quality loss)",
-            vec![
-                beta(),
-                p(
-                    "delta",
-                    Ty::Either(
-                        Box::new(Ty::Choice(&["cumulative", "none"])),
-                        Box::new(Ty::Cat(C::Delta)),
-                    ),
-                    s("cumulative"),
-                    "δ: cumulative mean of batch rewards (TRL ≤ 0.28), none, or `ema(alpha)`",
-                ),
-            ],
-        ),
-        builtin("sppo_hard", C::Loss, "SPPO with hard labels", vec![beta()]),
-        builtin(
-            "aot",
-            C::Loss,
-            "AOT, paired (batch-level sorting)",
-            vec![beta(), smoothing(0.0, true, 0.5)],
-        ),
-        builtin(
-            "aot_unpaired",
-            C::Loss,
-            "AOT, unpaired",
-            vec![beta(), smoothing(0.0, true, 0.5)],
-        ),
-        builtin("apo_zero", C::Loss, "APO-zero", vec![beta()]),
-        builtin("apo_down", C::Loss, "APO-down", vec![beta()]),
-        builtin(
-            "discopop",
-            C::Loss,
-            "DiscoPOP (log-ratio modulated); finite for huge margins",
-            vec![
-                beta(),
-                p("tau", pos(), f(0.05), "temperature of the modulation"),
-            ],
-        ),
-        builtin(
-            "sigmoid_norm",
-            C::Loss,
-            "length-normalised DPO",
-            vec![beta()],
-        ),
-        builtin(
-            "sft",
-            C::Loss,
-            "negative log-likelihood of the chosen completion (MPO's generation loss)",
-            vec![p(
-                "reduction",
-                Ty::Choice(&["token_mean", "seq_mean", "sum"]),
-                s("token_mean"),
-                "mean over all tokens of the batch, mean of per-sequence means, or sum",
-            )],
-        ),
-        builtin(
-            "orpo",
-            C::Loss,
-            "ORPO: NLL(chosen) − λ·logσ(log-odds ratio); reference-free",
-            vec![p(
-                "lambda",
-                nonneg(),
-                f(0.1),
-                "weight of the odds-ratio term",
-            )],
-        ),
-        builtin(
-            "ema",
-            C::Delta,
-            "BCO reward shift as an exponential moving average",
-            vec![p(
-                "alpha",
-                frac(false, 1.0, true),
-                req(),
-                "weight of the newest batch mean",
-            )],
-        ),
-    ];
-    let mut table = vec![
-        Builtin {
-            finish: Some(finish_task),
-            ..builtin("task", C::Data, "a built-in synthetic task with ground-truth answers", vec![
-                p("name", Ty::Choice(&["arith"]), req(), "which task: `arith` is multi-step integer arithmetic with step-by-step solutions"),
-                p("max_operand", int(1), i(20), "largest operand"),
-                p("ops", Ty::IntRange { min: 1 }, Default::Value(Value::List(vec![Value::Int(2), Value::Int(3)])), "number of operations per problem"),
-                p("test", int(0), i(1000), "size of the fixed held-out `test` split, excluded from `train`"),
-                p("seed", int(0), i(0), "seed of the generator (the test split depends only on it)"),
-            ])
-        },
-        builtin("jsonl", C::Data, "records from a JSON Lines file: preference pairs (`prompt/chosen/rejected`, MMPR's `question/chosen/rejected`, chat-message lists), SFT records or problems with `answer_gt`", vec![
-            p("path", Ty::File, req(), "the file, relative to the experiment"),
-            p("format", Ty::Choice(&["auto", "pairs", "sft", "problems"]), s("auto"), "record kind; `auto` reads the first record's fields"),
-            p("test", Ty::Steps, i(0), "held-out `test` split: a count, or a fraction in [0, 1)"),
-            p("seed", int(0), i(0), "seed of the train/test split"),
-        ]),
-        builtin("parquet", C::Data, "records from a Parquet file, with the same fields as `jsonl`", vec![
-            p("path", Ty::File, req(), "the file, relative to the experiment"),
-            p("format", Ty::Choice(&["pairs", "sft", "problems"]), s("pairs"), "record kind"),
-            p("test", Ty::Steps, i(0), "held-out `test` split: a count, or a fraction in [0, 1)"),
-            p("seed", int(0), i(0), "seed of the train/test split"),
-        ]),
-        Builtin {
-            finish: Some(finish_mix),
-            ..builtin("mix", C::Data, "a weighted mixture of data sources of one kind (MMPR's `repeat_time`)", vec![
-                p("sources", Ty::List(Box::new(Ty::DataRef)), req(), "the sources"),
-                p("repeat", Ty::List(Box::new(nonneg())), Default::Derived("1 for every source"), "how often each source is repeated; fractions subsample"),
-            ])
-        },
-        Builtin {
-            finish: Some(finish_tiny),
-            ..builtin("tiny", C::Model, "a small Llama-style decoder with a byte vocabulary, initialised from the seed", vec![
-                p("layers", int(1), i(4), "decoder layers"),
-                p("hidden", int(1), i(128), "hidden size"),
-                p("heads", int(1), i(4), "attention heads"),
-                p("kv_heads", int(1), Default::Derived("`heads`"), "key/value heads (grouped-query attention)"),
-                p("intermediate", int(1), Default::Derived("8/3·hidden rounded up to a multiple of 32"), "SwiGLU width"),
-                p("context", int(1), i(64), "maximum sequence length"),
-                p("vocab", Ty::Choice(&["bytes"]), s("bytes"), "tokenizer: 128 ASCII bytes plus BOS/EOS/PAD"),
-                p("rope_theta", pos(), f(10_000.0), "RoPE base"),
-                p("norm_eps", pos(), f(1e-5), "RMSNorm epsilon"),
-                p("qkv_bias", Ty::Bool, b(false), "bias on the Q/K/V projections (Qwen2)"),
-                p("tie_embeddings", Ty::Bool, b(false), "share input and output embeddings"),
-            ])
-        },
-        builtin("hf", C::Model, "a Hugging Face model folder (config.json, safetensors, tokenizer.json)", vec![
-            p("path", Ty::Dir, req(), "the folder, relative to the experiment"),
-            p("dtype", Ty::Choice(&["f32", "bf16", "f16"]), s("f32"), "training dtype (weights are converted)"),
-        ]),
-        builtin("gguf", C::Model, "a GGUF file, dequantized for training", vec![
-            p("path", Ty::File, req(), "the file, relative to the experiment"),
-            p("dtype", Ty::Choice(&["f32", "bf16", "f16"]), s("f32"), "training dtype"),
-        ]),
-    ];
-    table.extend(losses);
-    table.extend([
-        builtin("adamw", C::Optimizer, "AdamW with f32 master weights and decoupled weight decay", vec![
-            p("lr", pos(), f(5e-6), "peak learning rate (MPO's paper: 5e-6)"),
-            p("beta1", frac(true, 1.0, false), f(0.9), "first-moment decay"),
-            p("beta2", frac(true, 1.0, false), f(0.999), "second-moment decay"),
-            p("eps", pos(), f(1e-8), "denominator epsilon"),
-            p("weight_decay", nonneg(), f(0.0), "decoupled weight decay"),
-            p("schedule", Ty::Cat(C::Schedule), call_default("constant"), "learning-rate schedule"),
-        ]),
-        builtin("cosine", C::Schedule, "warm-up, then cosine decay to `min_lr`", vec![
-                p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a fraction of all steps"),
-                p("min_lr", nonneg(), f(0.0), "learning rate at the last step"),
-            ]),
-        builtin("linear", C::Schedule, "warm-up, then linear decay to `min_lr`", vec![
-                p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a fraction of all steps"),
-                p("min_lr", nonneg(), f(0.0), "learning rate at the last step"),
-            ]),
-        builtin("dropout_ntp", C::PairMethod, "MPO's DropoutNTP: cut a response after `ratio` of its words, continue without the context; that is the rejected answer", vec![
-            p("ratio", frac(false, 1.0, false), f(0.5), "share of whitespace-separated words kept"),
-        ]),
-        builtin("generate", C::Generate, "generate an answer for each problem", vec![
-            p("style", Ty::Choice(&["cot", "direct"]), s("cot"), "step-by-step reasoning or the answer alone"),
-            p("max_tokens", int(1), i(64), "tokens generated at most"),
-            p("temperature", nonneg(), f(0.0), "0 is greedy"),
-            p("top_p", frac(false, 1.0, true), f(1.0), "nucleus sampling mass"),
-        ]),
-        builtin("accuracy", C::Metric, "share of correct answers, and of unparsable ones (`.unparsable`)", vec![
-            p("judge", Ty::Cat(C::Judge), call_default("final_answer"), "how answers are extracted and scored"),
-        ]),
-        builtin("preference", C::Metric, "on held-out pairs: share where the chosen answer is more likely (`.accuracy`) and the mean log-prob margin (`.margin`)", vec![
-            p("beta", pos(), f(0.1), "scale of the reported reward margin"),
-        ]),
-        Builtin {
-            finish: Some(finish_space),
-            ..builtin("linspace", C::Values, "`n` evenly spaced numbers from `start` to `stop`, both included", vec![
-                p("start", Ty::Float { min: None, max: None }, req(), "first value"),
-                p("stop", Ty::Float { min: None, max: None }, req(), "last value"),
-                p("n", int(1), req(), "how many"),
-            ])
-        },
-        Builtin {
-            finish: Some(finish_space),
-            ..builtin("logspace", C::Values, "`n` numbers evenly spaced on a log scale from `start` to `stop` (values, not exponents, like numpy's geomspace)", vec![
-                p("start", pos(), req(), "first value"),
-                p("stop", pos(), req(), "last value"),
-                p("n", int(1), req(), "how many"),
-            ])
-        },
-    ]);
-    table.extend(simple_builtins());
-    table
-}
-
-fn get_i64(args: &BTreeMap<&'static str, Value>, name: &str) -> i64 {
-    match args.get(name) {
-        Some(Value::Int(v)) => *v,
-        _ => 0,
-    }
-}
-
-fn finish_task(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
-    if let Some(Value::List(r)) = args.get("ops") {
-        if let Some(Value::Int(hi)) = r.get(1) {
-            if *hi > 8 {
-                return Err(format!("`ops` allows at most 8 operations, found {hi}"));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn finish_mix(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
-    let n = match args.get("sources") {
-        Some(Value::List(s)) => s.len(),
-        _ => 0,
-    };
-    if n == 0 {
-        return Err("`mix` needs at least one source".into());
-    }
-    match args.get("repeat") {
-        None => {
-            args.insert("repeat", Value::List(vec![Value::Float(1.0); n]));
-            Ok(())
-        }
-        Some(Value::List(r)) if r.len() != n => {
-            Err(format!("`repeat` has {} values for {n} sources", r.len()))
-        }
-        Some(_) => Ok(()),
-    }
-}
-
-fn finish_tiny(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
-    let hidden = get_i64(args, "hidden");
-    let heads = get_i64(args, "heads");
-    if hidden % heads != 0 {
-        return Err(format!(
-            "`hidden` ({hidden}) must be a multiple of `heads` ({heads})"
-        ));
-    }
-    if (hidden / heads) % 2 != 0 {
-        return Err(format!(
-            "the head size `hidden / heads` ({}) must be even for RoPE",
-            hidden / heads
-        ));
-    }
-    let kv_heads = args.entry("kv_heads").or_insert(Value::Int(heads)).clone();
-    if let Value::Int(kv) = kv_heads {
-        if heads % kv != 0 {
-            return Err(format!(
-                "`heads` ({heads}) must be a multiple of `kv_heads` ({kv})"
-            ));
-        }
-    }
-    args.entry("intermediate")
-        .or_insert_with(|| Value::Int(((8 * hidden + 2) / 3 + 31) / 32 * 32));
-    Ok(())
-}
-
-fn finish_space(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
-    if get_i64(args, "n") > 100_000 {
-        return Err("at most 100000 values".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -648,17 +253,5 @@ mod tests {
         assert_eq!(before, names.len(), "duplicate built-in names");
         assert!(lookup("dpo").is_some_and(|b| b.category == Category::Loss));
         assert!(lookup("adamw").is_some());
-    }
-
-    #[test]
-    fn tiny_derives_its_widths() {
-        let mut args = BTreeMap::from([("hidden", Value::Int(128)), ("heads", Value::Int(4))]);
-        finish_tiny(&mut args).unwrap();
-        assert_eq!(args["kv_heads"], Value::Int(4));
-        assert_eq!(args["intermediate"], Value::Int(352));
-        let mut bad = BTreeMap::from([("hidden", Value::Int(100)), ("heads", Value::Int(3))]);
-        assert!(finish_tiny(&mut bad)
-            .unwrap_err()
-            .contains("multiple of `heads`"));
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use super::builtins::{lookup, Category, Default, Param, Ty};
-use super::value::{Call, Value};
+use super::value::Value;
 use crate::syntax::ast::DeclKind;
 
 fn field(name: &'static str, ty: Ty, default: Default, doc: &'static str) -> Param {
@@ -25,21 +25,10 @@ fn int(min: i64) -> Ty {
 }
 
 /// A call of a built-in with all its defaults.
-pub fn default_call(name: &str) -> Default {
-    let builtin = lookup(name).expect("schema defaults name built-ins");
-    let args = builtin
-        .params
-        .iter()
-        .filter_map(|p| match &p.default {
-            Default::Value(v) => Some((p.name, v.clone())),
-            _ => None,
-        })
-        .collect();
-    Default::Value(Value::Call(Call {
-        name: builtin.name,
-        category: builtin.category,
-        args,
-    }))
+fn default_call(name: &str) -> Default {
+    lookup(name)
+        .expect("schema defaults name built-ins")
+        .default_call()
 }
 
 static TRAIN: LazyLock<Vec<Param>> = LazyLock::new(|| {
