@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use super::block::{resolve_block, resolve_value};
 use super::builtins::{Category, Ty};
 use super::eval::Evaluator;
 use super::program::Resolved;
 use super::schema;
 use super::value::{Ref, Value};
-use super::{resolve_block, resolve_value};
 use crate::diag::{did_you_mean, Diagnostic, Span};
 use crate::syntax::ast::{Decl, DeclBody, DeclKind, Field};
 

@@ -2,12 +2,14 @@
 //! ranges of every built-in, expands the sweep, evaluates each declaration
 //! at every sweep point it depends on, and reports every problem at once.
 
+mod block;
 pub mod builtins;
 mod coerce;
 mod compat;
 mod eval;
 mod files;
 mod graph;
+mod instances;
 mod ops;
 mod program;
 mod report;
@@ -19,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use program::{Axis, Column, Program, ReportSpec, Resolved};
 
-use builtins::{Default, Param, Ty};
+use block::resolve_block;
 use eval::{Binding, Evaluator};
 use files::FileCache;
 use value::Value;
@@ -348,120 +350,6 @@ impl<'a> Checker<'a> {
         Some(seeds)
     }
 
-    fn resolve_all(
-        &mut self,
-        names: &BTreeMap<String, Binding<'a>>,
-        order: &[usize],
-        axes_read: &[Vec<usize>],
-        points: &[Vec<Value>],
-    ) -> Option<Vec<Resolved>> {
-        let mut done: Vec<Resolved> = Vec::new();
-        let mut ok = true;
-        for &i in order {
-            let decl = self.decls[i];
-            if matches!(decl.kind, DeclKind::Let | DeclKind::Report) {
-                continue;
-            }
-            match self.resolve_decl(decl, names, &axes_read[i], points, &done) {
-                Some(r) => done.push(r),
-                None => ok = false,
-            }
-        }
-        ok.then_some(done)
-    }
-
-    /// Evaluates a declaration once per distinct projection of the sweep on
-    /// the axes it reads.
-    fn resolve_decl(
-        &mut self,
-        decl: &'a Decl,
-        names: &BTreeMap<String, Binding<'a>>,
-        axes: &[usize],
-        points: &[Vec<Value>],
-        done: &[Resolved],
-    ) -> Option<Resolved> {
-        let mut memo: HashMap<String, u32> = HashMap::new();
-        let mut by_point = Vec::with_capacity(points.len());
-        let mut instances = Vec::new();
-        // Problems per distinct projection; a problem seen at only some
-        // points is reported with the first point that shows it.
-        let mut failed: Vec<(String, Vec<Diagnostic>)> = Vec::new();
-        let mut evaluated = 0usize;
-        for point in points {
-            let key: String = axes
-                .iter()
-                .map(|&a| point[a].to_string())
-                .collect::<Vec<_>>()
-                .join("\u{1f}");
-            if let Some(&index) = memo.get(&key) {
-                by_point.push(index);
-                continue;
-            }
-            evaluated += 1;
-            let mut ev = Evaluator::new(self.map, names, Some(point), &mut self.files);
-            let value = compat::resolve(decl, &mut ev, done);
-            match value {
-                Some(value) if ev.diags.is_empty() => {
-                    memo.insert(key, instances.len() as u32);
-                    by_point.push(instances.len() as u32);
-                    instances.push(value);
-                }
-                _ => {
-                    let label = axes
-                        .iter()
-                        .map(|&a| format!("{}={}", names_of(names, a), point[a]))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    failed.push((label, ev.diags));
-                    if failed.len() >= 16 {
-                        break;
-                    }
-                }
-            }
-        }
-        if !failed.is_empty() {
-            self.report_failures(failed, evaluated);
-            return None;
-        }
-        let targets = match &decl.body {
-            DeclBody::Eval { targets, .. } => targets.iter().map(|t| t.name.clone()).collect(),
-            _ => Vec::new(),
-        };
-        let records = compat::records(decl.kind, instances.first(), done);
-        Some(Resolved {
-            name: decl.name.name.clone(),
-            kind: decl.kind,
-            span: decl.span,
-            axes: axes.to_vec(),
-            by_point,
-            instances,
-            targets,
-            records,
-        })
-    }
-
-    /// Reports the problems of a declaration's failed instances, naming the
-    /// sweep point where a problem does not occur everywhere.
-    fn report_failures(&mut self, failed: Vec<(String, Vec<Diagnostic>)>, evaluated: usize) {
-        let mut counts: HashMap<(Span, String), usize> = HashMap::new();
-        for (_, diags) in &failed {
-            for d in diags {
-                *counts
-                    .entry((d.primary.span, d.message.clone()))
-                    .or_default() += 1;
-            }
-        }
-        for (label, diags) in failed {
-            for mut d in diags {
-                let everywhere = counts[&(d.primary.span, d.message.clone())] == evaluated;
-                if !everywhere && !label.is_empty() {
-                    d.hints.push(format!("at sweep point {label}"));
-                }
-                self.diags.push(d);
-            }
-        }
-    }
-
     fn unused_axes(&mut self, axes: &[Axis], order: &[usize], axes_read: &[Vec<usize>]) {
         let mut used = vec![false; axes.len()];
         for &i in order {
@@ -485,14 +373,6 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn names_of(names: &BTreeMap<String, Binding>, axis: usize) -> String {
-    names
-        .iter()
-        .find(|(_, b)| matches!(b, Binding::Axis(a) if *a == axis))
-        .map(|(n, _)| n.clone())
-        .unwrap_or_default()
-}
-
 /// The experiment's name when it has no `experiment` block: the file stem.
 fn stem(map: &SourceMap) -> String {
     map.files()
@@ -502,90 +382,4 @@ fn stem(map: &SourceMap) -> String {
             || "experiment".to_string(),
             |s| s.to_string_lossy().into_owned(),
         )
-}
-
-/// Resolves a block's fields against a schema: unknown and repeated fields,
-/// missing required ones, types and defaults.
-fn resolve_block(
-    ev: &mut Evaluator,
-    fields: &[Field],
-    schema: &[Param],
-    what: &str,
-    at: Span,
-) -> Option<BTreeMap<String, Value>> {
-    let mut out = BTreeMap::new();
-    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
-    let mut ok = true;
-    // A misspelt field is reported once, not also as missing.
-    let mut suggested: Vec<&str> = Vec::new();
-    for field in fields {
-        let name = field.name.name.as_str();
-        let Some(param) = schema.iter().find(|p| p.name == name) else {
-            suggested.extend(crate::diag::suggest(name, schema.iter().map(|p| p.name)));
-            ev.diags.push(
-                Diagnostic::error(field.name.span, format!("`{what}` has no field `{name}`"))
-                    .label("unknown field")
-                    .maybe_hint(did_you_mean(name, schema.iter().map(|p| p.name)))
-                    .hint(format!(
-                        "its fields: {}",
-                        schema
-                            .iter()
-                            .map(|p| format!("`{}`", p.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-            );
-            ok = false;
-            continue;
-        };
-        if let Some(first) = seen.get(name) {
-            ev.diags.push(
-                Diagnostic::error(field.name.span, format!("field `{name}` is given twice"))
-                    .label("second")
-                    .secondary(*first, "first"),
-            );
-            ok = false;
-            continue;
-        }
-        seen.insert(param.name, field.name.span);
-        let what = format!("`{name}`");
-        match ev
-            .eval(&field.value)
-            .and_then(|v| ev.coerce(v, &param.ty, field.value.span, &what))
-        {
-            Some(v) => {
-                out.insert(name.to_string(), v);
-            }
-            None => ok = false,
-        }
-    }
-    for param in schema {
-        if out.contains_key(param.name)
-            || seen.contains_key(param.name)
-            || suggested.contains(&param.name)
-        {
-            continue;
-        }
-        match &param.default {
-            Default::Value(v) => {
-                out.insert(param.name.to_string(), v.clone());
-            }
-            Default::Derived(_) => {}
-            Default::Required => {
-                ev.diags.push(
-                    Diagnostic::error(at, format!("`{what}` is missing `{}`", param.name))
-                        .label(format!("add `{} = ...`", param.name))
-                        .hint(format!("`{}`: {}", param.name, param.doc)),
-                );
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
-}
-
-/// Coerces a whole-declaration value (`data x = ...`, `model x = ...`).
-fn resolve_value(ev: &mut Evaluator, expr: &Expr, ty: &Ty, what: &str) -> Option<Value> {
-    let value = ev.eval(expr)?;
-    ev.coerce(value, ty, expr.span, what)
 }
