@@ -4,6 +4,7 @@
 
 mod block;
 pub mod builtins;
+mod call;
 mod coerce;
 mod compat;
 mod eval;
