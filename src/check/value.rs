@@ -92,6 +92,33 @@ impl Value {
         }
     }
 
+    /// The references inside this value, in the order `to_json_with`
+    /// meets them.
+    pub fn refs(&self) -> Vec<&Ref> {
+        fn walk<'v>(value: &'v Value, out: &mut Vec<&'v Ref>) {
+            match value {
+                Value::List(items) => items.iter().for_each(|v| walk(v, out)),
+                Value::Record(fields) => fields.values().for_each(|v| walk(v, out)),
+                Value::Call(call) => call.args.values().for_each(|v| walk(v, out)),
+                Value::Loss(terms) => terms
+                    .iter()
+                    .for_each(|t| t.loss.args.values().for_each(|v| walk(v, out))),
+                Value::Pipeline(steps) => steps
+                    .iter()
+                    .for_each(|c| c.args.values().for_each(|v| walk(v, out))),
+                Value::Ref(r) => out.push(r),
+                Value::Int(_)
+                | Value::Float(_)
+                | Value::Str(_)
+                | Value::Bool(_)
+                | Value::File(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int(v) => Some(*v as f64),

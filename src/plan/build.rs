@@ -3,15 +3,17 @@
 
 use std::collections::HashMap;
 
-use indexmap::IndexMap;
 use serde_json::{json, Map, Value as Json};
 
+use super::groups::groups;
 use super::stage::{Stage, StageKind};
 use super::HASH_SCHEME;
 use crate::check::value::{Ref, Value};
 use crate::check::{Program, Resolved};
 use crate::diag::Span;
 use crate::syntax::ast::DeclKind;
+
+mod name;
 
 /// A declaration instance: a stage, or a model spec inlined where used.
 #[derive(Clone)]
@@ -290,45 +292,28 @@ impl<'p> Builder<'p> {
         seed: i64,
         deps: &mut Vec<usize>,
     ) -> (Json, Json) {
-        let mut refs: Vec<(Ref, Inst)> = Vec::new();
-        value.to_json_with(true, &mut |r: &Ref| {
-            refs.push((
-                r.clone(),
-                Inst::Model {
-                    shown: Json::Null,
-                    hashed: Json::Null,
-                },
-            ));
-            Json::Null
-        });
-        for (r, inst) in &mut refs {
-            let d = self.index[r.decl.as_str()];
-            *inst = self.instance(d, point, seed);
+        let mut insts = Vec::new();
+        for r in value.refs() {
+            let inst = self.instance(self.index[r.decl.as_str()], point, seed);
             if let Inst::Stage(i) = inst {
-                if !deps.contains(i) {
-                    deps.push(*i);
+                if !deps.contains(&i) {
+                    deps.push(i);
                 }
             }
+            insts.push(inst);
         }
         let render = |for_hash: bool| {
-            let mut next = refs.iter();
-            value.to_json_with(for_hash, &mut |_| {
-                let (r, inst) = next.next().expect("same walk order");
-                match inst {
-                    Inst::Stage(i) => {
-                        let mut m = Map::new();
-                        m.insert("stage".into(), json!(self.stages[*i].hash));
-                        if !for_hash {
-                            m.insert("name".into(), json!(self.stages[*i].name));
-                        }
-                        r.extend_json(&mut m);
-                        Json::Object(m)
-                    }
+            // `to_json_with` meets references in the order `refs` lists them.
+            let mut next = insts.iter();
+            value.to_json_with(
+                for_hash,
+                &mut |r| match next.next().expect("same walk order") {
+                    Inst::Stage(i) => self.stage_json(*i, Some(r), for_hash),
                     Inst::Model { shown, hashed } => {
                         json!({ "model": if for_hash { hashed } else { shown } })
                     }
-                }
-            })
+                },
+            )
         };
         (render(false), render(true))
     }
@@ -387,95 +372,9 @@ impl<'p> Builder<'p> {
         self.by_hash.insert(hash, index);
         index
     }
-
-    /// `mpo[w_p=0.8,w_q=0.2,w_g=1,seed=2]`: values as the language prints them.
-    fn name_of(&self, draft: &Draft, axes: &[usize], point: &IndexMap<String, Json>) -> String {
-        let values = &self.program.points[draft.point];
-        let mut label: Vec<String> = axes
-            .iter()
-            .map(|&a| format!("{}={}", self.program.axes[a].name, values[a]))
-            .collect();
-        if let Some(seed) = point.get("seed") {
-            label.push(format!("seed={seed}"));
-        }
-        if label.is_empty() {
-            draft.name.clone()
-        } else {
-            format!("{}[{}]", draft.name, label.join(","))
-        }
-    }
-
-    fn point_of(&self, draft: &Draft, axes: &[usize], seeded: bool) -> IndexMap<String, Json> {
-        let mut point = IndexMap::new();
-        let seed = draft.hashed.get("seed").cloned();
-        // Inputs were built at the same sweep point, so every axis this
-        // stage shows takes its value at the draft's point.
-        let values = &self.program.points[draft.point];
-        for &a in axes {
-            point.insert(self.program.axes[a].name.clone(), values[a].to_json(false));
-        }
-        if seeded {
-            let seed = seed.or_else(|| {
-                draft
-                    .deps
-                    .iter()
-                    .find_map(|&d| self.stages[d].point.get("seed").cloned())
-            });
-            if let Some(seed) = seed {
-                point.insert("seed".into(), seed);
-            }
-        }
-        point
-    }
 }
 
 fn add_seed(shown: &mut Json, hashed: &mut Json, seed: i64) {
     shown["seed"] = json!(seed);
     hashed["seed"] = json!(seed);
-}
-
-/// For each declaration, groups the sweep points by the values of every
-/// axis it reads directly or through the declarations it references.
-fn groups(program: &Program, index: &HashMap<&str, usize>) -> Vec<Vec<u32>> {
-    let mut trans: Vec<Vec<usize>> = Vec::with_capacity(program.decls.len());
-    for decl in &program.decls {
-        let mut axes = decl.axes.clone();
-        let mut refs: Vec<String> = decl.targets.clone();
-        for inst in &decl.instances {
-            inst.to_json_with(true, &mut |r: &Ref| {
-                refs.push(r.decl.clone());
-                Json::Null
-            });
-        }
-        for r in refs {
-            if let Some(&i) = index.get(r.as_str()) {
-                // Declarations come after the ones they reference.
-                if i < trans.len() {
-                    axes.extend_from_slice(&trans[i]);
-                }
-            }
-        }
-        axes.sort_unstable();
-        axes.dedup();
-        trans.push(axes);
-    }
-    trans
-        .iter()
-        .map(|axes| {
-            let mut ids: HashMap<String, u32> = HashMap::new();
-            program
-                .points
-                .iter()
-                .map(|p| {
-                    let key: String = axes
-                        .iter()
-                        .map(|&a| p[a].to_string())
-                        .collect::<Vec<_>>()
-                        .join("\u{1f}");
-                    let next = ids.len() as u32;
-                    *ids.entry(key).or_insert(next)
-                })
-                .collect()
-        })
-        .collect()
 }

@@ -4,6 +4,7 @@
 //! equal hashes: upstream stages shared by sweep points appear once.
 
 mod build;
+mod groups;
 mod stage;
 
 use serde::Serialize;
