@@ -107,6 +107,34 @@ fn ref_kind(r: &Ref, done: &[Resolved]) -> &'static str {
         .unwrap_or("pairs")
 }
 
+/// Reports `x.test` where `x` has no held-out split.
+fn check_split(r: &Ref, span: Span, ev: &mut Evaluator, done: &[Resolved]) -> bool {
+    if r.split.as_deref() != Some("test") {
+        return true;
+    }
+    let Some(decl) = done.iter().find(|d| d.name == r.decl) else {
+        return true;
+    };
+    let held_out = match decl.instances.first() {
+        Some(Value::Call(call)) => {
+            matches!(call.arg("test"), Some(Value::Int(n)) if *n > 0)
+                || matches!(call.arg("test"), Some(Value::Float(f)) if *f > 0.0)
+        }
+        _ => false,
+    };
+    if !held_out {
+        ev.diags.push(
+            Diagnostic::error(span, format!("`{}` has no `test` split", r.decl))
+                .label("nothing is held out")
+                .hint(format!(
+                    "hold records out where `{}` is declared, e.g. `test = 0.1`",
+                    r.decl
+                )),
+        );
+    }
+    held_out
+}
+
 fn field_span(fields: &[Field], name: &str) -> Span {
     fields
         .iter()
@@ -146,6 +174,9 @@ fn train(
     let Some(data) = record_ref(record, "data") else {
         return false;
     };
+    if !check_split(data, field_span(fields, "data"), ev, done) {
+        return false;
+    }
     let kind = ref_kind(data, done);
     if let Some(first) = preference.first() {
         if kind != "pairs" {
@@ -169,6 +200,9 @@ fn pairs(
     let Some(prompts) = record_ref(record, "prompts") else {
         return false;
     };
+    if !check_split(prompts, field_span(fields, "prompts"), ev, done) {
+        return false;
+    }
     let correctness =
         matches!(record.get("method"), Some(Value::Call(c)) if c.name == "correctness");
     let kind = ref_kind(prompts, done);
@@ -220,6 +254,9 @@ fn eval_suite(
         ok = false;
     }
     let data_value = resolve_value(ev, data, &Ty::DataRef, "the eval data");
+    if let Some(Value::Ref(r)) = &data_value {
+        ok &= check_split(r, data.span, ev, done);
+    }
     let kind = match &data_value {
         Some(Value::Ref(r)) => ref_kind(r, done),
         _ => "pairs",
