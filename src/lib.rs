@@ -14,5 +14,8 @@
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod model;
 pub mod plan;
+pub mod rng;
 pub mod syntax;
+pub mod train;

@@ -3,6 +3,7 @@
 
 mod builtins;
 mod load;
+mod loss;
 mod plan;
 
 use std::path::PathBuf;
@@ -47,6 +48,19 @@ enum Command {
         #[command(flatten)]
         set: SetArgs,
     },
+    /// Compute a loss expression on given log-probs and print JSON, one
+    /// object per loss call: `mpx loss '0.8*dpo(0.1) + 0.2*bco_pair(0.1) + sft()' --logps pairs.jsonl`.
+    Loss {
+        /// A loss in the language's syntax.
+        expr: String,
+        /// JSON Lines, one pair per line: `policy_chosen_logps`,
+        /// `policy_rejected_logps`, `ref_chosen_logps`, `ref_rejected_logps`
+        /// (summed), `chosen_len`, `rejected_len`, optional
+        /// `chosen_token_logps` and `batch` (rows with one value form one
+        /// call; δ carries across calls in order).
+        #[arg(long, value_name = "FILE.jsonl")]
+        logps: PathBuf,
+    },
     /// List every built-in function with its parameters and defaults.
     Builtins {
         /// Print the Markdown reference used in the README.
@@ -71,6 +85,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, set } => plan::check(&files, &set.set),
         Command::Plan { file, json, set } => plan::plan(&file, &set.set, json),
+        Command::Loss { expr, logps } => loss::loss(&expr, &logps),
         Command::Builtins { markdown } => {
             print!(
                 "{}",

@@ -1,0 +1,108 @@
+//! The shape of a Llama-family decoder, with Hugging Face's field meanings.
+
+use serde::{Deserialize, Serialize};
+
+/// Llama, Mistral and Qwen2 differ only in these fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub vocab: usize,
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub context: usize,
+    pub rope_theta: f64,
+    pub norm_eps: f64,
+    /// Bias on the Q/K/V projections (Qwen2).
+    pub qkv_bias: bool,
+    /// `lm_head` shares `embed_tokens`.
+    pub tie_embeddings: bool,
+}
+
+impl Config {
+    pub fn head_dim(&self) -> usize {
+        self.hidden / self.heads
+    }
+
+    /// Every parameter's Hugging Face name and shape, sorted by name: the
+    /// order in which weights are initialised and stored.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (h, kv) = (self.hidden, self.kv_heads * self.head_dim());
+        let mut out = vec![
+            ("model.embed_tokens.weight".to_owned(), vec![self.vocab, h]),
+            ("model.norm.weight".to_owned(), vec![h]),
+        ];
+        if !self.tie_embeddings {
+            out.push(("lm_head.weight".to_owned(), vec![self.vocab, h]));
+        }
+        for i in 0..self.layers {
+            let p = format!("model.layers.{i}");
+            out.push((format!("{p}.input_layernorm.weight"), vec![h]));
+            out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+            out.push((format!("{p}.self_attn.q_proj.weight"), vec![h, h]));
+            out.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h]));
+            out.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h]));
+            out.push((format!("{p}.self_attn.o_proj.weight"), vec![h, h]));
+            if self.qkv_bias {
+                out.push((format!("{p}.self_attn.q_proj.bias"), vec![h]));
+                out.push((format!("{p}.self_attn.k_proj.bias"), vec![kv]));
+                out.push((format!("{p}.self_attn.v_proj.bias"), vec![kv]));
+            }
+            out.push((
+                format!("{p}.mlp.gate_proj.weight"),
+                vec![self.intermediate, h],
+            ));
+            out.push((
+                format!("{p}.mlp.up_proj.weight"),
+                vec![self.intermediate, h],
+            ));
+            out.push((
+                format!("{p}.mlp.down_proj.weight"),
+                vec![h, self.intermediate],
+            ));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Checks the shape is buildable (heads divide evenly).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hidden % self.heads != 0 {
+            return Err(format!(
+                "hidden {} is not a multiple of heads {}",
+                self.hidden, self.heads
+            ));
+        }
+        if self.heads % self.kv_heads != 0 {
+            return Err(format!(
+                "heads {} is not a multiple of kv_heads {}",
+                self.heads, self.kv_heads
+            ));
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err(format!(
+                "head size {} must be even for RoPE",
+                self.head_dim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configuration of SmolLM2-135M (for benchmarks with random weights).
+    pub fn smollm2_135m() -> Self {
+        Self {
+            vocab: 49_152,
+            hidden: 576,
+            intermediate: 1536,
+            layers: 30,
+            heads: 9,
+            kv_heads: 3,
+            context: 8192,
+            rope_theta: 100_000.0,
+            norm_eps: 1e-5,
+            qkv_bias: false,
+            tie_embeddings: true,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Sampling from a model with a KV cache: greedy (temperature 0) or
+//! temperature with nucleus (top-p) sampling, seeded from mpx's generator.
+
+use candle_core::{DType, Result, Tensor};
+
+use super::Llama;
+use crate::rng::Rng;
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// 0 is greedy.
+    pub temperature: f64,
+    /// Nucleus mass in (0, 1]; 1 samples from the whole distribution.
+    pub top_p: f64,
+    /// Tokens generated at most.
+    pub max_tokens: usize,
+}
+
+impl Sampling {
+    pub fn greedy(max_tokens: usize) -> Self {
+        Self {
+            temperature: 0.0,
+            top_p: 1.0,
+            max_tokens,
+        }
+    }
+}
+
+/// Generates `n` continuations of `prompt` (ids, BOS included), stopping each
+/// at `eos` (not included in the output) or after `max_tokens`, or when the
+/// context is full. The `n` rows share one batched forward pass per step.
+pub fn generate(
+    model: &Llama,
+    prompt: &[u32],
+    n: usize,
+    sampling: &Sampling,
+    eos: u32,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<u32>>> {
+    let device = model.device();
+    let budget = sampling
+        .max_tokens
+        .min(model.config().context.saturating_sub(prompt.len()));
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut done = vec![false; n];
+    if budget == 0 || n == 0 {
+        return Ok(out);
+    }
+    let mut cache = model.new_cache();
+    let ids: Vec<u32> = (0..n).flat_map(|_| prompt.iter().copied()).collect();
+    let mut input = Tensor::from_vec(ids, (n, prompt.len()), device)?;
+    for _ in 0..budget {
+        let logits = model.forward(&input, Some(&mut cache))?;
+        let last = logits.narrow(1, logits.dim(1)? - 1, 1)?.squeeze(1)?;
+        let rows = last.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let mut next = Vec::with_capacity(n);
+        for (i, row) in rows.iter().enumerate() {
+            let token = if done[i] {
+                eos
+            } else {
+                pick(row, sampling, rng)
+            };
+            if !done[i] {
+                if token == eos {
+                    done[i] = true;
+                } else {
+                    out[i].push(token);
+                }
+            }
+            next.push(token);
+        }
+        if done.iter().all(|d| *d) {
+            break;
+        }
+        input = Tensor::from_vec(next, (n, 1), device)?;
+    }
+    Ok(out)
+}
+
+/// The next token from one row of logits.
+fn pick(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
+    if sampling.temperature <= 0.0 {
+        return argmax(logits);
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(u32, f64)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as u32, (f64::from(l - max) / sampling.temperature).exp()))
+        .collect();
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    // Highest first; ties by id so the order never depends on the sort.
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut kept = 0.0;
+    let mut cut = probs.len();
+    for (i, p) in probs.iter().enumerate() {
+        kept += p.1 / total;
+        if kept >= sampling.top_p {
+            cut = i + 1;
+            break;
+        }
+    }
+    let probs = &probs[..cut];
+    let mass: f64 = probs.iter().map(|p| p.1).sum();
+    let mut u = rng.uniform() * mass;
+    for p in probs {
+        u -= p.1;
+        if u < 0.0 {
+            return p.0;
+        }
+    }
+    probs[probs.len() - 1].0
+}
+
+fn argmax(xs: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in xs.iter().enumerate() {
+        if *x > xs[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_p_keeps_the_nucleus_only() {
+        let mut rng = Rng::new(0, "t");
+        let s = Sampling {
+            temperature: 1.0,
+            top_p: 0.5,
+            max_tokens: 1,
+        };
+        // Token 2 holds ~84% of the mass: a 0.5 nucleus is token 2 alone.
+        let logits = [0.0, 1.0, 3.0, 0.5];
+        for _ in 0..50 {
+            assert_eq!(pick(&logits, &s, &mut rng), 2);
+        }
+        let all = Sampling { top_p: 1.0, ..s };
+        let seen: std::collections::BTreeSet<u32> =
+            (0..500).map(|_| pick(&logits, &all, &mut rng)).collect();
+        assert_eq!(seen.len(), 4);
+    }
+}

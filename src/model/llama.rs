@@ -1,0 +1,271 @@
+//! A Llama-family decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention,
+//! optional QKV bias, tied or untied embeddings) built only from candle ops
+//! that have a backward pass, so every parameter receives a gradient.
+//!
+//! Padding is on the right: causal attention never lets a real token see a
+//! pad, so no attention mask beyond the causal one is needed; losses mask the
+//! padded positions.
+
+use candle_core::{DType, Device, Result, Tensor, D};
+
+use super::{Config, Params};
+
+/// One decoder layer's weights (clones share storage with the [`Params`], so
+/// in-place optimizer updates are seen here).
+#[derive(Debug, Clone)]
+struct Layer {
+    input_norm: Tensor,
+    post_norm: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    o: Tensor,
+    q_bias: Option<Tensor>,
+    k_bias: Option<Tensor>,
+    v_bias: Option<Tensor>,
+    gate: Tensor,
+    up: Tensor,
+    down: Tensor,
+}
+
+#[derive(Debug, Clone)]
+pub struct Llama {
+    config: Config,
+    params: Params,
+    embed: Tensor,
+    norm: Tensor,
+    lm_head: Tensor,
+    layers: Vec<Layer>,
+    /// RoPE tables, `[context, head_dim / 2]`, in the weights' dtype.
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// Keys and values of the positions seen so far, per layer.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions already in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Llama {
+    pub fn new(config: Config, params: Params) -> Result<Self> {
+        config.validate().map_err(candle_core::Error::msg)?;
+        let embed = params.tensor("model.embed_tokens.weight");
+        let lm_head = if config.tie_embeddings {
+            embed.clone()
+        } else {
+            params.tensor("lm_head.weight")
+        };
+        let layers = (0..config.layers)
+            .map(|i| {
+                let t = |suffix: &str| params.tensor(&format!("model.layers.{i}.{suffix}"));
+                let bias = |suffix: &str| config.qkv_bias.then(|| t(suffix));
+                Layer {
+                    input_norm: t("input_layernorm.weight"),
+                    post_norm: t("post_attention_layernorm.weight"),
+                    q: t("self_attn.q_proj.weight"),
+                    k: t("self_attn.k_proj.weight"),
+                    v: t("self_attn.v_proj.weight"),
+                    o: t("self_attn.o_proj.weight"),
+                    q_bias: bias("self_attn.q_proj.bias"),
+                    k_bias: bias("self_attn.k_proj.bias"),
+                    v_bias: bias("self_attn.v_proj.bias"),
+                    gate: t("mlp.gate_proj.weight"),
+                    up: t("mlp.up_proj.weight"),
+                    down: t("mlp.down_proj.weight"),
+                }
+            })
+            .collect();
+        let (cos, sin) = rope_tables(&config, embed.dtype(), embed.device())?;
+        Ok(Self {
+            norm: params.tensor("model.norm.weight"),
+            embed,
+            lm_head,
+            layers,
+            cos,
+            sin,
+            config,
+            params,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.embed.dtype()
+    }
+
+    pub fn device(&self) -> &Device {
+        self.embed.device()
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: vec![None; self.config.layers],
+            len: 0,
+        }
+    }
+
+    /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]` (u32). With
+    /// a cache, `ids` continue the cached positions and the cache grows.
+    pub fn forward(&self, ids: &Tensor, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let start = cache.as_ref().map_or(0, |c| c.len);
+        if start + t > self.config.context {
+            candle_core::bail!(
+                "sequence of {} tokens exceeds the model's context of {}",
+                start + t,
+                self.config.context
+            );
+        }
+        let eps = self.config.norm_eps as f32;
+        let mut x =
+            self.embed
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((b, t, self.config.hidden))?;
+        let mask = causal_mask(t, start, x.dtype(), x.device())?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm_slow(&x, &layer.input_norm, eps)?;
+            let kv = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = (x + self.attention(layer, &h, start, mask.as_ref(), kv)?)?;
+            let h = candle_nn::ops::rms_norm_slow(&x, &layer.post_norm, eps)?;
+            let gate = linear(&h, &layer.gate, None)?.silu()?;
+            let up = linear(&h, &layer.up, None)?;
+            x = (x + linear(&(gate * up)?, &layer.down, None)?)?;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        let x = candle_nn::ops::rms_norm_slow(&x, &self.norm, eps)?;
+        linear(&x, &self.lm_head, None)
+    }
+
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        start: usize,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (heads, kv_heads, hd) = (
+            self.config.heads,
+            self.config.kv_heads,
+            self.config.head_dim(),
+        );
+        let split = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
+        let q = split(linear(x, &layer.q, layer.q_bias.as_ref())?, heads)?;
+        let k = split(linear(x, &layer.k, layer.k_bias.as_ref())?, kv_heads)?;
+        let v = split(linear(x, &layer.v, layer.v_bias.as_ref())?, kv_heads)?;
+        let cos = self.cos.narrow(0, start, t)?;
+        let sin = self.sin.narrow(0, start, t)?;
+        let q = candle_nn::rotary_emb::rope_slow(&q, &cos, &sin)?;
+        let mut k = candle_nn::rotary_emb::rope_slow(&k, &cos, &sin)?;
+        let mut v = v;
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let k = repeat_kv(&k, heads / kv_heads)?;
+        let v = repeat_kv(&v, heads / kv_heads)?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let out = softmax_last(&scores)?.matmul(&v)?;
+        let out = out.transpose(1, 2)?.reshape((b, t, self.config.hidden))?;
+        linear(&out, &layer.o, None)
+    }
+}
+
+/// `x @ wᵀ + bias` over the last dimension of a `[batch, seq, in]` input.
+fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (b, t, i) = x.dims3()?;
+    let y = x.reshape((b * t, i))?.matmul(&w.t()?)?;
+    let y = match bias {
+        Some(bias) => y.broadcast_add(bias)?,
+        None => y,
+    };
+    y.reshape((b, t, w.dim(0)?))
+}
+
+/// Softmax over the last dimension; the max is a constant shift, so it is
+/// detached (its gradient would be zero anyway, at the cost of a pass).
+pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// `[b, kv, s, d]` → `[b, kv·n, s, d]`, each key/value head repeated `n` times.
+fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
+    if n == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, s, d) = x.dims4()?;
+    x.unsqueeze(2)?
+        .broadcast_as((b, kv, n, s, d))?
+        .reshape((b, kv * n, s, d))
+}
+
+/// Additive mask `[t, start + t]`: query `i` (at position `start + i`) sees
+/// keys up to its own position. `None` when nothing is masked.
+fn causal_mask(t: usize, start: usize, dtype: DType, device: &Device) -> Result<Option<Tensor>> {
+    if t == 1 {
+        return Ok(None);
+    }
+    let s = start + t;
+    let values: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..s).map(move |j| {
+                if j > start + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(values, (t, s), device)?
+        .to_dtype(dtype)
+        .map(Some)
+}
+
+/// Hugging Face's RoPE tables (rotate-half layout): angle `p / θ^(2i/d)`.
+fn rope_tables(config: &Config, dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
+    let hd = config.head_dim();
+    let inv: Vec<f64> = (0..hd / 2)
+        .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / hd as f64))
+        .collect();
+    let angles: Vec<f64> = (0..config.context)
+        .flat_map(|p| inv.iter().map(move |f| p as f64 * f))
+        .collect();
+    let angles = Tensor::from_vec(angles, (config.context, hd / 2), device)?;
+    Ok((
+        angles.cos()?.to_dtype(dtype)?,
+        angles.sin()?.to_dtype(dtype)?,
+    ))
+}

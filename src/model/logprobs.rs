@@ -1,0 +1,100 @@
+//! Batches of prompt + completion sequences and the summed log-probability of
+//! each completion: the quantities every preference loss is built from.
+
+use candle_core::{DType, Device, Result, Tensor, D};
+
+use super::Llama;
+
+/// Right-padded token ids with next-token targets and a mask that is 1 where
+/// the target is a completion token.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `[rows, len]` u32 input ids.
+    pub ids: Tensor,
+    /// `[rows, len]` u32 next-token targets (`ids` shifted left).
+    pub targets: Tensor,
+    /// `[rows, len]` 1.0 on completion targets, in the model's dtype.
+    pub mask: Tensor,
+    /// Completion tokens per row.
+    pub lens: Vec<usize>,
+}
+
+impl Batch {
+    /// `rows[i] = (prompt, completion)`; each row becomes `prompt ++
+    /// completion` and the completion tokens are scored.
+    pub fn new(rows: &[(&[u32], &[u32])], pad: u32, dtype: DType, device: &Device) -> Result<Self> {
+        let len = rows
+            .iter()
+            .map(|(p, c)| (p.len() + c.len()).saturating_sub(1))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut ids = Vec::with_capacity(rows.len() * len);
+        let mut targets = Vec::with_capacity(rows.len() * len);
+        let mut mask = Vec::with_capacity(rows.len() * len);
+        let mut lens = Vec::with_capacity(rows.len());
+        for (prompt, completion) in rows {
+            if prompt.is_empty() {
+                candle_core::bail!("a sequence needs at least one prompt token (BOS)");
+            }
+            let seq: Vec<u32> = prompt.iter().chain(completion.iter()).copied().collect();
+            for i in 0..len {
+                ids.push(seq.get(i).copied().unwrap_or(pad));
+                targets.push(seq.get(i + 1).copied().unwrap_or(pad));
+                // Target i is token i + 1: a completion token when i + 1 ≥ |prompt|.
+                let scored = i + 1 >= prompt.len() && i + 1 < seq.len();
+                mask.push(if scored { 1f32 } else { 0f32 });
+            }
+            lens.push(completion.len());
+        }
+        let n = rows.len();
+        Ok(Self {
+            ids: Tensor::from_vec(ids, (n, len), device)?,
+            targets: Tensor::from_vec(targets, (n, len), device)?,
+            mask: Tensor::from_vec(mask, (n, len), device)?.to_dtype(dtype)?,
+            lens,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Real (non-pad) tokens in the batch, for throughput figures.
+    pub fn tokens(&self) -> usize {
+        self.lens.len() * self.ids.dim(1).unwrap_or(0)
+    }
+}
+
+/// Summed and per-token completion log-probs of a batch.
+#[derive(Debug, Clone)]
+pub struct SeqLogps {
+    /// `[rows]` summed log-probs of the completion tokens.
+    pub sum: Tensor,
+    /// `[rows, len]` per-token log-probs, zero off the mask.
+    pub per_token: Tensor,
+}
+
+/// Runs `model` on `batch` and gathers the completion log-probs. The
+/// log-sum-exp uses a detached max (a constant shift) and never builds the
+/// full log-softmax tensor.
+pub fn completion_logps(model: &Llama, batch: &Batch) -> Result<SeqLogps> {
+    let logits = model.forward(&batch.ids, None)?;
+    logps_from_logits(&logits, batch)
+}
+
+pub(crate) fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    let lse = (logits
+        .broadcast_sub(&max)?
+        .exp()?
+        .sum_keepdim(D::Minus1)?
+        .log()?
+        + max)?;
+    let picked = logits.gather(&batch.targets.unsqueeze(D::Minus1)?, D::Minus1)?;
+    let per_token = ((picked - lse)?.squeeze(D::Minus1)? * &batch.mask)?;
+    Ok(SeqLogps {
+        sum: per_token.sum(D::Minus1)?,
+        per_token,
+    })
+}

@@ -1,0 +1,209 @@
+//! A training objective: the checked loss mixture of an experiment, as typed
+//! values the loss code matches on.
+
+use super::delta::DeltaMode;
+use crate::check::value::{Call, Term as ValueTerm, Value};
+
+/// How `sft` reduces the chosen tokens' NLL over a micro-batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    /// Mean over all chosen tokens of the micro-batch (the official code).
+    TokenMean,
+    /// Mean of per-sequence means (the paper's Eq. 8).
+    SeqMean,
+    /// Mean of per-sequence sums.
+    Sum,
+}
+
+/// One loss of MPO.md's table with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loss {
+    Dpo { beta: f64, smoothing: f64 },
+    Hinge { beta: f64 },
+    Ipo { beta: f64 },
+    Robust { beta: f64, smoothing: f64 },
+    ExoPair { beta: f64, smoothing: f64 },
+    NcaPair { beta: f64 },
+    BcoPair { beta: f64, mode: DeltaMode },
+    SppoHard { beta: f64 },
+    Aot { beta: f64, smoothing: f64 },
+    AotUnpaired { beta: f64, smoothing: f64 },
+    ApoZero { beta: f64 },
+    ApoDown { beta: f64 },
+    Discopop { beta: f64, tau: f64 },
+    SigmoidNorm { beta: f64 },
+    Sft { reduction: Reduction },
+    Orpo { lambda: f64 },
+}
+
+impl Loss {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Dpo { .. } => "dpo",
+            Loss::Hinge { .. } => "hinge",
+            Loss::Ipo { .. } => "ipo",
+            Loss::Robust { .. } => "robust",
+            Loss::ExoPair { .. } => "exo_pair",
+            Loss::NcaPair { .. } => "nca_pair",
+            Loss::BcoPair { .. } => "bco_pair",
+            Loss::SppoHard { .. } => "sppo_hard",
+            Loss::Aot { .. } => "aot",
+            Loss::AotUnpaired { .. } => "aot_unpaired",
+            Loss::ApoZero { .. } => "apo_zero",
+            Loss::ApoDown { .. } => "apo_down",
+            Loss::Discopop { .. } => "discopop",
+            Loss::SigmoidNorm { .. } => "sigmoid_norm",
+            Loss::Sft { .. } => "sft",
+            Loss::Orpo { .. } => "orpo",
+        }
+    }
+
+    /// β, for losses that compare with a reference.
+    pub fn beta(&self) -> Option<f64> {
+        match *self {
+            Loss::Dpo { beta, .. }
+            | Loss::Hinge { beta }
+            | Loss::Ipo { beta }
+            | Loss::Robust { beta, .. }
+            | Loss::ExoPair { beta, .. }
+            | Loss::NcaPair { beta }
+            | Loss::BcoPair { beta, .. }
+            | Loss::SppoHard { beta }
+            | Loss::Aot { beta, .. }
+            | Loss::AotUnpaired { beta, .. }
+            | Loss::ApoZero { beta }
+            | Loss::ApoDown { beta }
+            | Loss::Discopop { beta, .. }
+            | Loss::SigmoidNorm { beta } => Some(beta),
+            Loss::Sft { .. } | Loss::Orpo { .. } => None,
+        }
+    }
+
+    /// Reads a checked loss call (every parameter present).
+    pub fn from_call(call: &Call) -> Result<Self, String> {
+        let num = |name: &str| match call.args.get(name) {
+            Some(Value::Float(v)) => Ok(*v),
+            Some(Value::Int(v)) => Ok(*v as f64),
+            other => Err(format!("`{}`: parameter `{name}` is {other:?}", call.name)),
+        };
+        let beta = || num("beta");
+        let eps = || num("label_smoothing");
+        Ok(match call.name {
+            "dpo" => Loss::Dpo {
+                beta: beta()?,
+                smoothing: eps()?,
+            },
+            "hinge" => Loss::Hinge { beta: beta()? },
+            "ipo" => Loss::Ipo { beta: beta()? },
+            "robust" => Loss::Robust {
+                beta: beta()?,
+                smoothing: eps()?,
+            },
+            "exo_pair" => Loss::ExoPair {
+                beta: beta()?,
+                smoothing: eps()?,
+            },
+            "nca_pair" => Loss::NcaPair { beta: beta()? },
+            "bco_pair" => Loss::BcoPair {
+                beta: beta()?,
+                mode: match call.args.get("delta") {
+                    Some(Value::Str(s)) if s == "cumulative" => DeltaMode::Cumulative,
+                    Some(Value::Str(s)) if s == "none" => DeltaMode::None,
+                    Some(Value::Call(ema)) if ema.name == "ema" => match ema.args.get("alpha") {
+                        Some(Value::Float(a)) => DeltaMode::Ema(*a),
+                        Some(Value::Int(a)) => DeltaMode::Ema(*a as f64),
+                        other => return Err(format!("`ema`: alpha is {other:?}")),
+                    },
+                    other => return Err(format!("`bco_pair`: delta is {other:?}")),
+                },
+            },
+            "sppo_hard" => Loss::SppoHard { beta: beta()? },
+            "aot" => Loss::Aot {
+                beta: beta()?,
+                smoothing: eps()?,
+            },
+            "aot_unpaired" => Loss::AotUnpaired {
+                beta: beta()?,
+                smoothing: eps()?,
+            },
+            "apo_zero" => Loss::ApoZero { beta: beta()? },
+            "apo_down" => Loss::ApoDown { beta: beta()? },
+            "discopop" => Loss::Discopop {
+                beta: beta()?,
+                tau: num("tau")?,
+            },
+            "sigmoid_norm" => Loss::SigmoidNorm { beta: beta()? },
+            "sft" => Loss::Sft {
+                reduction: match call.args.get("reduction") {
+                    Some(Value::Str(s)) if s == "token_mean" => Reduction::TokenMean,
+                    Some(Value::Str(s)) if s == "seq_mean" => Reduction::SeqMean,
+                    Some(Value::Str(s)) if s == "sum" => Reduction::Sum,
+                    other => return Err(format!("`sft`: reduction is {other:?}")),
+                },
+            },
+            "orpo" => Loss::Orpo {
+                lambda: num("lambda")?,
+            },
+            other => return Err(format!("`{other}` is not a loss")),
+        })
+    }
+}
+
+/// One weighted term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    pub weight: f64,
+    pub loss: Loss,
+}
+
+/// A weighted sum of losses; each loss appears at most once (the checker
+/// guarantees it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objective {
+    pub terms: Vec<Term>,
+}
+
+impl Objective {
+    /// From a checked `loss = ...` value.
+    pub fn from_value(value: &Value) -> Result<Self, String> {
+        let terms: Vec<ValueTerm> = match value {
+            Value::Loss(terms) => terms.clone(),
+            other => {
+                return Err(format!(
+                    "expected a loss mixture, found {}",
+                    other.describe()
+                ))
+            }
+        };
+        if terms.is_empty() {
+            return Err("a loss mixture needs at least one term".into());
+        }
+        let terms = terms
+            .iter()
+            .map(|t| {
+                Ok(Term {
+                    weight: t.weight,
+                    loss: Loss::from_call(&t.loss)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { terms })
+    }
+
+    /// Whether any term compares with a reference model.
+    pub fn needs_reference(&self) -> bool {
+        self.terms.iter().any(|t| t.loss.beta().is_some())
+    }
+
+    /// Whether any term reads the rejected completion.
+    pub fn needs_rejected(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| !matches!(t.loss, Loss::Sft { .. }))
+    }
+
+    /// The β used to log rewards: the first preference term's, else 0.1.
+    pub fn reward_beta(&self) -> f64 {
+        self.terms.iter().find_map(|t| t.loss.beta()).unwrap_or(0.1)
+    }
+}
