@@ -60,17 +60,36 @@ impl KvCache {
 }
 
 impl Llama {
+    /// A trainable model: its weights are the variables of `params`.
     pub fn new(config: Config, params: Params) -> Result<Self> {
+        Self::build(config, params, false)
+    }
+
+    /// A view of the same weights that builds no gradient graph (reference
+    /// log-probs, generation). It shares storage, so it sees later updates.
+    pub fn frozen(&self) -> Result<Self> {
+        Self::build(self.config.clone(), self.params.clone(), true)
+    }
+
+    fn build(config: Config, params: Params, frozen: bool) -> Result<Self> {
         config.validate().map_err(candle_core::Error::msg)?;
-        let embed = params.tensor("model.embed_tokens.weight");
+        let get = |name: &str| {
+            let t = params.tensor(name);
+            if frozen {
+                t.detach()
+            } else {
+                t
+            }
+        };
+        let embed = get("model.embed_tokens.weight");
         let lm_head = if config.tie_embeddings {
             embed.clone()
         } else {
-            params.tensor("lm_head.weight")
+            get("lm_head.weight")
         };
         let layers = (0..config.layers)
             .map(|i| {
-                let t = |suffix: &str| params.tensor(&format!("model.layers.{i}.{suffix}"));
+                let t = |suffix: &str| get(&format!("model.layers.{i}.{suffix}"));
                 let bias = |suffix: &str| config.qkv_bias.then(|| t(suffix));
                 Layer {
                     input_norm: t("input_layernorm.weight"),
@@ -90,7 +109,7 @@ impl Llama {
             .collect();
         let (cos, sin) = rope_tables(&config, embed.dtype(), embed.device())?;
         Ok(Self {
-            norm: params.tensor("model.norm.weight"),
+            norm: get("model.norm.weight"),
             embed,
             lm_head,
             layers,

@@ -74,6 +74,28 @@ impl Params {
         Self::from_tensors(config, tensors.into_iter().collect(), dtype, device)
     }
 
+    /// Overwrites every weight in place (models built on these parameters
+    /// see the new values); names and shapes must match exactly.
+    pub fn assign(&self, mut tensors: BTreeMap<String, Tensor>) -> Result<()> {
+        for (name, var) in &self.vars {
+            let Some(t) = tensors.remove(name) else {
+                candle_core::bail!("missing tensor `{name}`");
+            };
+            if t.dims() != var.dims() {
+                candle_core::bail!(
+                    "tensor `{name}` has shape {:?}, expected {:?}",
+                    t.dims(),
+                    var.dims()
+                );
+            }
+            var.set(&t.to_device(var.device())?.to_dtype(var.dtype())?)?;
+        }
+        if let Some(extra) = tensors.keys().next() {
+            candle_core::bail!("unexpected tensor `{extra}`");
+        }
+        Ok(())
+    }
+
     pub fn get(&self, name: &str) -> Option<&Var> {
         self.vars.get(name)
     }

@@ -8,10 +8,19 @@
 //! [`Llama`]: crate::model::Llama
 
 pub mod calls;
+pub mod checkpoint;
 mod delta;
 mod loss;
 mod objective;
+mod optim;
+mod schedule;
+mod trainer;
 
 pub use delta::{Delta, DeltaMode};
 pub use loss::{LossOutput, PairLogps, TermOutput};
 pub use objective::{Loss, Objective, Reduction, Term};
+pub use optim::{clip_scale, AdamW, AdamWConfig};
+pub use schedule::{Decay, Schedule, Warmup};
+pub use trainer::{
+    cache_reference, pair_logps, Example, StepLog, TrainConfig, TrainError, Trainer,
+};

@@ -1,0 +1,366 @@
+//! The training loop: batches of tokenized pairs, one forward pass over
+//! chosen and rejected rows together, the objective against cached reference
+//! log-probs, gradient accumulation, clipping, AdamW, and a log per step.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Result as CandleResult, Tensor};
+use serde::Serialize;
+
+use super::checkpoint::{self, CheckpointError, CheckpointMeta};
+use super::{clip_scale, AdamW, AdamWConfig, Delta, Objective, PairLogps, Schedule};
+use crate::model::{completion_logps, Batch, ByteTokenizer, Llama};
+use crate::rng::Rng;
+
+/// A tokenized preference pair with its cached reference log-probs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// BOS and the prompt.
+    pub prompt: Vec<u32>,
+    /// Completions, EOS included.
+    pub chosen: Vec<u32>,
+    pub rejected: Vec<u32>,
+    pub ref_chosen: f64,
+    pub ref_rejected: f64,
+}
+
+impl Example {
+    /// A pair for a byte-tokenized model: BOS + prompt, completions + EOS.
+    pub fn bytes(prompt: &str, chosen: &str, rejected: &str) -> Self {
+        let t = ByteTokenizer;
+        let with_eos = |s: &str| {
+            let mut ids = t.encode(s);
+            ids.push(ByteTokenizer::EOS);
+            ids
+        };
+        let mut p = vec![ByteTokenizer::BOS];
+        p.extend(t.encode(prompt));
+        Self {
+            prompt: p,
+            chosen: with_eos(chosen),
+            rejected: with_eos(rejected),
+            ref_chosen: 0.0,
+            ref_rejected: 0.0,
+        }
+    }
+}
+
+/// How a train stage runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    pub steps: u64,
+    /// Pairs per optimizer step.
+    pub batch: usize,
+    /// Micro-batches per step.
+    pub grad_accum: usize,
+    /// Global gradient-norm limit; 0 disables clipping.
+    pub clip: f64,
+    pub adamw: AdamWConfig,
+    pub schedule: Schedule,
+    /// Seeds the batch order.
+    pub seed: u64,
+}
+
+/// What one optimizer step did; one JSON line of the stage's log.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepLog {
+    pub step: u64,
+    pub lr: f64,
+    pub loss: f64,
+    /// Each term's unweighted loss.
+    pub terms: BTreeMap<&'static str, f64>,
+    pub chosen_reward: f64,
+    pub rejected_reward: f64,
+    /// Share of pairs with β·ρ_c > β·ρ_r.
+    pub reward_accuracy: f64,
+    pub margin: f64,
+    pub delta: Option<f64>,
+    /// Mean NLL per chosen completion token.
+    pub nll: f64,
+    pub grad_norm: f64,
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("the loss is {loss} at step {step}")]
+    NonFiniteLoss { step: u64, loss: f64 },
+    #[error("no training records")]
+    NoData,
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+pub struct Trainer {
+    pub model: Llama,
+    objective: Objective,
+    config: TrainConfig,
+    opt: AdamW,
+    delta: Delta,
+    rng: Rng,
+    order: Vec<usize>,
+    cursor: usize,
+    step: u64,
+}
+
+impl Trainer {
+    pub fn new(model: Llama, objective: Objective, config: TrainConfig) -> Self {
+        Self {
+            opt: AdamW::new(config.adamw),
+            rng: Rng::new(config.seed, "batches"),
+            model,
+            objective,
+            config,
+            delta: Delta::default(),
+            order: Vec::new(),
+            cursor: 0,
+            step: 0,
+        }
+    }
+
+    /// Optimizer steps completed.
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    pub fn finished(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    /// The next `batch` record indices: passes over the data in a fresh
+    /// shuffled order each time the previous one is used up.
+    fn next_indices(&mut self, n: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.config.batch);
+        while out.len() < self.config.batch {
+            if self.cursor >= self.order.len() {
+                self.order = (0..n).collect();
+                self.rng.shuffle(&mut self.order);
+                self.cursor = 0;
+            }
+            out.push(self.order[self.cursor]);
+            self.cursor += 1;
+        }
+        out
+    }
+
+    /// One optimizer step over the next batch of `data`.
+    pub fn step(&mut self, data: &[Example]) -> Result<StepLog, TrainError> {
+        if data.is_empty() {
+            return Err(TrainError::NoData);
+        }
+        let started = Instant::now();
+        let lr = self
+            .config
+            .schedule
+            .lr(self.config.adamw.lr, self.step, self.config.steps);
+        let indices = self.next_indices(data.len());
+        let micro = indices.len().div_ceil(self.config.grad_accum.max(1));
+        let chunks: Vec<&[usize]> = indices.chunks(micro).collect();
+        let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
+        let mut stats = Stats::default();
+        for chunk in &chunks {
+            let examples: Vec<&Example> = chunk.iter().map(|&i| &data[i]).collect();
+            let (out, tokens, x) = self.micro_step(&examples)?;
+            let loss = out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            if !loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step: self.step,
+                    loss,
+                });
+            }
+            let scaled = (&out.loss / chunks.len() as f64)?;
+            let store = scaled.backward()?;
+            for (name, var) in self.model.params().iter() {
+                if let Some(g) = store.get(var) {
+                    let g = match grads.remove(name) {
+                        Some(acc) => (acc + g)?,
+                        None => g.clone(),
+                    };
+                    grads.insert(name.clone(), g);
+                }
+            }
+            stats.add(&out, &x, loss, tokens, chunks.len())?;
+        }
+        let (norm, scale) = clip_scale(&grads, self.config.clip)?;
+        self.opt.step(self.model.params(), &grads, lr, scale)?;
+        self.step += 1;
+        Ok(StepLog {
+            step: self.step,
+            lr,
+            loss: stats.loss,
+            terms: stats.terms,
+            chosen_reward: stats.chosen / stats.pairs as f64,
+            rejected_reward: stats.rejected / stats.pairs as f64,
+            reward_accuracy: stats.correct / stats.pairs as f64,
+            margin: (stats.chosen - stats.rejected) / stats.pairs as f64,
+            delta: stats.delta,
+            nll: stats.nll / stats.chosen_tokens.max(1.0),
+            grad_norm: norm,
+            tokens: stats.tokens,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Forward and loss for one micro-batch: chosen rows then rejected rows
+    /// in one batch, so both go through a single forward pass.
+    fn micro_step(
+        &mut self,
+        examples: &[&Example],
+    ) -> CandleResult<(super::LossOutput, usize, PairLogps)> {
+        let model = &self.model;
+        let n = examples.len();
+        let mut rows: Vec<(&[u32], &[u32])> = examples
+            .iter()
+            .map(|e| (e.prompt.as_slice(), e.chosen.as_slice()))
+            .collect();
+        let with_rejected = self.objective.needs_rejected();
+        if with_rejected {
+            rows.extend(
+                examples
+                    .iter()
+                    .map(|e| (e.prompt.as_slice(), e.rejected.as_slice())),
+            );
+        }
+        let (dtype, device) = (model.dtype(), model.device().clone());
+        let batch = Batch::new(&rows, ByteTokenizer::PAD, dtype, &device)?;
+        let logps = completion_logps(model, &batch)?;
+        let chosen = logps.sum.narrow(0, 0, n)?;
+        let rejected = if with_rejected {
+            logps.sum.narrow(0, n, n)?
+        } else {
+            chosen.detach()
+        };
+        let col = |f: &dyn Fn(&Example) -> f64| {
+            Tensor::new(examples.iter().map(|e| f(e)).collect::<Vec<f64>>(), &device)?
+                .to_dtype(dtype)
+        };
+        let x = PairLogps {
+            chosen,
+            rejected,
+            ref_chosen: col(&|e| e.ref_chosen)?,
+            ref_rejected: col(&|e| e.ref_rejected)?,
+            chosen_len: col(&|e| e.chosen.len() as f64)?,
+            rejected_len: col(&|e| e.rejected.len() as f64)?,
+        };
+        let out = self.objective.compute(&x, &mut self.delta, true)?;
+        Ok((out, batch.tokens(), x))
+    }
+
+    /// Saves weights, optimizer, δ and the batch order.
+    pub fn save(&self, path: &Path) -> Result<(), TrainError> {
+        let meta = CheckpointMeta {
+            step: self.step,
+            delta: self.delta.clone(),
+            rng: self.rng.state(),
+            cursor: self.cursor,
+            order: self.order.clone(),
+            config: self.model.config().clone(),
+        };
+        Ok(checkpoint::save(
+            path,
+            self.model.params(),
+            &self.opt,
+            &meta,
+        )?)
+    }
+
+    /// Continues from a checkpoint written by [`Trainer::save`].
+    pub fn resume(&mut self, path: &Path) -> Result<(), TrainError> {
+        let device = self.model.device().clone();
+        let meta = checkpoint::load(path, self.model.params(), &mut self.opt, &device)?;
+        self.step = meta.step;
+        self.delta = meta.delta;
+        self.rng = Rng::from_state(&meta.rng).ok_or_else(|| CheckpointError::Invalid {
+            path: path.display().to_string(),
+            reason: "unreadable generator state".into(),
+        })?;
+        self.cursor = meta.cursor;
+        self.order = meta.order;
+        Ok(())
+    }
+}
+
+/// Running sums over a step's micro-batches.
+#[derive(Default)]
+struct Stats {
+    loss: f64,
+    terms: BTreeMap<&'static str, f64>,
+    chosen: f64,
+    rejected: f64,
+    correct: f64,
+    pairs: usize,
+    delta: Option<f64>,
+    nll: f64,
+    chosen_tokens: f64,
+    tokens: usize,
+}
+
+impl Stats {
+    fn add(
+        &mut self,
+        out: &super::LossOutput,
+        x: &PairLogps,
+        loss: f64,
+        tokens: usize,
+        chunks: usize,
+    ) -> CandleResult<()> {
+        let v = |t: &Tensor| t.to_dtype(DType::F64)?.to_vec1::<f64>();
+        let s = |t: &Tensor| t.to_dtype(DType::F64)?.to_scalar::<f64>();
+        self.loss += loss / chunks as f64;
+        for t in &out.terms {
+            *self.terms.entry(t.name).or_default() += s(&t.loss)? / chunks as f64;
+        }
+        let (c, r) = (v(&out.chosen_rewards)?, v(&out.rejected_rewards)?);
+        self.chosen += c.iter().sum::<f64>();
+        self.rejected += r.iter().sum::<f64>();
+        self.correct += c.iter().zip(&r).filter(|(a, b)| a > b).count() as f64;
+        self.pairs += c.len();
+        self.delta = out.delta;
+        self.nll -= s(&x.chosen.sum_all()?)?;
+        self.chosen_tokens += s(&x.chosen_len.sum_all()?)?;
+        self.tokens += tokens;
+        Ok(())
+    }
+}
+
+/// Summed completion log-probs of every pair under `model`, without a graph:
+/// `(chosen, rejected)` per example, `batch` pairs per forward pass.
+pub fn pair_logps(model: &Llama, data: &[Example], batch: usize) -> CandleResult<Vec<(f64, f64)>> {
+    let frozen = model.frozen()?;
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in data.chunks(batch.max(1)) {
+        let mut rows: Vec<(&[u32], &[u32])> = chunk
+            .iter()
+            .map(|e| (e.prompt.as_slice(), e.chosen.as_slice()))
+            .collect();
+        rows.extend(
+            chunk
+                .iter()
+                .map(|e| (e.prompt.as_slice(), e.rejected.as_slice())),
+        );
+        let b = Batch::new(&rows, ByteTokenizer::PAD, frozen.dtype(), frozen.device())?;
+        let sums = completion_logps(&frozen, &b)?
+            .sum
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?;
+        let n = chunk.len();
+        out.extend((0..n).map(|i| (sums[i], sums[n + i])));
+    }
+    Ok(out)
+}
+
+/// Fills every example's reference log-probs from `reference` (computed
+/// once; the reference is frozen, so they never change).
+pub fn cache_reference(reference: &Llama, data: &mut [Example], batch: usize) -> CandleResult<()> {
+    let logps = pair_logps(reference, data, batch)?;
+    for (e, (c, r)) in data.iter_mut().zip(logps) {
+        e.ref_chosen = c;
+        e.ref_rejected = r;
+    }
+    Ok(())
+}
