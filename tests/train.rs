@@ -29,9 +29,23 @@ fn config() -> Config {
 fn mpo(mode: DeltaMode) -> Objective {
     Objective {
         terms: vec![
-            Term { weight: 0.8, loss: Loss::Dpo { beta: 0.1, smoothing: 0.0 } },
-            Term { weight: 0.2, loss: Loss::BcoPair { beta: 0.1, mode } },
-            Term { weight: 1.0, loss: Loss::Sft { reduction: Reduction::TokenMean } },
+            Term {
+                weight: 0.8,
+                loss: Loss::Dpo {
+                    beta: 0.1,
+                    smoothing: 0.0,
+                },
+            },
+            Term {
+                weight: 0.2,
+                loss: Loss::BcoPair { beta: 0.1, mode },
+            },
+            Term {
+                weight: 1.0,
+                loss: Loss::Sft {
+                    reduction: Reduction::TokenMean,
+                },
+            },
         ],
     }
 }
@@ -40,7 +54,11 @@ fn mpo(mode: DeltaMode) -> Objective {
 /// other random letters. Preferring the copy is a rule, not a lookup.
 fn copy_pairs(n: usize, seed: u64) -> Vec<Example> {
     let mut rng = Rng::new(seed, "pairs");
-    let mut word = |rng: &mut Rng| -> String { (0..4).map(|_| (b'a' + rng.below(26) as u8) as char).collect() };
+    let mut word = |rng: &mut Rng| -> String {
+        (0..4)
+            .map(|_| (b'a' + rng.below(26) as u8) as char)
+            .collect()
+    };
     (0..n)
         .map(|_| {
             let w = word(&mut rng);
@@ -64,7 +82,11 @@ fn train_config(steps: u64, lr: f64, grad_accum: usize) -> TrainConfig {
         batch: 16,
         grad_accum,
         clip: 1.0,
-        adamw: AdamWConfig { lr, weight_decay: 0.01, ..AdamWConfig::default() },
+        adamw: AdamWConfig {
+            lr,
+            weight_decay: 0.01,
+            ..AdamWConfig::default()
+        },
         schedule: Schedule::default(),
         seed: 0,
     }
@@ -72,7 +94,11 @@ fn train_config(steps: u64, lr: f64, grad_accum: usize) -> TrainConfig {
 
 fn fresh(seed: u64) -> Llama {
     let cfg = config();
-    Llama::new(cfg.clone(), Params::init(&cfg, seed, DType::F32, &Device::Cpu).unwrap()).unwrap()
+    Llama::new(
+        cfg.clone(),
+        Params::init(&cfg, seed, DType::F32, &Device::Cpu).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -82,7 +108,10 @@ fn mpo_learns_a_synthetic_preference() {
     let held_out = copy_pairs(64, 2);
     cache_reference(&model, &mut data, 32).unwrap();
     let before = accuracy(&model, &data);
-    assert!((0.3..0.7).contains(&before), "an untrained model is near chance: {before}");
+    assert!(
+        (0.3..0.7).contains(&before),
+        "an untrained model is near chance: {before}"
+    );
 
     let mut trainer = Trainer::new(model, mpo(DeltaMode::Cumulative), train_config(80, 3e-3, 1));
     let mut first = None;
@@ -97,12 +126,19 @@ fn mpo_learns_a_synthetic_preference() {
     // At π = π0 the preference part is 1.2·ln 2 and δ is 0.
     assert!((first.terms["dpo"] - std::f64::consts::LN_2).abs() < 1e-5);
     assert!(last.loss < first.loss, "{} -> {}", first.loss, last.loss);
-    assert!(last.reward_accuracy > 0.9, "reward accuracy {}", last.reward_accuracy);
+    assert!(
+        last.reward_accuracy > 0.9,
+        "reward accuracy {}",
+        last.reward_accuracy
+    );
     let after = accuracy(&trainer.model, &data);
     let generalised = accuracy(&trainer.model, &held_out);
     eprintln!("preference accuracy: {before:.3} -> {after:.3} (held out: {generalised:.3})");
     assert!(after > 0.9, "train preference accuracy {after}");
-    assert!(generalised > 0.8, "held-out preference accuracy {generalised}");
+    assert!(
+        generalised > 0.8,
+        "held-out preference accuracy {generalised}"
+    );
 }
 
 #[test]
@@ -128,14 +164,26 @@ fn resuming_from_a_checkpoint_gives_the_same_numbers() {
     assert_eq!(resumed.steps_done(), 3);
     for expected in &logs[3..] {
         let got = resumed.step(&data).unwrap();
-        assert_eq!(got.loss.to_bits(), expected.loss.to_bits(), "step {}", expected.step);
+        assert_eq!(
+            got.loss.to_bits(),
+            expected.loss.to_bits(),
+            "step {}",
+            expected.step
+        );
         assert_eq!(got.delta, expected.delta);
         assert_eq!(got.grad_norm.to_bits(), expected.grad_norm.to_bits());
     }
     let a = straight.model.params().tensors();
     let b = resumed.model.params().tensors();
     for (name, t) in &a {
-        let d = (t - &b[name]).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (t - &b[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert_eq!(d, 0.0, "{name} differs after resuming");
     }
 }

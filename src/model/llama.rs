@@ -155,17 +155,17 @@ impl Llama {
                 self.config.context
             );
         }
-        let eps = self.config.norm_eps as f32;
+        let eps = self.config.norm_eps;
         let mut x =
             self.embed
                 .index_select(&ids.flatten_all()?, 0)?
                 .reshape((b, t, self.config.hidden))?;
         let mask = causal_mask(t, start, x.dtype(), x.device())?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let h = candle_nn::ops::rms_norm_slow(&x, &layer.input_norm, eps)?;
+            let h = rms_norm(&x, &layer.input_norm, eps)?;
             let kv = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = (x + self.attention(layer, &h, start, mask.as_ref(), kv)?)?;
-            let h = candle_nn::ops::rms_norm_slow(&x, &layer.post_norm, eps)?;
+            let h = rms_norm(&x, &layer.post_norm, eps)?;
             let gate = linear(&h, &layer.gate, None)?.silu()?;
             let up = linear(&h, &layer.up, None)?;
             x = (x + linear(&(gate * up)?, &layer.down, None)?)?;
@@ -173,7 +173,7 @@ impl Llama {
         if let Some(c) = cache {
             c.len += t;
         }
-        let x = candle_nn::ops::rms_norm_slow(&x, &self.norm, eps)?;
+        let x = rms_norm(&x, &self.norm, eps)?;
         linear(&x, &self.lm_head, None)
     }
 
@@ -229,6 +229,21 @@ fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         None => y,
     };
     y.reshape((b, t, w.dim(0)?))
+}
+
+/// RMSNorm from differentiable ops; half-precision inputs are normalised in
+/// f32 (as transformers does), and ε stays an f64 (candle's `rms_norm_slow`
+/// rounds it to f32, a visible difference in float64 comparisons).
+fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let xf = match dtype {
+        DType::F16 | DType::BF16 => x.to_dtype(DType::F32)?,
+        _ => x.clone(),
+    };
+    let norm = (xf.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
+    xf.broadcast_div(&norm)?
+        .to_dtype(dtype)?
+        .broadcast_mul(weight)
 }
 
 /// Softmax over the last dimension; the max is a constant shift, so it is

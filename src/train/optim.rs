@@ -78,13 +78,13 @@ impl AdamW {
         let c = self.config;
         let t = self.step as i32;
         let hyper = Hyper {
-            decay: (1.0 - lr * c.weight_decay) as f32,
-            beta1: c.beta1 as f32,
-            beta2: c.beta2 as f32,
-            eps: c.eps as f32,
-            step_size: (lr / (1.0 - c.beta1.powi(t))) as f32,
-            bc2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
-            scale: grad_scale as f32,
+            decay: 1.0 - lr * c.weight_decay,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            step_size: lr / (1.0 - c.beta1.powi(t)),
+            bc2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
+            scale: grad_scale,
         };
         for (name, var) in params.iter() {
             let Some(grad) = grads.get(name) else {
@@ -146,9 +146,14 @@ impl AdamW {
                     v: v.to_dtype(DType::F32)?.to_vec1()?,
                 }
             } else {
+                let dt = moment_dtype(var.dtype());
                 Moments::Device {
-                    m: m.reshape(var.shape())?.to_device(var.device())?,
-                    v: v.reshape(var.shape())?.to_device(var.device())?,
+                    m: m.reshape(var.shape())?
+                        .to_device(var.device())?
+                        .to_dtype(dt)?,
+                    v: v.reshape(var.shape())?
+                        .to_device(var.device())?
+                        .to_dtype(dt)?,
                 }
             };
             self.moments.insert(name, moments);
@@ -168,7 +173,7 @@ fn fresh_moments(var: &Var) -> Moments {
         let zeros = || {
             var.as_tensor()
                 .zeros_like()
-                .and_then(|z| z.to_dtype(DType::F32))
+                .and_then(|z| z.to_dtype(moment_dtype(var.dtype())))
         };
         Moments::Device {
             m: zeros().expect("zeros on the parameter's device"),
@@ -180,13 +185,13 @@ fn fresh_moments(var: &Var) -> Moments {
 /// Per-step constants, precomputed in f64 and rounded once.
 #[derive(Debug, Clone, Copy)]
 struct Hyper {
-    decay: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    step_size: f32,
-    bc2_sqrt: f32,
-    scale: f32,
+    decay: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    step_size: f64,
+    bc2_sqrt: f64,
+    scale: f64,
 }
 
 /// The fused CPU update: for each element, decay, moment updates and the
@@ -221,19 +226,33 @@ impl InplaceOp2 for FusedAdamW<'_> {
         let mut m = self.m.borrow_mut();
         let mut v = self.v.borrow_mut();
         let h = self.hyper;
+        let (scale, decay) = (h.scale as f32, h.decay as f32);
+        let (b1, b2, eps) = (h.beta1 as f32, h.beta2 as f32, h.eps as f32);
+        let (step_size, bc2_sqrt) = (h.step_size as f32, h.bc2_sqrt as f32);
         for i in 0..p.len() {
-            let grad = g[i] * h.scale;
-            p[i] *= h.decay;
-            m[i] += (grad - m[i]) * (1.0 - h.beta1);
-            v[i] = v[i] * h.beta2 + grad * grad * (1.0 - h.beta2);
-            let denom = v[i].sqrt() / h.bc2_sqrt + h.eps;
-            p[i] -= h.step_size * m[i] / denom;
+            let grad = g[i] * scale;
+            p[i] *= decay;
+            m[i] += (grad - m[i]) * (1.0 - b1);
+            v[i] = v[i] * b2 + grad * grad * (1.0 - b2);
+            let denom = v[i].sqrt() / bc2_sqrt + eps;
+            p[i] -= step_size * m[i] / denom;
         }
         Ok(())
     }
 }
 
-/// The same update with tensor ops, for devices without the fused loop.
+/// Moments and arithmetic are f32 (the master precision), or f64 for f64
+/// parameters (reference comparisons).
+fn moment_dtype(param: DType) -> DType {
+    if param == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+/// The same update with tensor ops, for devices without the fused loop and
+/// for f64 parameters.
 fn update_with_ops(
     var: &Var,
     grad: &Tensor,
@@ -241,12 +260,13 @@ fn update_with_ops(
     v: &mut Tensor,
     h: &Hyper,
 ) -> Result<()> {
-    let g = (grad.to_dtype(DType::F32)? * f64::from(h.scale))?;
-    let p = (var.as_tensor().to_dtype(DType::F32)? * f64::from(h.decay))?;
-    *m = ((&*m * f64::from(h.beta1))? + (&g * (1.0 - f64::from(h.beta1)))?)?;
-    *v = ((&*v * f64::from(h.beta2))? + (g.sqr()? * (1.0 - f64::from(h.beta2)))?)?;
-    let denom = ((v.sqrt()? / f64::from(h.bc2_sqrt))? + f64::from(h.eps))?;
-    let p = (p - (m.div(&denom)? * f64::from(h.step_size))?)?;
+    let dt = moment_dtype(var.dtype());
+    let g = (grad.to_dtype(dt)? * h.scale)?;
+    let p = (var.as_tensor().to_dtype(dt)? * h.decay)?;
+    *m = ((&*m * h.beta1)? + (&g * (1.0 - h.beta1))?)?;
+    *v = ((&*v * h.beta2)? + (g.sqr()? * (1.0 - h.beta2))?)?;
+    let denom = ((v.sqrt()? / h.bc2_sqrt)? + h.eps)?;
+    let p = (p - (m.div(&denom)? * h.step_size)?)?;
     var.set(&p.to_dtype(var.dtype())?)
 }
 
