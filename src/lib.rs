@@ -13,6 +13,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod data;
 pub mod diag;
 pub mod model;
 pub mod plan;

@@ -266,7 +266,7 @@ pub(super) fn table() -> Vec<Builtin> {
                 p("kv_heads", int(1), Default::Derived("`heads`"), "key/value heads (grouped-query attention)"),
                 p("intermediate", int(1), Default::Derived("8/3·hidden rounded up to a multiple of 32"), "SwiGLU width"),
                 p("context", int(1), i(64), "maximum sequence length"),
-                p("vocab", Ty::Choice(&["bytes"]), s("bytes"), "tokenizer: 128 ASCII bytes plus BOS/EOS/PAD"),
+                p("vocab", Ty::Choice(&["bytes"]), s("bytes"), "tokenizer: the 256 byte values plus BOS, EOS and PAD (259 tokens)"),
                 p("rope_theta", pos(), f(10_000.0), "RoPE base"),
                 p("norm_eps", pos(), f(1e-5), "RMSNorm epsilon"),
                 p("qkv_bias", Ty::Bool, b(false), "bias on the Q/K/V projections (Qwen2)"),

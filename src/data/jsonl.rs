@@ -1,0 +1,25 @@
+//! JSON Lines: one record per non-empty line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use super::record::Record;
+use super::{DataError, Kind};
+
+pub fn load(path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
+    let file = fs_err::File::open(path).map_err(|e| DataError::file(path, e.to_string()))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| DataError::at(path, i + 1, e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| DataError::at(path, i + 1, format!("not a JSON record: {e}")))?;
+        let Some(fields) = value.as_object() else {
+            return Err(DataError::at(path, i + 1, "expected a JSON object"));
+        };
+        out.push(Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,322 @@
+//! Record types and their reading from field maps (a JSON object, or a
+//! Parquet row turned into one), with the checks every source shares.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::Kind;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// A prompt: plain text or a conversation to be rendered by the model's
+/// chat template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<Message>),
+}
+
+impl Prompt {
+    /// The prompt as plain text for models without a chat template (the byte
+    /// tokenizer): each message as `role: content` on its own line, then
+    /// `assistant: `.
+    pub fn plain(&self) -> String {
+        match self {
+            Prompt::Text(t) => t.clone(),
+            Prompt::Chat(messages) => {
+                let mut out = String::new();
+                for m in messages {
+                    out.push_str(&m.role);
+                    out.push_str(": ");
+                    out.push_str(&m.content);
+                    out.push('\n');
+                }
+                out.push_str("assistant: ");
+                out
+            }
+        }
+    }
+}
+
+/// A preference pair. `images` are paths (image-grounded records; models
+/// that read them are planned) and `answer_gt` the ground truth, if known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairRecord {
+    pub prompt: Prompt,
+    pub chosen: String,
+    pub rejected: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_gt: Option<String>,
+}
+
+/// A supervised example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SftRecord {
+    pub prompt: Prompt,
+    pub completion: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+}
+
+/// A question with a ground-truth answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub question: Prompt,
+    pub answer_gt: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Pair(PairRecord),
+    Sft(SftRecord),
+    Problem(Problem),
+}
+
+impl Record {
+    /// Reads one record of `kind`; the error names the field at fault.
+    pub fn from_fields(fields: &Map<String, Value>, kind: Kind) -> Result<Self, String> {
+        let images = images(fields)?;
+        match kind {
+            Kind::Pairs => pair(fields, images).map(Record::Pair),
+            Kind::Sft => sft(fields, images).map(Record::Sft),
+            Kind::Problems => problem(fields, images).map(Record::Problem),
+        }
+    }
+}
+
+fn pair(f: &Map<String, Value>, images: Vec<String>) -> Result<PairRecord, String> {
+    let (Some(chosen), Some(rejected)) = (f.get("chosen"), f.get("rejected")) else {
+        return Err(missing(f, "a pair needs `chosen` and `rejected`"));
+    };
+    let (prompt, chosen, rejected) = match f.get("prompt").or_else(|| f.get("question")) {
+        Some(p) => (
+            prompt(p, "prompt")?,
+            completion(chosen, "chosen")?,
+            completion(rejected, "rejected")?,
+        ),
+        None => implicit_prompt(chosen, rejected)?,
+    };
+    if chosen.trim().is_empty() {
+        return Err("`chosen` is empty".into());
+    }
+    if rejected.trim().is_empty() {
+        return Err("`rejected` is empty".into());
+    }
+    if chosen == rejected {
+        return Err("`chosen` and `rejected` are identical".into());
+    }
+    Ok(PairRecord {
+        prompt,
+        chosen,
+        rejected,
+        images,
+        answer_gt: answer(f)?,
+    })
+}
+
+/// TRL's implicit-prompt form: `chosen` and `rejected` are whole
+/// conversations; the prompt is the shared leading messages and each
+/// completion the final assistant message.
+fn implicit_prompt(chosen: &Value, rejected: &Value) -> Result<(Prompt, String, String), String> {
+    let c = messages(chosen, "chosen")?;
+    let r = messages(rejected, "rejected")?;
+    let (Some((c_last, c_head)), Some((r_last, r_head))) = (c.split_last(), r.split_last()) else {
+        return Err(
+            "without `prompt`, `chosen` and `rejected` must be non-empty conversations".into(),
+        );
+    };
+    if c_head != r_head {
+        return Err(
+            "without `prompt`, `chosen` and `rejected` must share every message but the last"
+                .into(),
+        );
+    }
+    if c_last.role != "assistant" || r_last.role != "assistant" {
+        return Err("the last message of `chosen` and `rejected` must be the assistant's".into());
+    }
+    Ok((
+        Prompt::Chat(c_head.to_vec()),
+        c_last.content.clone(),
+        r_last.content.clone(),
+    ))
+}
+
+fn sft(f: &Map<String, Value>, images: Vec<String>) -> Result<SftRecord, String> {
+    let (prompt, completion) = if let Some(m) = f.get("messages") {
+        let all = messages(m, "messages")?;
+        match all.split_last() {
+            Some((last, head)) if last.role == "assistant" && !head.is_empty() => {
+                (Prompt::Chat(head.to_vec()), last.content.clone())
+            }
+            _ => {
+                return Err(
+                    "`messages` must end with an assistant message after at least one other".into(),
+                )
+            }
+        }
+    } else {
+        match (f.get("prompt"), f.get("completion")) {
+            (Some(p), Some(c)) => (prompt(p, "prompt")?, completion(c, "completion")?),
+            _ => {
+                return Err(missing(
+                    f,
+                    "an SFT record needs `prompt` and `completion`, or `messages`",
+                ))
+            }
+        }
+    };
+    if completion.trim().is_empty() {
+        return Err("the completion is empty".into());
+    }
+    Ok(SftRecord {
+        prompt,
+        completion,
+        images,
+    })
+}
+
+fn problem(f: &Map<String, Value>, images: Vec<String>) -> Result<Problem, String> {
+    let Some(q) = f.get("question").or_else(|| f.get("prompt")) else {
+        return Err(missing(f, "a problem needs `question` (or `prompt`)"));
+    };
+    let Some(answer_gt) = answer(f)? else {
+        return Err(missing(f, "a problem needs `answer_gt` (or `answer`)"));
+    };
+    Ok(Problem {
+        question: prompt(q, "question")?,
+        answer_gt,
+        images,
+    })
+}
+
+fn prompt(v: &Value, field: &str) -> Result<Prompt, String> {
+    let p = match v {
+        Value::String(s) => Prompt::Text(s.clone()),
+        Value::Array(_) => Prompt::Chat(messages(v, field)?),
+        other => {
+            return Err(format!(
+                "`{field}` must be a string or a list of messages, not {}",
+                kind_of(other)
+            ))
+        }
+    };
+    let empty = match &p {
+        Prompt::Text(t) => t.trim().is_empty(),
+        Prompt::Chat(m) => m.is_empty(),
+    };
+    if empty {
+        return Err(format!("`{field}` is empty"));
+    }
+    Ok(p)
+}
+
+/// A completion: a string, or TRL's conversational form (a list holding the
+/// assistant message).
+fn completion(v: &Value, field: &str) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(_) => {
+            let m = messages(v, field)?;
+            match m.as_slice() {
+                [one] if one.role == "assistant" => Ok(one.content.clone()),
+                _ => Err(format!(
+                    "`{field}` as a list must hold exactly one assistant message"
+                )),
+            }
+        }
+        other => Err(format!(
+            "`{field}` must be a string, not {}",
+            kind_of(other)
+        )),
+    }
+}
+
+fn messages(v: &Value, field: &str) -> Result<Vec<Message>, String> {
+    let Value::Array(items) = v else {
+        return Err(format!(
+            "`{field}` must be a list of messages, not {}",
+            kind_of(v)
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let role = m.get("role").and_then(Value::as_str);
+            let content = m.get("content").and_then(Value::as_str);
+            match (role, content) {
+                (Some(role), Some(content)) => Ok(Message {
+                    role: role.to_owned(),
+                    content: content.to_owned(),
+                }),
+                _ => Err(format!(
+                    "`{field}[{i}]` must have string `role` and `content`"
+                )),
+            }
+        })
+        .collect()
+}
+
+fn answer(f: &Map<String, Value>) -> Result<Option<String>, String> {
+    match f.get("answer_gt").or_else(|| f.get("answer")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Err("`answer_gt` is empty".into()),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(format!(
+            "`answer_gt` must be a string or a number, not {}",
+            kind_of(other)
+        )),
+    }
+}
+
+fn images(f: &Map<String, Value>) -> Result<Vec<String>, String> {
+    match f.get("image").or_else(|| f.get("images")) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "`images` must be a list of paths".to_string())
+            })
+            .collect(),
+        Some(other) => Err(format!(
+            "`image` must be a path or a list of paths, not {}",
+            kind_of(other)
+        )),
+    }
+}
+
+fn missing(f: &Map<String, Value>, what: &str) -> String {
+    let mut keys: Vec<&str> = f.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    format!(
+        "{what}; found {}",
+        keys.iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
