@@ -187,3 +187,56 @@ fn resuming_from_a_checkpoint_gives_the_same_numbers() {
         assert_eq!(d, 0.0, "{name} differs after resuming");
     }
 }
+
+#[test]
+fn accumulating_micro_batches_equals_one_batch() {
+    let mut data = copy_pairs(16, 4);
+    cache_reference(&fresh(13), &mut data, 32).unwrap();
+    let dpo = || Objective {
+        terms: vec![Term {
+            weight: 1.0,
+            loss: Loss::Dpo {
+                beta: 0.1,
+                smoothing: 0.0,
+            },
+        }],
+    };
+    let mut whole = Trainer::new(fresh(13), dpo(), train_config(2, 1e-3, 1));
+    let mut split = Trainer::new(fresh(13), dpo(), train_config(2, 1e-3, 4));
+    for _ in 0..2 {
+        let (a, b) = (whole.step(&data).unwrap(), split.step(&data).unwrap());
+        assert!((a.loss - b.loss).abs() < 1e-6, "{} vs {}", a.loss, b.loss);
+        assert!(
+            (a.grad_norm - b.grad_norm).abs() < 1e-5 * a.grad_norm,
+            "{} vs {}",
+            a.grad_norm,
+            b.grad_norm
+        );
+    }
+}
+
+#[test]
+fn a_non_finite_loss_stops_the_step() {
+    let mut data = copy_pairs(4, 5);
+    data[0].ref_chosen = f64::NAN;
+    let mut t = Trainer::new(fresh(14), mpo(DeltaMode::None), train_config(1, 1e-3, 1));
+    let before = t.model.params().tensors();
+    let err = t.step(&data).unwrap_err();
+    assert!(
+        matches!(err, mpx::train::TrainError::NonFiniteLoss { step: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(t.steps_done(), 0);
+    let after = t.model.params().tensors();
+    for (name, w) in &before {
+        let d = (w - &after[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(d, 0.0, "{name} changed after a failed step");
+    }
+}

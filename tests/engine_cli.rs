@@ -1,0 +1,94 @@
+//! `mpx loss` end to end.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn mpx() -> Command {
+    Command::cargo_bin("mpx").unwrap()
+}
+
+const ROWS: &str = concat!(
+    r#"{"policy_chosen_logps": -5.0, "policy_rejected_logps": -9.0, "ref_chosen_logps": -5.0, "ref_rejected_logps": -9.0, "chosen_len": 4, "rejected_len": 6}"#,
+    "\n",
+    r#"{"policy_chosen_logps": -3.0, "policy_rejected_logps": -4.0, "ref_chosen_logps": -3.0, "ref_rejected_logps": -4.0, "chosen_len": 2, "rejected_len": 3, "chosen_token_logps": [-1.0, -2.0]}"#,
+    "\n",
+    r#"{"policy_chosen_logps": -2.0, "policy_rejected_logps": -8.0, "ref_chosen_logps": -4.0, "ref_rejected_logps": -6.0, "chosen_len": 2, "rejected_len": 3, "batch": 1}"#,
+    "\n",
+);
+
+#[test]
+fn loss_prints_one_object_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logps.jsonl");
+    std::fs::write(&path, ROWS).unwrap();
+    let out = mpx()
+        .args([
+            "loss",
+            "0.8*dpo(0.1) + 0.2*bco_pair(0.1) + sft()",
+            "--logps",
+        ])
+        .arg(&path)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "batches 0 and 1");
+    let first = &lines[0];
+    // At π = π0: 0.8·ln2 + 0.2·2ln2 + token-mean NLL (8 / 6 tokens).
+    let ln2 = std::f64::consts::LN_2;
+    let expected = 1.2 * ln2 + 8.0 / 6.0;
+    assert!(
+        (first["loss"].as_f64().unwrap() - expected).abs() < 1e-12,
+        "{first}"
+    );
+    assert_eq!(first["terms"]["dpo"]["weight"], 0.8);
+    assert_eq!(first["per_pair"].as_array().unwrap().len(), 2);
+    assert_eq!(first["delta"], 0.0);
+    // Second call: rewards 0.2 and -0.2, mean 0; δ = mean(0, 0) = 0 again.
+    assert_eq!(lines[1]["chosen_rewards"][0], 0.2);
+    assert_eq!(lines[1]["rejected_rewards"][0], -0.2);
+    assert_eq!(lines[1]["delta"], 0.0);
+    assert_eq!(lines[1]["batch"], 1);
+}
+
+#[test]
+fn loss_errors_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logps.jsonl");
+    std::fs::write(&path, ROWS).unwrap();
+    mpx()
+        .args(["loss", "0.8*dpo(0.1) + bco(0.1)", "--logps"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("<loss>:1:").and(predicate::str::contains("bco_pair")));
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!("{ROWS}{}\n", r#"{"policy_chosen_logps": -1.0}"#),
+    )
+    .unwrap();
+    mpx()
+        .args(["loss", "dpo()", "--logps"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("bad.jsonl:4:").and(predicate::str::contains("missing field")),
+        );
+    std::fs::write(&bad, r#"{"policy_chosen_logps": -5.0, "policy_rejected_logps": -9.0, "ref_chosen_logps": -5.0, "ref_rejected_logps": -9.0, "chosen_len": 3, "rejected_len": 6, "chosen_token_logps": [-1.0, -2.0]}"#).unwrap();
+    mpx()
+        .args(["loss", "sft()", "--logps"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "bad.jsonl:1: `chosen_token_logps` has 2 values but `chosen_len` is 3",
+        ));
+}
