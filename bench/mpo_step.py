@@ -23,7 +23,7 @@ SHAPES = {
     "smollm2-135m": dict(cfg=dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                                   num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True,
                                   rope_theta=100000.0),
-                         pairs=1, tokens=128, steps=3),
+                         pairs=1, tokens=128, steps=5),
 }
 
 

@@ -4,7 +4,7 @@
 //!
 //!   cargo bench --bench mpo_step                      # both shapes
 //!   cargo bench --bench mpo_step -- small             # one shape
-//!   cargo bench --bench mpo_step --features avx512    # gemm's AVX-512 kernels
+//!   cargo bench --bench mpo_step --no-default-features  # without gemm's AVX-512 kernels
 
 use std::time::Instant;
 
@@ -53,7 +53,7 @@ fn shapes() -> Vec<Shape> {
             },
             pairs: 1,
             tokens: 128,
-            steps: 3,
+            steps: 5,
         },
     ]
 }
@@ -75,6 +75,7 @@ fn examples(shape: &Shape, rng: &mut Rng) -> Vec<Example> {
 }
 
 fn main() {
+    mpx::model::tune_threads();
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

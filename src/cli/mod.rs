@@ -71,6 +71,7 @@ enum Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    crate::model::tune_threads();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

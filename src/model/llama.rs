@@ -8,6 +8,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
+use super::ops::linear;
 use super::{Config, Params};
 
 /// One decoder layer's weights (clones share storage with the [`Params`], so
@@ -145,7 +146,19 @@ impl Llama {
 
     /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]` (u32). With
     /// a cache, `ids` continue the cached positions and the cache grows.
-    pub fn forward(&self, ids: &Tensor, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        self.forward_rows(ids, cache)?
+            .reshape((b, t, self.config.vocab))
+    }
+
+    /// Logits `[batch · seq, vocab]`: the residual stream stays 2-D, so no
+    /// reshape nodes (each a full-size pass in the backward) are needed.
+    pub(crate) fn forward_rows(
+        &self,
+        ids: &Tensor,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let start = cache.as_ref().map_or(0, |c| c.len);
         if start + t > self.config.context {
@@ -156,15 +169,12 @@ impl Llama {
             );
         }
         let eps = self.config.norm_eps;
-        let mut x =
-            self.embed
-                .index_select(&ids.flatten_all()?, 0)?
-                .reshape((b, t, self.config.hidden))?;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?;
         let mask = causal_mask(t, start, x.dtype(), x.device())?;
         for (i, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.input_norm, eps)?;
             let kv = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = (x + self.attention(layer, &h, start, mask.as_ref(), kv)?)?;
+            x = (x + self.attention(layer, &h, (b, t), start, mask.as_ref(), kv)?)?;
             let h = rms_norm(&x, &layer.post_norm, eps)?;
             let gate = linear(&h, &layer.gate, None)?.silu()?;
             let up = linear(&h, &layer.up, None)?;
@@ -177,15 +187,16 @@ impl Llama {
         linear(&x, &self.lm_head, None)
     }
 
+    /// Self-attention over rows `x: [b · t, hidden]`.
     fn attention(
         &self,
         layer: &Layer,
         x: &Tensor,
+        (b, t): (usize, usize),
         start: usize,
         mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
         let (heads, kv_heads, hd) = (
             self.config.heads,
             self.config.kv_heads,
@@ -215,20 +226,9 @@ impl Llama {
             None => scores,
         };
         let out = softmax_last(&scores)?.matmul(&v)?;
-        let out = out.transpose(1, 2)?.reshape((b, t, self.config.hidden))?;
+        let out = out.transpose(1, 2)?.reshape((b * t, self.config.hidden))?;
         linear(&out, &layer.o, None)
     }
-}
-
-/// `x @ wᵀ + bias` over the last dimension of a `[batch, seq, in]` input.
-fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let (b, t, i) = x.dims3()?;
-    let y = x.reshape((b * t, i))?.matmul(&w.t()?)?;
-    let y = match bias {
-        Some(bias) => y.broadcast_add(bias)?,
-        None => y,
-    };
-    y.reshape((b, t, w.dim(0)?))
 }
 
 /// RMSNorm from differentiable ops; half-precision inputs are normalised in

@@ -79,11 +79,14 @@ pub struct SeqLogps {
 /// log-sum-exp uses a detached max (a constant shift) and never builds the
 /// full log-softmax tensor.
 pub fn completion_logps(model: &Llama, batch: &Batch) -> Result<SeqLogps> {
-    let logits = model.forward(&batch.ids, None)?;
+    let logits = model.forward_rows(&batch.ids, None)?;
     logps_from_logits(&logits, batch)
 }
 
-pub(crate) fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
+/// `logits` is `[rows · len, vocab]` (or `[rows, len, vocab]`).
+pub fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
+    let (rows, len) = batch.ids.dims2()?;
+    let logits = logits.reshape((rows * len, ()))?;
     let max = logits.max_keepdim(D::Minus1)?.detach();
     let lse = (logits
         .broadcast_sub(&max)?
@@ -91,8 +94,9 @@ pub(crate) fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLog
         .sum_keepdim(D::Minus1)?
         .log()?
         + max)?;
-    let picked = logits.gather(&batch.targets.unsqueeze(D::Minus1)?, D::Minus1)?;
-    let per_token = ((picked - lse)?.squeeze(D::Minus1)? * &batch.mask)?;
+    let targets = batch.targets.flatten_all()?.unsqueeze(D::Minus1)?;
+    let picked = logits.gather(&targets, D::Minus1)?;
+    let per_token = ((picked - lse)?.reshape((rows, len))? * &batch.mask)?;
     Ok(SeqLogps {
         sum: per_token.sum(D::Minus1)?,
         per_token,

@@ -7,15 +7,18 @@
 //! position, summed completion log-probs, generated token ids.
 
 mod config;
+mod device;
 mod generate;
 mod llama;
 mod logprobs;
+mod ops;
 mod params;
 mod tokenizer;
 
 pub use config::Config;
+pub use device::{device, tune_threads};
 pub use generate::{generate, Sampling};
 pub use llama::{KvCache, Llama};
-pub use logprobs::{completion_logps, Batch, SeqLogps};
+pub use logprobs::{completion_logps, logps_from_logits, Batch, SeqLogps};
 pub use params::Params;
 pub use tokenizer::ByteTokenizer;

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use candle_core::{CpuStorage, DType, Device, InplaceOp2, Layout, Result, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::model::Params;
 
@@ -229,14 +230,22 @@ impl InplaceOp2 for FusedAdamW<'_> {
         let (scale, decay) = (h.scale as f32, h.decay as f32);
         let (b1, b2, eps) = (h.beta1 as f32, h.beta2 as f32, h.eps as f32);
         let (step_size, bc2_sqrt) = (h.step_size as f32, h.bc2_sqrt as f32);
-        for i in 0..p.len() {
-            let grad = g[i] * scale;
-            p[i] *= decay;
-            m[i] += (grad - m[i]) * (1.0 - b1);
-            v[i] = v[i] * b2 + grad * grad * (1.0 - b2);
-            let denom = v[i].sqrt() / bc2_sqrt + eps;
-            p[i] -= step_size * m[i] / denom;
-        }
+        // Memory-bound: chunks across threads, each a tight loop.
+        const CHUNK: usize = 1 << 16;
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .for_each(|(((p, g), m), v)| {
+                for i in 0..p.len() {
+                    let grad = g[i] * scale;
+                    p[i] *= decay;
+                    m[i] += (grad - m[i]) * (1.0 - b1);
+                    v[i] = v[i] * b2 + grad * grad * (1.0 - b2);
+                    let denom = v[i].sqrt() / bc2_sqrt + eps;
+                    p[i] -= step_size * m[i] / denom;
+                }
+            });
         Ok(())
     }
 }
@@ -270,17 +279,51 @@ fn update_with_ops(
     var.set(&p.to_dtype(var.dtype())?)
 }
 
+/// Σ x² of a float tensor in f64, in one pass over the CPU storage (the
+/// tensor-op route copies 135M gradients to f64 first).
+struct SumOfSquares;
+
+impl candle_core::CustomOp1 for SumOfSquares {
+    fn name(&self) -> &'static str {
+        "sum-of-squares"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, candle_core::Shape)> {
+        let Some((a, b)) = l.contiguous_offsets() else {
+            candle_core::bail!("sum-of-squares needs a contiguous tensor");
+        };
+        let total: f64 = match s {
+            CpuStorage::F32(x) => x[a..b]
+                .par_chunks(1 << 16)
+                .map(|c| c.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
+                .sum(),
+            CpuStorage::F64(x) => x[a..b]
+                .par_chunks(1 << 16)
+                .map(|c| c.iter().map(|v| v * v).sum::<f64>())
+                .sum(),
+            _ => candle_core::bail!("sum-of-squares needs f32 or f64"),
+        };
+        Ok((CpuStorage::F64(vec![total]), candle_core::Shape::from(())))
+    }
+}
+
+fn sum_of_squares(g: &Tensor) -> Result<f64> {
+    if g.device().is_cpu() && matches!(g.dtype(), DType::F32 | DType::F64) {
+        g.contiguous()?
+            .apply_op1_no_bwd(&SumOfSquares)?
+            .to_scalar::<f64>()
+    } else {
+        g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()
+    }
+}
+
 /// Global L2 norm of all gradients, and the factor that clips it to `max`
 /// (PyTorch's `clip_grad_norm_`: `max / (norm + 1e-6)`, at most 1; `max`
 /// of 0 disables clipping).
 pub fn clip_scale(grads: &BTreeMap<String, Tensor>, max: f64) -> Result<(f64, f64)> {
     let mut total = 0.0;
     for g in grads.values() {
-        total += g
-            .to_dtype(DType::F64)?
-            .sqr()?
-            .sum_all()?
-            .to_scalar::<f64>()?;
+        total += sum_of_squares(g)?;
     }
     let norm = total.sqrt();
     let scale = if max > 0.0 {
