@@ -1,10 +1,10 @@
 //! One MPO optimizer step (policy forward + backward over chosen and
-//! rejected, cached reference log-probs, fused AdamW) at two shapes, printed
-//! as tokens per second. `bench/mpo_step.py` runs the same steps in PyTorch.
+//! rejected, cached reference log-probs, fused `AdamW`) at two shapes, printed
+//! as tokens per second. `bench/mpo_step.py` runs the same steps in `PyTorch`.
 //!
-//!   cargo bench --bench mpo_step                      # both shapes
-//!   cargo bench --bench mpo_step -- small             # one shape
-//!   cargo bench --bench mpo_step --no-default-features  # without gemm's AVX-512 kernels
+//!   cargo bench --bench `mpo_step`                      # both shapes
+//!   cargo bench --bench `mpo_step` -- small             # one shape
+//!   cargo bench --bench `mpo_step` --no-default-features  # without gemm's AVX-512 kernels
 
 use std::time::Instant;
 

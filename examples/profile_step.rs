@@ -1,4 +1,4 @@
-//! Where an MPO step's time goes (forward, backward, clipping, AdamW) at the
+//! Where an MPO step's time goes (forward, backward, clipping, `AdamW`) at the
 //! benchmark shapes: `cargo run --release --example profile_step [small|smollm2]`.
 
 use std::collections::BTreeMap;

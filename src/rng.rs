@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-/// A ChaCha8 stream seeded from a `u64` and a purpose string, so independent
+/// A `ChaCha8` stream seeded from a `u64` and a purpose string, so independent
 /// uses of one seed (init, shuffle, sampling) never share numbers.
 #[derive(Debug, Clone)]
 pub struct Rng {

@@ -87,7 +87,7 @@ fn bad_records_name_file_and_line() {
             r#"{"prompt": "q", "chosen": "a", "rejected": "b""#,
             "not a JSON record",
         ),
-        (r#"[1, 2]"#, "expected a JSON object"),
+        (r"[1, 2]", "expected a JSON object"),
         (
             r#"{"prompt": [{"role": "user"}], "chosen": "a", "rejected": "b"}"#,
             "`prompt[0]` must have string `role` and `content`",

@@ -1,9 +1,9 @@
-//! One DPO pair, its gradient norm and three AdamW steps (with clipping)
-//! against PyTorch + transformers' LlamaForCausalLM. The expected numbers come
+//! One DPO pair, its gradient norm and three `AdamW` steps (with clipping)
+//! against `PyTorch` + transformers' `LlamaForCausalLM`. The expected numbers come
 //! from `scripts/reference/torch_dpo_adamw.py`; the weights follow the closed
 //! formula both sides implement, so none are stored.
 //!
-//! In float64 everything agrees to ~1e-10. In float32 (mpx's fused AdamW)
+//! In float64 everything agrees to ~1e-10. In float32 (mpx's fused `AdamW`)
 //! loss and gradient norm agree to 1e-5, weights to 2e-5: Adam divides each
 //! gradient by its own running magnitude, so f32 rounding in small gradient
 //! components moves weights by up to ~1e-3 of a step.

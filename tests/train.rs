@@ -54,7 +54,7 @@ fn mpo(mode: DeltaMode) -> Objective {
 /// other random letters. Preferring the copy is a rule, not a lookup.
 fn copy_pairs(n: usize, seed: u64) -> Vec<Example> {
     let mut rng = Rng::new(seed, "pairs");
-    let mut word = |rng: &mut Rng| -> String {
+    let word = |rng: &mut Rng| -> String {
         (0..4)
             .map(|_| (b'a' + rng.below(26) as u8) as char)
             .collect()

@@ -27,7 +27,7 @@ pub fn resolve(decl: &Decl, ev: &mut Evaluator, done: &[Resolved]) -> Option<Val
                 data_kind(&value, done)
                     .map_err(|m| {
                         ev.diags
-                            .push(Diagnostic::error(expr.span, m).label("in this mixture"))
+                            .push(Diagnostic::error(expr.span, m).label("in this mixture"));
                     })
                     .ok()?;
             }

@@ -82,7 +82,7 @@ fn rows(expr: &Expr, axes: &[Axis], diags: &mut Vec<Diagnostic>) -> Vec<String> 
     for item in list(expr) {
         match &item.kind {
             ExprKind::Name(id) if axes.iter().any(|a| a.name == id.name) => {
-                out.push(id.name.clone())
+                out.push(id.name.clone());
             }
             ExprKind::Name(id) if id.name == "seed" || id.name == "seeds" => diags.push(
                 Diagnostic::error(id.span, "seeds cannot label rows")

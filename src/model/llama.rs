@@ -1,4 +1,4 @@
-//! A Llama-family decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention,
+//! A Llama-family decoder (`RMSNorm`, `RoPE`, `SwiGLU`, grouped-query attention,
 //! optional QKV bias, tied or untied embeddings) built only from candle ops
 //! that have a backward pass, so every parameter receives a gradient.
 //!
@@ -37,7 +37,7 @@ pub struct Llama {
     norm: Tensor,
     lm_head: Tensor,
     layers: Vec<Layer>,
-    /// RoPE tables, `[context, head_dim / 2]`, in the weights' dtype.
+    /// `RoPE` tables, `[context, head_dim / 2]`, in the weights' dtype.
     cos: Tensor,
     sin: Tensor,
 }
@@ -231,7 +231,7 @@ impl Llama {
     }
 }
 
-/// RMSNorm from differentiable ops; half-precision inputs are normalised in
+/// `RMSNorm` from differentiable ops; half-precision inputs are normalised in
 /// f32 (as transformers does), and ε stays an f64 (candle's `rms_norm_slow`
 /// rounds it to f32, a visible difference in float64 comparisons).
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -288,7 +288,7 @@ fn causal_mask(t: usize, start: usize, dtype: DType, device: &Device) -> Result<
         .map(Some)
 }
 
-/// Hugging Face's RoPE tables (rotate-half layout): angle `p / θ^(2i/d)`.
+/// Hugging Face's `RoPE` tables (rotate-half layout): angle `p / θ^(2i/d)`.
 fn rope_tables(config: &Config, dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
     let hd = config.head_dim();
     let inv: Vec<f64> = (0..hd / 2)

@@ -1,7 +1,7 @@
 //! A linear layer as one differentiable op. Written as `x.matmul(&w.t())`,
 //! candle's backward returns the weight gradient transposed and adds it
 //! into the weight's gradient with a strided element-by-element loop — at
-//! SmolLM2's size most of a step's backward time. This op's backward
+//! `SmolLM2`'s size most of a step's backward time. This op's backward
 //! produces `gradᵀ·x` directly in the weight's layout.
 
 use candle_core::backend::BackendStorage;

@@ -216,15 +216,12 @@ impl Lower {
             })
             .map_postfix(|lhs, op| {
                 let span = lhs.span.to(span_of(&op));
-                let kind = match op.as_rule() {
-                    Rule::member => {
-                        let id = next(&mut op.into_inner());
-                        ExprKind::Member(Box::new(lhs), this.borrow().ident(&id))
-                    }
-                    _ => {
-                        let args = op.into_inner().map(|a| this.borrow_mut().arg(a)).collect();
-                        ExprKind::Call(Box::new(lhs), args)
-                    }
+                let kind = if op.as_rule() == Rule::member {
+                    let id = next(&mut op.into_inner());
+                    ExprKind::Member(Box::new(lhs), this.borrow().ident(&id))
+                } else {
+                    let args = op.into_inner().map(|a| this.borrow_mut().arg(a)).collect();
+                    ExprKind::Call(Box::new(lhs), args)
                 };
                 Expr { kind, span }
             })

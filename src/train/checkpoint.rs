@@ -1,5 +1,5 @@
 //! Checkpoints: one safetensors file with the weights (`param.<name>`), the
-//! AdamW moments (`adam_m.<name>`, `adam_v.<name>`) and, in the header's
+//! `AdamW` moments (`adam_m.<name>`, `adam_v.<name>`) and, in the header's
 //! metadata, the step, optimizer step, BCO δ and the data generator's state,
 //! so a resumed run continues with exactly the numbers it would have had.
 //! Written to a temporary file and renamed: a crash never leaves a torn one.
@@ -120,6 +120,8 @@ pub fn load(
     let all = candle_core::safetensors::load_buffer(&bytes, device).map_err(tensor_err)?;
     let mut weights = BTreeMap::new();
     let mut moments: BTreeMap<String, (Option<Tensor>, Option<Tensor>)> = BTreeMap::new();
+    // Sorted, so loading never depends on hash order.
+    let all: BTreeMap<String, Tensor> = all.into_iter().collect();
     for (key, t) in all {
         if let Some(name) = key.strip_prefix("param.") {
             weights.insert(name.to_owned(), t);

@@ -1,4 +1,4 @@
-//! Training on candle: the MPO loss family, AdamW with f32 master weights,
+//! Training on candle: the MPO loss family, `AdamW` with f32 master weights,
 //! learning-rate schedules, gradient clipping and accumulation, checkpoints
 //! that resume exactly, and the loop that ties them to a [`Llama`].
 //!

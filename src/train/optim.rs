@@ -1,4 +1,4 @@
-//! AdamW with decoupled weight decay, PyTorch's update rule, f32 moments,
+//! `AdamW` with decoupled weight decay, `PyTorch`'s update rule, f32 moments,
 //! and global-norm gradient clipping folded into the same pass.
 //!
 //! On the CPU each parameter is updated by one fused in-place loop over
@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::model::Params;
 
-/// Hyper-parameters (PyTorch's names and defaults, MPO's learning rate).
+/// Hyper-parameters (`PyTorch`'s names and defaults, MPO's learning rate).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWConfig {
     pub lr: f64,
@@ -48,7 +48,7 @@ enum Moments {
 #[derive(Debug, Clone)]
 pub struct AdamW {
     pub config: AdamWConfig,
-    /// Optimizer steps taken (PyTorch's `state["step"]`).
+    /// Optimizer steps taken (`PyTorch`'s `state["step"]`).
     step: u64,
     moments: BTreeMap<String, Moments>,
 }
@@ -196,7 +196,7 @@ struct Hyper {
 }
 
 /// The fused CPU update: for each element, decay, moment updates and the
-/// bias-corrected step, in PyTorch's order of operations.
+/// bias-corrected step, in `PyTorch`'s order of operations.
 struct FusedAdamW<'a> {
     hyper: Hyper,
     m: RefCell<&'a mut Vec<f32>>,
@@ -318,7 +318,7 @@ fn sum_of_squares(g: &Tensor) -> Result<f64> {
 }
 
 /// Global L2 norm of all gradients, and the factor that clips it to `max`
-/// (PyTorch's `clip_grad_norm_`: `max / (norm + 1e-6)`, at most 1; `max`
+/// (`PyTorch`'s `clip_grad_norm_`: `max / (norm + 1e-6)`, at most 1; `max`
 /// of 0 disables clipping).
 pub fn clip_scale(grads: &BTreeMap<String, Tensor>, max: f64) -> Result<(f64, f64)> {
     let mut total = 0.0;

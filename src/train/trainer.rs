@@ -1,6 +1,6 @@
 //! The training loop: batches of tokenized pairs, one forward pass over
 //! chosen and rejected rows together, the objective against cached reference
-//! log-probs, gradient accumulation, clipping, AdamW, and a log per step.
+//! log-probs, gradient accumulation, clipping, `AdamW`, and a log per step.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -73,7 +73,7 @@ pub struct StepLog {
     pub terms: BTreeMap<&'static str, f64>,
     pub chosen_reward: f64,
     pub rejected_reward: f64,
-    /// Share of pairs with β·ρ_c > β·ρ_r.
+    /// Share of pairs with `β·ρ_c` > `β·ρ_r`.
     pub reward_accuracy: f64,
     pub margin: f64,
     pub delta: Option<f64>,
