@@ -1,5 +1,5 @@
 //! The loss family against TRL itself. The expected values were produced by
-//! `scripts/reference/trl_losses.py` (TRL 1.16 for every loss type, TRL 0.28
+//! `tests/fixtures/reference/trl_losses.py` (TRL 1.16 for every loss type, TRL 0.28
 //! for cDPO and BCO's running δ), all in float64; see that script.
 
 use std::f64::consts::LN_2;

@@ -292,3 +292,26 @@ fn initialisation_is_seeded() {
         vec![1.0; 32]
     );
 }
+
+#[test]
+fn generation_stops_at_eos() {
+    let cfg = config(false, false);
+    let m = model(&cfg, 6, DType::F32).frozen().unwrap();
+    let prompt = ids(5, 7);
+    let greedy = |eos: u32| {
+        generate(
+            &m,
+            &prompt,
+            2,
+            &Sampling::greedy(10),
+            eos,
+            &mut Rng::new(0, "g"),
+        )
+        .unwrap()
+    };
+    let free = greedy(u32::MAX);
+    assert_eq!(free[0].len(), 10, "no EOS: runs to the length limit");
+    // Declaring the third greedy token EOS stops both rows after two tokens.
+    let stopped = greedy(free[0][2]);
+    assert_eq!(stopped, vec![free[0][..2].to_vec(), free[0][..2].to_vec()]);
+}

@@ -1,6 +1,6 @@
 //! One DPO pair, its gradient norm and three `AdamW` steps (with clipping)
 //! against `PyTorch` + transformers' `LlamaForCausalLM`. The expected numbers come
-//! from `scripts/reference/torch_dpo_adamw.py`; the weights follow the closed
+//! from `tests/fixtures/reference/torch_dpo_adamw.py`; the weights follow the closed
 //! formula both sides implement, so none are stored.
 //!
 //! In float64 everything agrees to ~1e-10. In float32 (mpx's fused `AdamW`)
