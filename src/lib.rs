@@ -18,5 +18,6 @@ pub mod diag;
 pub mod model;
 pub mod plan;
 pub mod rng;
+pub mod store;
 pub mod syntax;
 pub mod train;

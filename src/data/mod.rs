@@ -7,6 +7,7 @@
 //! In: a file and the record kind. Out: typed records, or a [`DataError`]
 //! naming the file and the line (JSONL) or row (Parquet) at fault.
 
+pub mod arith;
 mod jsonl;
 mod parquet;
 mod record;

@@ -1,0 +1,238 @@
+//! The content-addressed result store: one directory per stage hash under
+//! `<root>/stages/`, holding the stage's resolved spec, status, per-step log,
+//! metrics and artifacts.
+//!
+//! A stage is built in a private directory under `<root>/tmp/` and renamed
+//! into place only when complete, so a crash or Ctrl-C never leaves a stage
+//! that looks finished when it is not. Work that must survive a crash
+//! (training checkpoints) lives under `<root>/work/<hash>/` until the stage
+//! is published. Concurrent runs coordinate through per-stage claim files
+//! locked with the operating system's advisory locks, released when the
+//! process ends, even by `kill -9`.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What `status.json` of a published stage says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: String,
+    pub seconds: f64,
+    pub mpx_version: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A store rooted at a directory (by default `.mpx/` beside the experiment).
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A stage being built: files go into `dir`; [`Building::publish`] makes
+/// them visible atomically. Dropping it unpublished removes the directory.
+#[derive(Debug)]
+pub struct Building {
+    pub dir: PathBuf,
+    target: PathBuf,
+    published: bool,
+}
+
+/// An exclusive claim on a stage hash, held until dropped (or the process
+/// dies).
+#[derive(Debug)]
+pub struct Claim {
+    _file: File,
+}
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        for sub in ["stages", "tmp", "work", "claims"] {
+            let dir = root.join(sub);
+            std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a published stage.
+    pub fn stage_dir(&self, hash: &str) -> PathBuf {
+        self.root.join("stages").join(hash)
+    }
+
+    /// Whether `hash` is published (complete).
+    pub fn is_done(&self, hash: &str) -> bool {
+        self.stage_dir(hash).join("status.json").is_file()
+    }
+
+    /// Crash-surviving scratch space of a stage (checkpoints).
+    pub fn work_dir(&self, hash: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.root.join("work").join(hash);
+        std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        Ok(dir)
+    }
+
+    /// Tries to claim `hash` for this process; `None` when another process
+    /// holds it.
+    pub fn try_claim(&self, hash: &str) -> Result<Option<Claim>, StoreError> {
+        let path = self.root.join("claims").join(format!("{hash}.lock"));
+        let file = File::create(&path).map_err(io_at(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Claim { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_at(&path)(e)),
+        }
+    }
+
+    /// Waits for another process's claim on `hash` to end, then claims it.
+    pub fn claim(&self, hash: &str) -> Result<Claim, StoreError> {
+        let path = self.root.join("claims").join(format!("{hash}.lock"));
+        let file = File::create(&path).map_err(io_at(&path))?;
+        file.lock().map_err(io_at(&path))?;
+        Ok(Claim { _file: file })
+    }
+
+    /// Starts building `hash` in a fresh private directory.
+    pub fn begin(&self, hash: &str) -> Result<Building, StoreError> {
+        let unique = format!("{hash}.{}.{}", std::process::id(), nanos());
+        let dir = self.root.join("tmp").join(unique);
+        std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        Ok(Building {
+            dir,
+            target: self.stage_dir(hash),
+            published: false,
+        })
+    }
+
+    /// Removes leftovers of builds that never finished (their processes are
+    /// gone: callers hold no claim on them).
+    pub fn sweep_tmp(&self) -> Result<usize, StoreError> {
+        let tmp = self.root.join("tmp");
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&tmp).map_err(io_at(&tmp))? {
+            let path = entry.map_err(io_at(&tmp))?.path();
+            let hash = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .unwrap_or_default()
+                .to_owned();
+            if self.try_claim(&hash)?.is_some() {
+                std::fs::remove_dir_all(&path).map_err(io_at(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Building {
+    /// Writes `status.json` last and renames the directory into place. If
+    /// another process published the same hash first, ours is discarded:
+    /// the same hash means the same content.
+    pub fn publish(mut self, status: &Status) -> Result<PathBuf, StoreError> {
+        let status_path = self.dir.join("status.json");
+        let text = serde_json::to_string_pretty(status).expect("status serialises");
+        std::fs::write(&status_path, text).map_err(io_at(&status_path))?;
+        if self.target.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(io_at(&self.dir))?;
+        } else {
+            std::fs::rename(&self.dir, &self.target).map_err(io_at(&self.target))?;
+        }
+        self.published = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Status {
+        Status {
+            state: "done".into(),
+            seconds: 1.5,
+            mpx_version: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_stage_is_visible_only_once_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let b = store.begin("abc").unwrap();
+        std::fs::write(b.dir.join("metrics.json"), "{}").unwrap();
+        assert!(!store.is_done("abc"));
+        let at = b.publish(&status()).unwrap();
+        assert!(store.is_done("abc"));
+        assert!(at.join("metrics.json").is_file());
+        // An abandoned build leaves nothing behind.
+        let b = store.begin("def").unwrap();
+        let tmp = b.dir.clone();
+        drop(b);
+        assert!(!tmp.exists() && !store.is_done("def"));
+    }
+
+    #[test]
+    fn a_second_publisher_of_one_hash_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (store.begin("h").unwrap(), store.begin("h").unwrap());
+        std::fs::write(a.dir.join("who"), "a").unwrap();
+        std::fs::write(b.dir.join("who"), "b").unwrap();
+        a.publish(&status()).unwrap();
+        b.publish(&status()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(store.stage_dir("h").join("who")).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn claims_exclude_each_other_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let held = store.try_claim("x").unwrap().expect("free");
+        assert!(store.try_claim("x").unwrap().is_none());
+        assert!(store.try_claim("y").unwrap().is_some());
+        drop(held);
+        assert!(store.try_claim("x").unwrap().is_some());
+    }
+}
