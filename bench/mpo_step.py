@@ -24,6 +24,10 @@ SHAPES = {
                                   num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True,
                                   rope_theta=100000.0),
                          pairs=1, tokens=128, steps=5),
+    # MINIATURE.md's SFT stage: SFT only, 64 sequences x 56 tokens.
+    "tiny-sft": dict(cfg=dict(vocab_size=259, hidden_size=128, intermediate_size=352, num_hidden_layers=4,
+                              num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=False),
+                     pairs=64, tokens=56, steps=10, sft_only=True),
 }
 
 
@@ -38,7 +42,9 @@ def run(name, spec):
     prompt = torch.randint(0, cfg.vocab_size, (b, half))
     chosen = torch.randint(0, cfg.vocab_size, (b, t - half))
     rejected = torch.randint(0, cfg.vocab_size, (b, t - half))
-    seqs = torch.cat([torch.cat([prompt, chosen], 1), torch.cat([prompt, rejected], 1)], 0)
+    sft_only = spec.get("sft_only", False)
+    rows = [torch.cat([prompt, chosen], 1)] + ([] if sft_only else [torch.cat([prompt, rejected], 1)])
+    seqs = torch.cat(rows, 0)
     ids, targets = seqs[:, :-1], seqs[:, 1:]
     mask = torch.zeros_like(targets, dtype=torch.float32)
     mask[:, half - 1:] = 1.0
@@ -52,6 +58,12 @@ def run(name, spec):
         logits = model(input_ids=ids).logits
         lp = torch.gather(F.log_softmax(logits.float(), -1), 2, targets.unsqueeze(2)).squeeze(2)
         s = (lp * mask).sum(1)
+        sft = -(lp[:b] * mask[:b]).sum() / mask[:b].sum()
+        if sft_only:
+            sft.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            return
         sc, sr = s[:b], s[b:]
         rc, rr = 0.1 * (sc - ref_c), 0.1 * (sr - ref_r)
         m = torch.cat([rc, rr]).mean().item()
@@ -60,7 +72,6 @@ def run(name, spec):
         d = running[0]
         dpo = -F.logsigmoid(rc - rr).mean()
         bco = (-F.logsigmoid(rc - d) - F.logsigmoid(-(rr - d))).mean()
-        sft = -(lp[:b] * mask[:b]).sum() / mask[:b].sum()
         loss = 0.8 * dpo + 0.2 * bco + sft
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -74,7 +85,7 @@ def run(name, spec):
         times.append(time.perf_counter() - t0)
     times.sort()
     median = times[len(times) // 2]
-    tokens = 2 * b * t
+    tokens = len(rows) * b * t
     print(f"{name:<14} params {n_params:>11}  {b} pairs x {t} tokens  step median {median:.3f} s "
           f"(min {times[0]:.3f})  {tokens / median:.0f} tokens/s")
 
