@@ -15,6 +15,7 @@ pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diag;
+pub mod eval;
 pub mod model;
 pub mod plan;
 pub mod rng;

@@ -9,6 +9,7 @@
 
 pub mod arith;
 mod jsonl;
+pub mod pairs;
 mod parquet;
 mod record;
 
