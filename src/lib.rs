@@ -16,6 +16,7 @@ pub mod cli;
 pub mod data;
 pub mod diag;
 pub mod eval;
+pub mod exec;
 pub mod model;
 pub mod plan;
 pub mod rng;
