@@ -240,3 +240,21 @@ fn a_non_finite_loss_stops_the_step() {
         assert_eq!(d, 0.0, "{name} changed after a failed step");
     }
 }
+
+#[test]
+fn completions_longer_than_the_context_are_cut_to_fit() {
+    // context 32: BOS + "abcd:" leaves room for 27 completion tokens.
+    let long = "x".repeat(60);
+    let mut data = vec![Example::bytes("abcd:", &long, "y")];
+    cache_reference(&fresh(15), &mut data, 4).unwrap();
+    let mut t = Trainer::new(fresh(15), mpo(DeltaMode::None), train_config(1, 1e-3, 1));
+    let log = t.step(&data).unwrap();
+    assert!(log.loss.is_finite());
+    // Token-mean NLL over the 27 scored tokens, not 61.
+    let per_token = -data[0].ref_chosen / 27.0;
+    assert!(
+        (log.terms["sft"] - per_token).abs() < 1e-4,
+        "{} vs {per_token}",
+        log.terms["sft"]
+    );
+}

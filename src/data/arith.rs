@@ -39,11 +39,12 @@ pub struct ArithProblem {
 
 impl ArithProblem {
     /// The prompt for `style`; the style is visible to the model so one
-    /// SFT run teaches both.
+    /// SFT run teaches both. Short: a whole CoT example must fit a 64-token
+    /// context.
     pub fn prompt(&self, style: Style) -> String {
         match style {
-            Style::Cot => format!("Q: {}=? Think step by step.\n", self.expr),
-            Style::Direct => format!("Q: {}=? Answer directly.\n", self.expr),
+            Style::Cot => format!("Q: {}=?\n", self.expr),
+            Style::Direct => format!("Q: {}=? Direct.\n", self.expr),
         }
     }
 

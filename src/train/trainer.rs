@@ -214,16 +214,17 @@ impl Trainer {
     ) -> CandleResult<(super::LossOutput, usize, PairLogps)> {
         let model = &self.model;
         let n = examples.len();
+        let context = model.config().context;
         let mut rows: Vec<(&[u32], &[u32])> = examples
             .iter()
-            .map(|e| (e.prompt.as_slice(), e.chosen.as_slice()))
+            .map(|e| fit(&e.prompt, &e.chosen, context))
             .collect();
         let with_rejected = self.objective.needs_rejected();
         if with_rejected {
             rows.extend(
                 examples
                     .iter()
-                    .map(|e| (e.prompt.as_slice(), e.rejected.as_slice())),
+                    .map(|e| fit(&e.prompt, &e.rejected, context)),
             );
         }
         let (dtype, device) = (model.dtype(), model.device().clone());
@@ -244,8 +245,8 @@ impl Trainer {
             rejected,
             ref_chosen: col(&|e| e.ref_chosen)?,
             ref_rejected: col(&|e| e.ref_rejected)?,
-            chosen_len: col(&|e| e.chosen.len() as f64)?,
-            rejected_len: col(&|e| e.rejected.len() as f64)?,
+            chosen_len: col(&|e| fit(&e.prompt, &e.chosen, context).1.len() as f64)?,
+            rejected_len: col(&|e| fit(&e.prompt, &e.rejected, context).1.len() as f64)?,
         };
         let out = self.objective.compute(&x, &mut self.delta, true)?;
         Ok((out, batch.tokens(), x))
@@ -328,21 +329,26 @@ impl Stats {
     }
 }
 
+/// The part of `prompt ++ completion` a model with `context` positions can
+/// score: the completion is cut so the input (all but the last token) fits.
+/// Log-probs, lengths and losses all use the cut completion.
+fn fit<'a>(prompt: &'a [u32], completion: &'a [u32], context: usize) -> (&'a [u32], &'a [u32]) {
+    let room = (context + 1).saturating_sub(prompt.len());
+    (prompt, &completion[..completion.len().min(room)])
+}
+
 /// Summed completion log-probs of every pair under `model`, without a graph:
 /// `(chosen, rejected)` per example, `batch` pairs per forward pass.
 pub fn pair_logps(model: &Llama, data: &[Example], batch: usize) -> CandleResult<Vec<(f64, f64)>> {
     let frozen = model.frozen()?;
+    let context = frozen.config().context;
     let mut out = Vec::with_capacity(data.len());
     for chunk in data.chunks(batch.max(1)) {
         let mut rows: Vec<(&[u32], &[u32])> = chunk
             .iter()
-            .map(|e| (e.prompt.as_slice(), e.chosen.as_slice()))
+            .map(|e| fit(&e.prompt, &e.chosen, context))
             .collect();
-        rows.extend(
-            chunk
-                .iter()
-                .map(|e| (e.prompt.as_slice(), e.rejected.as_slice())),
-        );
+        rows.extend(chunk.iter().map(|e| fit(&e.prompt, &e.rejected, context)));
         let b = Batch::new(&rows, ByteTokenizer::PAD, frozen.dtype(), frozen.device())?;
         let sums = completion_logps(&frozen, &b)?
             .sum
