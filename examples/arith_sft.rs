@@ -2,9 +2,13 @@
 //! SFT a `tiny()` model on `arith` (CoT and Direct, fresh problems every
 //! step, MINIATURE.md's settings), then greedy accuracy on held-out problems.
 //!
-//!   cargo run --release --example arith_sft -- [steps] [test problems]
+//!   cargo run --release --example arith_sft -- [steps] [test problems] [CoT share %]
 
 use std::time::Instant;
+
+// As in the `mpx` binary: without it every step page-faults its tensors in.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use candle_core::{DType, Device};
 use mpx::data::arith::{ArithSpec, Style};
@@ -24,6 +28,7 @@ fn main() {
         .collect();
     let steps = args.first().copied().unwrap_or(700) as u64;
     let n_test = args.get(1).copied().unwrap_or(200);
+    let cot_share = args.get(2).copied().unwrap_or(50);
     let task = ArithSpec {
         max_operand: 20,
         ops: (2, 3),
@@ -77,11 +82,11 @@ fn main() {
     let mut stream = task.train_stream(1);
     let started = Instant::now();
     while !trainer.finished() {
-        // Fresh problems every step, half CoT, half Direct.
+        // Fresh problems every step, `cot_share`% CoT, the rest Direct.
         let batch: Vec<Example> = (0..64)
             .map(|i| {
                 let p = stream.next().expect("endless");
-                let style = if i % 2 == 0 {
+                let style = if i * 100 < cot_share * 64 {
                     Style::Cot
                 } else {
                     Style::Direct
