@@ -124,12 +124,11 @@ fn main() {
                 &mut Rng::new(0, "eval"),
             )
             .unwrap();
-            match judge(
-                &ByteTokenizer.decode(&out[0]),
-                &p.answer.to_string(),
-                Match::Auto,
-                &[],
-            ) {
+            let text = ByteTokenizer.decode(&out[0]);
+            if std::env::var_os("SHOW").is_some() && correct + unparsable < 3 {
+                eprintln!("{:?} -> {text:?} (truth {})", p.prompt(style), p.answer);
+            }
+            match judge(&text, &p.answer.to_string(), Match::Auto, &[]) {
                 Verdict::Correct => correct += 1,
                 Verdict::Unparsable => unparsable += 1,
                 Verdict::Wrong => {}
