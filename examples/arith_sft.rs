@@ -3,6 +3,9 @@
 //! step, MINIATURE.md's settings), then greedy accuracy on held-out problems.
 //!
 //!   cargo run --release --example arith_sft -- [steps] [test problems] [CoT share %]
+//!
+//! Measured here (700 steps, 200 problems): all-CoT SFT gives 37% CoT
+//! accuracy (MINIATURE.md: 25–45%); half CoT / half Direct only 5.5%.
 
 use std::time::Instant;
 
@@ -28,7 +31,7 @@ fn main() {
         .collect();
     let steps = args.first().copied().unwrap_or(700) as u64;
     let n_test = args.get(1).copied().unwrap_or(200);
-    let cot_share = args.get(2).copied().unwrap_or(50);
+    let cot_share = args.get(2).copied().unwrap_or(100);
     let task = ArithSpec {
         max_operand: 20,
         ops: (2, 3),
