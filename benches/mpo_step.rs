@@ -35,16 +35,7 @@ fn shapes() -> Vec<Shape> {
             name: "small",
             config: Config {
                 vocab: 4096,
-                hidden: 256,
-                intermediate: 1024,
-                layers: 4,
-                heads: 4,
-                kv_heads: 4,
-                context: 256,
-                rope_theta: 10_000.0,
-                norm_eps: 1e-5,
-                qkv_bias: false,
-                tie_embeddings: false,
+                ..Config::bytes(256, 1024, 4, 4, 4, 256)
             },
             pairs: 8,
             tokens: 128,
@@ -66,19 +57,7 @@ fn shapes() -> Vec<Shape> {
         // tokens per step; PyTorch took 0.14 s per step there.
         Shape {
             name: "tiny-sft",
-            config: Config {
-                vocab: mpx::model::ByteTokenizer::VOCAB,
-                hidden: 128,
-                intermediate: 352,
-                layers: 4,
-                heads: 4,
-                kv_heads: 4,
-                context: 64,
-                rope_theta: 10_000.0,
-                norm_eps: 1e-5,
-                qkv_bias: false,
-                tie_embeddings: false,
-            },
+            config: Config::bytes(128, 352, 4, 4, 4, 64),
             pairs: 64,
             tokens: 56,
             steps: 10,
@@ -119,34 +98,17 @@ fn main() {
         let params = Params::init(&shape.config, 0, DType::F32, &Device::Cpu).unwrap();
         let n_params = params.count();
         let model = Llama::new(shape.config.clone(), params).unwrap();
-        let sft = Term {
-            weight: 1.0,
-            loss: Loss::Sft {
-                reduction: Reduction::TokenMean,
-            },
-        };
         let objective = if shape.sft_only {
-            Objective { terms: vec![sft] }
-        } else {
             Objective {
-                terms: vec![
-                    Term {
-                        weight: 0.8,
-                        loss: Loss::Dpo {
-                            beta: 0.1,
-                            smoothing: 0.0,
-                        },
+                terms: vec![Term {
+                    weight: 1.0,
+                    loss: Loss::Sft {
+                        reduction: Reduction::TokenMean,
                     },
-                    Term {
-                        weight: 0.2,
-                        loss: Loss::BcoPair {
-                            beta: 0.1,
-                            mode: DeltaMode::Cumulative,
-                        },
-                    },
-                    sft,
-                ],
+                }],
             }
+        } else {
+            Objective::mpo(0.1, DeltaMode::Cumulative)
         };
         let config = TrainConfig {
             steps: shape.steps as u64 + 1,

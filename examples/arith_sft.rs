@@ -38,19 +38,7 @@ fn main() {
         test: 1000,
         seed: 0,
     };
-    let cfg = Config {
-        vocab: ByteTokenizer::VOCAB,
-        hidden: 128,
-        intermediate: 352,
-        layers: 4,
-        heads: 4,
-        kv_heads: 4,
-        context: 64,
-        rope_theta: 10_000.0,
-        norm_eps: 1e-5,
-        qkv_bias: false,
-        tie_embeddings: false,
-    };
+    let cfg = Config::bytes(128, 352, 4, 4, 4, 64);
     let model = Llama::new(
         cfg.clone(),
         Params::init(&cfg, 1, DType::F32, &Device::Cpu).unwrap(),

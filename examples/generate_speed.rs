@@ -9,19 +9,7 @@ use mpx::rng::Rng;
 
 fn main() {
     mpx::model::tune_threads();
-    let cfg = Config {
-        vocab: ByteTokenizer::VOCAB,
-        hidden: 128,
-        intermediate: 352,
-        layers: 4,
-        heads: 4,
-        kv_heads: 4,
-        context: 128,
-        rope_theta: 10_000.0,
-        norm_eps: 1e-5,
-        qkv_bias: false,
-        tie_embeddings: false,
-    };
+    let cfg = Config::bytes(128, 352, 4, 4, 4, 128);
     let model = Llama::new(
         cfg.clone(),
         Params::init(&cfg, 0, DType::F32, &Device::Cpu).unwrap(),

@@ -15,16 +15,7 @@ fn main() {
     let (cfg, rows) = if which == "small" {
         let cfg = Config {
             vocab: 4096,
-            hidden: 256,
-            intermediate: 1024,
-            layers: 4,
-            heads: 4,
-            kv_heads: 4,
-            context: 256,
-            rope_theta: 10_000.0,
-            norm_eps: 1e-5,
-            qkv_bias: false,
-            tie_embeddings: false,
+            ..Config::bytes(256, 1024, 4, 4, 4, 256)
         };
         (cfg, 16)
     } else {

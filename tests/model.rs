@@ -10,21 +10,13 @@ use mpx::model::{
     completion_logps, generate, Batch, ByteTokenizer, Config, Llama, Params, Sampling,
 };
 use mpx::rng::Rng;
-use mpx::train::{Delta, DeltaMode, Loss, Objective, PairLogps, Reduction, Term};
+use mpx::train::{Delta, DeltaMode, Objective, PairLogps};
 
 fn config(tie: bool, qkv_bias: bool) -> Config {
     Config {
-        vocab: ByteTokenizer::VOCAB,
-        hidden: 32,
-        intermediate: 64,
-        layers: 2,
-        heads: 4,
-        kv_heads: 2,
-        context: 32,
-        rope_theta: 10_000.0,
-        norm_eps: 1e-5,
         qkv_bias,
         tie_embeddings: tie,
+        ..Config::bytes(32, 64, 2, 4, 2, 32)
     }
 }
 
@@ -101,30 +93,7 @@ fn logits_match_candle_transformers_at_every_position() {
 }
 
 fn mpo() -> Objective {
-    Objective {
-        terms: vec![
-            Term {
-                weight: 0.8,
-                loss: Loss::Dpo {
-                    beta: 0.1,
-                    smoothing: 0.0,
-                },
-            },
-            Term {
-                weight: 0.2,
-                loss: Loss::BcoPair {
-                    beta: 0.1,
-                    mode: DeltaMode::None,
-                },
-            },
-            Term {
-                weight: 1.0,
-                loss: Loss::Sft {
-                    reduction: Reduction::TokenMean,
-                },
-            },
-        ],
-    }
+    Objective::mpo(0.1, DeltaMode::None)
 }
 
 /// MPO's loss on two fixed pairs, with reference log-probs offset so no

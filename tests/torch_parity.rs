@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Tensor};
-use mpx::model::{ByteTokenizer, Config, Llama, Params};
+use mpx::model::{Config, Llama, Params};
 use mpx::train::{
     cache_reference, pair_logps, AdamWConfig, Example, Loss, Objective, Schedule, Term,
     TrainConfig, Trainer,
@@ -19,19 +19,7 @@ use mpx::train::{
 use serde_json::Value as Json;
 
 fn config() -> Config {
-    Config {
-        vocab: ByteTokenizer::VOCAB,
-        hidden: 32,
-        intermediate: 64,
-        layers: 2,
-        heads: 4,
-        kv_heads: 2,
-        context: 32,
-        rope_theta: 10_000.0,
-        norm_eps: 1e-5,
-        qkv_bias: false,
-        tie_embeddings: false,
-    }
+    Config::bytes(32, 64, 2, 4, 2, 32)
 }
 
 /// The script's `weight(k, name, shape)`.

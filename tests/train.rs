@@ -3,51 +3,19 @@
 //! one that never stopped.
 
 use candle_core::{DType, Device};
-use mpx::model::{ByteTokenizer, Config, Llama, Params};
+use mpx::model::{Config, Llama, Params};
 use mpx::rng::Rng;
 use mpx::train::{
-    cache_reference, pair_logps, AdamWConfig, DeltaMode, Example, Loss, Objective, Reduction,
-    Schedule, Term, TrainConfig, Trainer,
+    cache_reference, pair_logps, AdamWConfig, DeltaMode, Example, Loss, Objective, Schedule, Term,
+    TrainConfig, Trainer,
 };
 
 fn config() -> Config {
-    Config {
-        vocab: ByteTokenizer::VOCAB,
-        hidden: 64,
-        intermediate: 192,
-        layers: 2,
-        heads: 4,
-        kv_heads: 2,
-        context: 32,
-        rope_theta: 10_000.0,
-        norm_eps: 1e-5,
-        qkv_bias: false,
-        tie_embeddings: false,
-    }
+    Config::bytes(64, 192, 2, 4, 2, 32)
 }
 
 fn mpo(mode: DeltaMode) -> Objective {
-    Objective {
-        terms: vec![
-            Term {
-                weight: 0.8,
-                loss: Loss::Dpo {
-                    beta: 0.1,
-                    smoothing: 0.0,
-                },
-            },
-            Term {
-                weight: 0.2,
-                loss: Loss::BcoPair { beta: 0.1, mode },
-            },
-            Term {
-                weight: 1.0,
-                loss: Loss::Sft {
-                    reduction: Reduction::TokenMean,
-                },
-            },
-        ],
-    }
+    Objective::mpo(0.1, mode)
 }
 
 /// Prompt: four random letters; chosen: the same letters; rejected: four

@@ -15,8 +15,11 @@ mod ops;
 mod program;
 mod report;
 pub mod schema;
+mod standalone;
 mod sweep;
 pub mod value;
+
+pub use standalone::loss_expr;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -383,21 +386,4 @@ fn stem(map: &SourceMap) -> String {
             || "experiment".to_string(),
             |s| s.to_string_lossy().into_owned(),
         )
-}
-
-/// Checks a lone loss expression (`mpx loss`): built-in calls and arithmetic
-/// only, no names. Returns the loss mixture value.
-pub fn loss_expr(map: &SourceMap, expr: &Expr) -> Result<Value, Vec<Diagnostic>> {
-    let names = BTreeMap::new();
-    let mut files = FileCache::default();
-    let mut ev = Evaluator::new(map, &names, Some(&[]), &mut files);
-    let value = ev
-        .eval(expr)
-        .and_then(|v| ev.coerce(v, &builtins::Ty::Loss, expr.span, "the loss"));
-    let mut diags = ev.diags;
-    normalize(&mut diags);
-    match value {
-        Some(v) if diags.is_empty() => Ok(v),
-        _ => Err(diags),
-    }
 }

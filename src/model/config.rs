@@ -125,6 +125,31 @@ impl Config {
         Ok(config)
     }
 
+    /// A byte-vocabulary Llama with `tiny(...)`'s defaults for everything
+    /// but the widths: RoPE base 10 000, ε 1e-5, no QKV bias, untied.
+    pub fn bytes(
+        hidden: usize,
+        intermediate: usize,
+        layers: usize,
+        heads: usize,
+        kv_heads: usize,
+        context: usize,
+    ) -> Self {
+        Self {
+            vocab: ByteTokenizer::VOCAB,
+            hidden,
+            intermediate,
+            layers,
+            heads,
+            kv_heads,
+            context,
+            rope_theta: 10_000.0,
+            norm_eps: 1e-5,
+            qkv_bias: false,
+            tie_embeddings: false,
+        }
+    }
+
     /// The configuration of SmolLM2-135M (for benchmarks with random weights).
     pub fn smollm2_135m() -> Self {
         Self {

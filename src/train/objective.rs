@@ -190,6 +190,31 @@ impl Objective {
         Ok(Self { terms })
     }
 
+    /// MPO: 0.8·dpo(β) + 0.2·bco_pair(β, δ) + 1.0·sft(token_mean).
+    pub fn mpo(beta: f64, delta: DeltaMode) -> Self {
+        Self {
+            terms: vec![
+                Term {
+                    weight: 0.8,
+                    loss: Loss::Dpo {
+                        beta,
+                        smoothing: 0.0,
+                    },
+                },
+                Term {
+                    weight: 0.2,
+                    loss: Loss::BcoPair { beta, mode: delta },
+                },
+                Term {
+                    weight: 1.0,
+                    loss: Loss::Sft {
+                        reduction: Reduction::TokenMean,
+                    },
+                },
+            ],
+        }
+    }
+
     /// Whether any term compares with a reference model.
     pub fn needs_reference(&self) -> bool {
         self.terms.iter().any(|t| t.loss.beta().is_some())
