@@ -19,6 +19,7 @@ pub mod eval;
 pub mod exec;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod rng;
 pub mod store;
 pub mod syntax;

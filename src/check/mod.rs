@@ -135,9 +135,11 @@ impl<'a> Checker<'a> {
                 )
             })
             .collect();
+        let (seeds, description) = seeds?;
         Some(Program {
             experiment,
-            seeds: seeds?,
+            description,
+            seeds,
             axes,
             points,
             decls: decls?,
@@ -303,7 +305,7 @@ impl<'a> Checker<'a> {
         &mut self,
         names: &BTreeMap<String, Binding<'a>>,
         replaced: &BTreeMap<String, &'a Expr>,
-    ) -> Option<Vec<i64>> {
+    ) -> Option<(Vec<i64>, Option<String>)> {
         let fields: Vec<Field> = self.experiment.map(|(_, f)| f.to_vec()).unwrap_or_default();
         let mut fields: Vec<Field> = fields
             .into_iter()
@@ -324,7 +326,12 @@ impl<'a> Checker<'a> {
         let mut ev = Evaluator::new(self.map, names, None, &mut self.files);
         let record = resolve_block(&mut ev, &fields, schema::fields(None), "experiment", span);
         self.diags.append(&mut ev.diags);
-        let Some(Value::List(seeds)) = record?.remove("seeds") else {
+        let mut record = record?;
+        let description = match record.remove("description") {
+            Some(Value::Str(d)) if !d.trim().is_empty() => Some(d),
+            _ => None,
+        };
+        let Some(Value::List(seeds)) = record.remove("seeds") else {
             return None;
         };
         let seeds: Vec<i64> = seeds
@@ -351,7 +358,7 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        Some(seeds)
+        Some((seeds, description))
     }
 
     fn unused_axes(&mut self, axes: &[Axis], order: &[usize], axes_read: &[Vec<usize>]) {

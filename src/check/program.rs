@@ -65,6 +65,8 @@ pub struct Column {
 #[derive(Clone, Debug)]
 pub struct Program {
     pub experiment: String,
+    /// `experiment { description = "..." }`, shown in reports.
+    pub description: Option<String>,
     pub seeds: Vec<i64>,
     pub axes: Vec<Axis>,
     /// Every sweep point after exclusions: one value per axis.

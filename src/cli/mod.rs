@@ -5,6 +5,8 @@ mod builtins;
 mod load;
 mod loss;
 mod plan;
+mod project;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +50,66 @@ enum Command {
         #[command(flatten)]
         set: SetArgs,
     },
+    /// Run the experiment: every stage not already in the store, then render
+    /// its reports under `reports/<experiment>/`.
+    Run {
+        /// The experiment file.
+        file: PathBuf,
+        #[command(flatten)]
+        set: SetArgs,
+        /// Stages run at once (CPU threads are split between them)
+        /// [default: the number of CPU cores].
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Stop starting stages after the first failure (by default the
+        /// others go on).
+        #[arg(long)]
+        fail_fast: bool,
+        /// The store folder [default: `.mpx/` beside the experiment, or
+        /// `store` in `mpx.toml`].
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+        /// `cpu`, `cuda` or `auto` (CUDA needs a `--features cuda` build).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Save a training checkpoint every N steps (a killed run resumes
+        /// from the last one).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        checkpoint_every: u64,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Re-render the experiment's reports from the store without running.
+    Report {
+        file: PathBuf,
+        #[command(flatten)]
+        set: SetArgs,
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
+    /// Say whether a stage is cached and, if not, what changed since the
+    /// experiment last ran.
+    Explain {
+        file: PathBuf,
+        /// A stage name (`mpo[w_p=0.8,w_q=0.2,w_g=1,seed=1]`), a declaration
+        /// (`mpo`: all its stages) or a hash prefix from `mpx plan`.
+        stage: String,
+        #[command(flatten)]
+        set: SetArgs,
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
+    /// Delete stage results that no experiment run against this store still
+    /// plans.
+    Gc {
+        /// The store folder.
+        #[arg(default_value = ".mpx")]
+        store: PathBuf,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Compute a loss expression on given log-probs and print JSON, one
     /// object per loss call: `mpx loss '0.8*dpo(0.1) + 0.2*bco_pair(0.1) + sft()' --logps pairs.jsonl`.
     Loss {
@@ -86,6 +148,33 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, set } => plan::check(&files, &set.set),
         Command::Plan { file, json, set } => plan::plan(&file, &set.set, json),
+        Command::Run {
+            file,
+            set,
+            jobs,
+            fail_fast,
+            store,
+            device,
+            checkpoint_every,
+            quiet,
+        } => run::run(&run::RunArgs {
+            file,
+            sets: set.set,
+            jobs,
+            fail_fast,
+            store,
+            device,
+            checkpoint_every,
+            quiet,
+        }),
+        Command::Report { file, set, store } => run::report(&file, &set.set, store.as_deref()),
+        Command::Explain {
+            file,
+            stage,
+            set,
+            store,
+        } => run::explain(&file, &set.set, &stage, store.as_deref()),
+        Command::Gc { store, dry_run } => run::gc(&store, dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
         Command::Builtins { markdown } => {
             print!(

@@ -42,7 +42,8 @@ pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
                     }
                 }
             } else {
-                print!("{}", table(&plan));
+                let states = super::run::states(file, &plan, None);
+                print!("{}", table(&plan, states.as_deref()));
             }
             ExitCode::SUCCESS
         }
@@ -50,7 +51,7 @@ pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
     }
 }
 
-fn report(file: &Path, err: LoadError) -> ExitCode {
+pub(super) fn report(file: &Path, err: LoadError) -> ExitCode {
     match err {
         LoadError::Usage(message) => {
             eprintln!("error: {message}");
@@ -76,12 +77,14 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// The plan as an aligned table: name, kind, short hash, inputs.
-pub fn table(plan: &Plan) -> String {
-    let rows: Vec<[String; 4]> = plan
+/// The plan as an aligned table: name, kind, short hash, state (when a
+/// store exists: cached or to run), inputs.
+pub fn table(plan: &Plan, states: Option<&[&str]>) -> String {
+    let rows: Vec<Vec<String>> = plan
         .stages
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let inputs: Vec<&str> = s
                 .inputs
                 .iter()
@@ -92,16 +95,24 @@ pub fn table(plan: &Plan) -> String {
             } else {
                 inputs.join(", ")
             };
-            [
+            let mut row = vec![
                 s.name.clone(),
                 s.kind.name().to_string(),
                 s.short_hash().to_string(),
-                inputs,
-            ]
+            ];
+            if let Some(states) = states {
+                row.push(states[i].to_owned());
+            }
+            row.push(inputs);
+            row
         })
         .collect();
-    let header = ["STAGE", "KIND", "HASH", "INPUTS"].map(String::from);
-    let mut widths = [0usize; 3];
+    let mut header: Vec<String> = ["STAGE", "KIND", "HASH"].map(String::from).to_vec();
+    if states.is_some() {
+        header.push("STATE".into());
+    }
+    header.push("INPUTS".into());
+    let mut widths = vec![0usize; header.len() - 1];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -119,18 +130,18 @@ pub fn table(plan: &Plan) -> String {
         plural(plan.seeds.len()),
         &plan.plan_hash[..12],
     );
+    if let Some(states) = states {
+        let cached = states.iter().filter(|s| **s == "cached").count();
+        let to_run = states.iter().filter(|s| **s == "to run").count();
+        let _ = writeln!(out, "{cached} cached, {to_run} to run");
+    }
     for row in std::iter::once(&header).chain(&rows) {
-        let _ = writeln!(
-            out,
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(&widths) {
+            let _ = write!(line, "{cell:w$}  ");
+        }
+        line.push_str(row.last().map_or("", String::as_str));
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }

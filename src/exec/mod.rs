@@ -1,4 +1,13 @@
-//! Executing a plan's stages (the local executor comes with `mpx run`).
-//! [`spec`] turns a stage's stored parameters back into engine settings.
+//! Execution: runs a plan's stages on the local machine against a store.
+//! `spec` reads stage parameters back into engine types, `data` resolves
+//! data references, `stages` runs one stage, `run` schedules them and
+//! `progress` shows them.
 
+pub mod data;
+pub mod progress;
+pub mod run;
 pub mod spec;
+pub mod stages;
+
+pub use progress::Display;
+pub use run::{execute, Options, Outcome};

@@ -38,18 +38,63 @@ pub fn generate(
     eos: u32,
     rng: &mut Rng,
 ) -> Result<Vec<Vec<u32>>> {
+    let prompts: Vec<&[u32]> = (0..n).map(|_| prompt).collect();
+    generate_rows(model, &prompts, sampling, eos, rng)
+}
+
+/// Continues many prompts of any lengths, `batch` rows per forward pass.
+/// Prompts of equal length share a batch (so no padding is needed and each
+/// row's result equals generating it alone); results are in input order.
+pub fn generate_many(
+    model: &Llama,
+    prompts: &[Vec<u32>],
+    batch: usize,
+    sampling: &Sampling,
+    eos: u32,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<u32>>> {
+    let mut order: Vec<usize> = (0..prompts.len()).collect();
+    order.sort_by_key(|&i| (prompts[i].len(), i));
+    let mut out = vec![Vec::new(); prompts.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let len = prompts[order[start]].len();
+        let mut end = start;
+        while end < order.len() && end - start < batch.max(1) && prompts[order[end]].len() == len {
+            end += 1;
+        }
+        let rows: Vec<&[u32]> = order[start..end].iter().map(|&i| prompts[i].as_slice()).collect();
+        for (&i, ids) in order[start..end].iter().zip(generate_rows(model, &rows, sampling, eos, rng)?) {
+            out[i] = ids;
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// One batched generation over prompts of equal length.
+fn generate_rows(
+    model: &Llama,
+    prompts: &[&[u32]],
+    sampling: &Sampling,
+    eos: u32,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<u32>>> {
     let device = model.device();
+    let n = prompts.len();
+    let len = prompts.first().map_or(0, |p| p.len());
+    assert!(prompts.iter().all(|p| p.len() == len), "prompts of one batch differ in length");
     let budget = sampling
         .max_tokens
-        .min(model.config().context.saturating_sub(prompt.len()));
+        .min(model.config().context.saturating_sub(len));
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut done = vec![false; n];
     if budget == 0 || n == 0 {
         return Ok(out);
     }
     let mut cache = model.new_cache();
-    let ids: Vec<u32> = (0..n).flat_map(|_| prompt.iter().copied()).collect();
-    let mut input = Tensor::from_vec(ids, (n, prompt.len()), device)?;
+    let ids: Vec<u32> = prompts.iter().flat_map(|p| p.iter().copied()).collect();
+    let mut input = Tensor::from_vec(ids, (n, len), device)?;
     for _ in 0..budget {
         let logits = model.forward(&input, Some(&mut cache))?;
         let last = logits.narrow(1, logits.dim(1)? - 1, 1)?.squeeze(1)?;

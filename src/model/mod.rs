@@ -17,7 +17,7 @@ mod tokenizer;
 
 pub use config::Config;
 pub use device::{device, tune_threads};
-pub use generate::{generate, Sampling};
+pub use generate::{generate, generate_many, Sampling};
 pub use llama::{KvCache, Llama};
 pub use logprobs::{completion_logps, logps_from_logits, Batch, SeqLogps};
 pub use params::Params;

@@ -1,0 +1,92 @@
+//! Where an experiment's store and reports live: `.mpx/` beside the
+//! experiment and `reports/` in the current directory, unless an `mpx.toml`
+//! in the experiment's folder or one above it says otherwise:
+//!
+//! ```toml
+//! store = ".mpx"        # relative to mpx.toml
+//! reports = "reports"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    store: Option<PathBuf>,
+    reports: Option<PathBuf>,
+}
+
+/// Resolved locations for one experiment.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub store: PathBuf,
+    pub reports: PathBuf,
+    /// The `mpx.toml` used, if any.
+    pub config: Option<PathBuf>,
+}
+
+impl Project {
+    /// Finds the settings for `experiment`; `store` (from `--store`) wins.
+    pub fn locate(experiment: &Path, store: Option<&Path>) -> Result<Self, String> {
+        let dir = experiment
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let mut found = None;
+        for d in dir.ancestors() {
+            let candidate = d.join("mpx.toml");
+            if candidate.is_file() {
+                found = Some(candidate);
+                break;
+            }
+        }
+        let mut project = Project {
+            store: dir.join(".mpx"),
+            reports: PathBuf::from("reports"),
+            config: None,
+        };
+        if let Some(path) = found {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let file: File =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            if let Some(s) = file.store {
+                project.store = base.join(s);
+            }
+            if let Some(r) = file.reports {
+                project.reports = base.join(r);
+            }
+            project.config = Some(path);
+        }
+        if let Some(s) = store {
+            project.store = s.to_path_buf();
+        }
+        Ok(project)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_mpx_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = dir.path().join("exp/a.mpx");
+        std::fs::create_dir_all(exp.parent().unwrap()).unwrap();
+        let p = Project::locate(&exp, None).unwrap();
+        assert!(p.store.ends_with("exp/.mpx") && p.config.is_none());
+        std::fs::write(dir.path().join("mpx.toml"), "store = \"st\"\nreports = \"out\"\n").unwrap();
+        let p = Project::locate(&exp, None).unwrap();
+        assert!(p.store.ends_with("st") && p.reports.ends_with("out"));
+        let p = Project::locate(&exp, Some(Path::new("/x"))).unwrap();
+        assert_eq!(p.store, PathBuf::from("/x"));
+        std::fs::write(dir.path().join("mpx.toml"), "stor = 1\n").unwrap();
+        let err = Project::locate(&exp, None).unwrap_err();
+        assert!(err.contains("mpx.toml") && err.contains("stor"), "{err}");
+    }
+}

@@ -1,0 +1,468 @@
+//! `mpx run`, `mpx report`, `mpx explain` and `mpx gc`: the commands that
+//! touch the store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde_json::{json, Value as Json};
+
+use super::load::{load, LoadError};
+use super::plan::report as report_error;
+use super::project::Project;
+use crate::check::Program;
+use crate::diag::{render, Diagnostic, SourceMap};
+use crate::exec::{self, Display, Options, Outcome};
+use crate::plan::{self, Plan, StageKind};
+use crate::report::{self, Provenance};
+use crate::store::Store;
+
+/// Set by Ctrl-C: running stages stop at their next step (training saves a
+/// checkpoint first) and nothing new starts.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// `mpx run`'s options.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub sets: Vec<String>,
+    pub jobs: Option<usize>,
+    pub fail_fast: bool,
+    pub store: Option<PathBuf>,
+    pub device: String,
+    pub checkpoint_every: u64,
+    pub quiet: bool,
+}
+
+/// What loading an experiment for the store commands gives.
+struct Loaded {
+    map: SourceMap,
+    program: Program,
+    plan: Plan,
+    project: Project,
+    store: Store,
+}
+
+fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Loaded, ExitCode> {
+    let (map, program) = load(file, sets).map_err(|e| report_error(file, e))?;
+    let plan = plan::plan(&program);
+    let project = Project::locate(file, store).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let store = Store::open(&project.store).map_err(|e| {
+        eprintln!("error: cannot open the store: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok(Loaded {
+        map,
+        program,
+        plan,
+        project,
+        store,
+    })
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let l = match open(&args.file, &args.sets, args.store.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let device = match crate::model::device(&args.device) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let jobs = args.jobs.unwrap_or(cores).max(1);
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Matrix multiplies in each slot use this many threads.
+        std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
+    }
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted twice: exiting now (unfinished stages are cleaned up next run)");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping (training saves a checkpoint); Ctrl-C again to quit now");
+    });
+    if let Err(e) = l.store.sweep_tmp() {
+        eprintln!("warning: {e}");
+    }
+    if let Err(e) = remember(&l.store, &args.file, &args.sets, &l.plan) {
+        eprintln!("warning: {e}");
+    }
+    let display = Display::new(args.quiet);
+    let opts = Options {
+        jobs,
+        fail_fast: args.fail_fast,
+        checkpoint_every: args.checkpoint_every,
+        root: PathBuf::from("."),
+        quiet: args.quiet,
+    };
+    let to_run = l
+        .plan
+        .stages
+        .iter()
+        .filter(|s| s.kind != StageKind::Report && !l.store.is_done(&s.hash))
+        .count();
+    let started = Instant::now();
+    display.line(&format!(
+        "run `{}`: {} stages, {to_run} to run, {jobs} at once, store {}",
+        l.plan.experiment,
+        l.plan.stages.len() - l.plan.of_kind(StageKind::Report).count(),
+        l.project.store.display()
+    ));
+    let outcomes = exec::execute(&l.plan, &l.store, &opts, &device, &CANCEL, &display);
+    drop(display);
+    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let ran = count(&|o| matches!(o, Outcome::Ran(_)));
+    let cached = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
+    let failed = count(&|o| matches!(o, Outcome::Failed(_)));
+    let skipped = count(&|o| matches!(o, Outcome::Skipped));
+    let mut diags = Vec::new();
+    for (stage, o) in l.plan.stages.iter().zip(&outcomes) {
+        if let Outcome::Failed(m) = o {
+            diags.push(
+                Diagnostic::error(stage.span, format!("stage `{}` failed: {m}", stage.name))
+                    .label(format!("`{}` is declared here", stage.decl)),
+            );
+        }
+    }
+    for d in &diags {
+        eprint!("{}", render(&l.map, d));
+    }
+    eprintln!(
+        "{ran} stage{} run, {cached} cached, {failed} failed{} in {:.1} s",
+        if ran == 1 { "" } else { "s" },
+        if skipped > 0 { format!(", {skipped} skipped (an input failed)") } else { String::new() },
+        started.elapsed().as_secs_f64()
+    );
+    let cancelled = CANCEL.load(Ordering::SeqCst);
+    if !cancelled {
+        let code = render_reports(&l, &args.file, &args.device);
+        if code != ExitCode::SUCCESS && failed == 0 {
+            return code;
+        }
+    }
+    if cancelled {
+        ExitCode::from(130)
+    } else if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `mpx report FILE`: re-renders from the store without running anything.
+pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
+    match open(file, sets, store) {
+        Ok(l) => render_reports(&l, file, "cpu"),
+        Err(code) => code,
+    }
+}
+
+fn render_reports(l: &Loaded, file: &Path, device: &str) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    for spec in &l.program.reports {
+        let input = report::Input {
+            plan: &l.plan,
+            spec,
+            store: &l.store,
+            description: l.program.description.clone(),
+            provenance: provenance(l, file, device),
+            out_dir: l.project.reports.join(&l.plan.experiment),
+            base: base.clone(),
+        };
+        match report::render(&input) {
+            Ok(r) => {
+                if let Some(md) = r.files.iter().find(|f| f.extension().is_some_and(|e| e == "md")) {
+                    if let Ok(text) = std::fs::read_to_string(md) {
+                        let table: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).take_while(|l| !l.starts_with("| |")).collect();
+                        println!("{}", table.join("\n"));
+                    }
+                }
+                eprintln!(
+                    "report `{}`: {}",
+                    spec.name,
+                    r.files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                if r.missing > 0 {
+                    eprintln!("note: {} evaluation(s) are not in the store yet; `mpx run` fills them in", r.missing);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: report `{}`: {e}", spec.name);
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
+}
+
+fn provenance(l: &Loaded, file: &Path, device: &str) -> Provenance {
+    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|c| {
+        let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
+        if dirty { format!("{c} (with uncommitted changes)") } else { c }
+    });
+    let command = std::iter::once("mpx".to_owned())
+        .chain(std::env::args().skip(1).map(|a| {
+            if a.contains(char::is_whitespace) || a.is_empty() {
+                format!("'{a}'")
+            } else {
+                a
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Provenance {
+        mpx_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: commit,
+        sources: l.program.sources.clone(),
+        data: l
+            .plan
+            .of_kind(StageKind::Data)
+            .map(|s| (s.name.clone(), s.hash.clone()))
+            .collect(),
+        plan_hash: l.plan.plan_hash.clone(),
+        seeds: l.plan.seeds.clone(),
+        device: device.to_owned(),
+        command,
+    }
+}
+
+/// Records which stages this experiment's plan has, for `explain` and `gc`.
+fn remember(store: &Store, file: &Path, sets: &[String], plan: &Plan) -> Result<(), String> {
+    let dir = store.root().join("experiments");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let stages: BTreeMap<&str, &str> = plan
+        .stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.hash.as_str()))
+        .collect();
+    let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let entry = json!({ "file": file, "set": sets, "plan": plan.plan_hash, "stages": stages });
+    let path = dir.join(format!("{}.json", plan.experiment));
+    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_string_pretty(&entry).unwrap_or_default())
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn remembered(store: &Store) -> Vec<(PathBuf, Json)> {
+    let dir = store.root().join("experiments");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|p| {
+            let v: Json = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+            Some((p, v))
+        })
+        .collect()
+}
+
+/// `mpx explain FILE STAGE`: whether a stage is cached and, if not, what
+/// changed since the experiment last ran.
+pub fn explain(file: &Path, sets: &[String], name: &str, store: Option<&Path>) -> ExitCode {
+    let l = match open(file, sets, store) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let matches: Vec<&plan::Stage> = l
+        .plan
+        .stages
+        .iter()
+        .filter(|s| s.name == name || s.decl == name || s.short_hash() == name)
+        .collect();
+    if matches.is_empty() {
+        let names: Vec<&str> = l.plan.stages.iter().map(|s| s.name.as_str()).collect();
+        let hint = crate::diag::suggest(name, names.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        eprintln!("error: no stage `{name}` in `{}`{hint}", l.plan.experiment);
+        return ExitCode::from(2);
+    }
+    let previous: BTreeMap<String, String> = remembered(&l.store)
+        .into_iter()
+        .find(|(_, v)| v["stages"].is_object() && v["plan"].is_string() && file_matches(v, file))
+        .and_then(|(_, v)| serde_json::from_value(v["stages"].clone()).ok())
+        .unwrap_or_default();
+    for stage in matches {
+        print!("{}", why(&l, stage, &previous));
+    }
+    ExitCode::SUCCESS
+}
+
+fn file_matches(entry: &Json, file: &Path) -> bool {
+    let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    entry["file"].as_str().is_some_and(|f| Path::new(f) == file)
+}
+
+/// One stage's explanation.
+fn why(l: &Loaded, stage: &plan::Stage, previous: &BTreeMap<String, String>) -> String {
+    let head = format!("{} ({}, {})", stage.name, stage.kind.name(), stage.short_hash());
+    if l.store.is_done(&stage.hash) {
+        return format!("{head}: cached, nothing to do\n");
+    }
+    let Some(old) = previous.get(&stage.name) else {
+        return format!("{head}: will run: new since the last run (no stage of this name ran before)\n");
+    };
+    if *old == stage.hash {
+        return format!("{head}: will run: its last run did not finish (failed, interrupted or never started)\n");
+    }
+    let spec_path = l.store.stage_dir(old).join("spec.json");
+    let Some(old_spec) = std::fs::read_to_string(&spec_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Json>(&t).ok())
+    else {
+        return format!("{head}: will run: its parameters or inputs changed (the previous result {} is not in the store to compare)\n", &old[..12]);
+    };
+    let mut changes = Vec::new();
+    diff("", &old_spec["stage"]["params"], &stage.params, &mut changes);
+    let mut out = format!("{head}: will run: changed since the last run ({}):\n", &old[..12]);
+    for (path, a, b) in changes {
+        if path.ends_with(".stage") {
+            let input = l.plan.stage(b.as_str().unwrap_or("")).map_or("?", |s| s.name.as_str());
+            out.push_str(&format!("  input `{input}` changed ({} -> {})\n", short(&a), short(&b)));
+        } else {
+            out.push_str(&format!("  {path}: {a} -> {b}\n"));
+        }
+    }
+    out
+}
+
+fn short(v: &Json) -> String {
+    v.as_str().map_or_else(|| v.to_string(), |s| s.chars().take(12).collect())
+}
+
+/// Every leaf that differs between two parameter trees: `(path, old, new)`.
+fn diff(path: &str, a: &Json, b: &Json, out: &mut Vec<(String, Json, Json)>) {
+    match (a, b) {
+        (Json::Object(x), Json::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                diff(&p, x.get(k).unwrap_or(&Json::Null), y.get(k).unwrap_or(&Json::Null), out);
+            }
+        }
+        (Json::Array(x), Json::Array(y)) if x.len() == y.len() => {
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}[{i}]"), u, v, out);
+            }
+        }
+        _ if a != b => out.push((path.to_owned(), a.clone(), b.clone())),
+        _ => {}
+    }
+}
+
+/// `mpx gc`: removes stage results no remembered experiment's current plan
+/// uses (an experiment whose file is gone keeps nothing).
+pub fn gc(store_dir: &Path, dry_run: bool) -> ExitCode {
+    let store = match Store::open(store_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut keep = BTreeSet::new();
+    for (entry_path, v) in remembered(&store) {
+        let Some(file) = v["file"].as_str().map(PathBuf::from) else { continue };
+        let sets: Vec<String> = serde_json::from_value(v["set"].clone()).unwrap_or_default();
+        if !file.is_file() {
+            eprintln!("{} is gone: its stages are no longer kept", file.display());
+            if !dry_run {
+                let _ = std::fs::remove_file(&entry_path);
+            }
+            continue;
+        }
+        match load(&file, &sets) {
+            Ok((_, program)) => keep.extend(plan::plan(&program).stages.into_iter().map(|s| s.hash)),
+            Err(LoadError::Invalid(..) | LoadError::Usage(_)) => {
+                // A broken file may be mid-edit: keep what it last planned.
+                eprintln!("{} does not check: keeping the stages of its last run", file.display());
+                if let Some(stages) = v["stages"].as_object() {
+                    keep.extend(stages.values().filter_map(|h| h.as_str().map(str::to_owned)));
+                }
+            }
+        }
+    }
+    let (mut removed, mut bytes) = (0usize, 0u64);
+    for sub in ["stages", "work"] {
+        let Ok(entries) = std::fs::read_dir(store.root().join(sub)) else { continue };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if keep.contains(&name) {
+                continue;
+            }
+            bytes += size(&e.path());
+            removed += 1;
+            if !dry_run {
+                if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                    eprintln!("warning: {}: {err}", e.path().display());
+                }
+            }
+        }
+    }
+    println!(
+        "{} {removed} stage director{} ({:.1} MB); {} kept",
+        if dry_run { "would remove" } else { "removed" },
+        if removed == 1 { "y" } else { "ies" },
+        bytes as f64 / 1e6,
+        keep.len()
+    );
+    ExitCode::SUCCESS
+}
+
+fn size(path: &Path) -> u64 {
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .map(|es| es.filter_map(Result::ok).map(|e| size(&e.path())).sum())
+            .unwrap_or(0)
+    } else {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+}
+
+/// `mpx plan`'s state column: cached or to run, when a store exists.
+pub fn states(file: &Path, plan: &Plan, store: Option<&Path>) -> Option<Vec<&'static str>> {
+    let project = Project::locate(file, store).ok()?;
+    if !project.store.join("stages").is_dir() {
+        return None;
+    }
+    let store = Store::open(&project.store).ok()?;
+    Some(
+        plan.stages
+            .iter()
+            .map(|s| match s.kind {
+                StageKind::Report => "render",
+                _ if store.is_done(&s.hash) => "cached",
+                _ => "to run",
+            })
+            .collect(),
+    )
+}

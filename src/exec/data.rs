@@ -1,0 +1,421 @@
+//! Data as stages see it: a reference in a stage's parameters
+//! (`{"stage": hash, "split": "train", "limit": 512}`) resolved to records,
+//! and the views each consumer needs (SFT pairs of prompt and completion,
+//! preference pairs, problems with answers).
+//!
+//! A `data` stage over a file publishes its checked records split into
+//! `train.jsonl` and `test.jsonl`; a `pairs` stage publishes `pairs.jsonl`.
+//! The built-in `arith` task is regenerated from its parameters: its `train`
+//! split is one fixed endless sequence (so `arith.train(512)` means the same
+//! 512 problems to every consumer) and its `test` split is fixed by its seed.
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::spec::call;
+use crate::check::value::Value;
+use crate::data::arith::{ArithProblem, ArithSpec, Style};
+use crate::data::{self, Kind, PairRecord, Prompt, Record};
+use crate::eval::judge::Match;
+use crate::plan::{Plan, StageKind};
+use crate::rng::Rng;
+use crate::store::Store;
+
+/// Where a stage's records come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The built-in task: a split of it, possibly cut to `limit` problems.
+    Arith {
+        spec: ArithSpec,
+        /// Share of `train` problems asked Direct-style.
+        direct: f64,
+        test: bool,
+        limit: Option<usize>,
+    },
+    Records(Vec<Record>),
+}
+
+/// A prompt, the answer a model should give, and (for pairs) a worse one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextPair {
+    pub prompt: String,
+    pub chosen: String,
+    pub rejected: String,
+}
+
+/// A question with its ground truth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    pub prompt: Prompt,
+    pub text: String,
+    pub answer: String,
+}
+
+impl Source {
+    /// Resolves a data reference in a stage's parameters.
+    pub fn resolve(plan: &Plan, store: &Store, reference: &Json) -> Result<Self, String> {
+        let hash = reference
+            .get("stage")
+            .and_then(Json::as_str)
+            .ok_or("a data reference without a stage")?;
+        let stage = plan
+            .stage(hash)
+            .ok_or_else(|| format!("data stage {} is not in the plan", &hash[..12]))?;
+        let split = reference.get("split").and_then(Json::as_str);
+        let limit = reference
+            .get("limit")
+            .and_then(Json::as_u64)
+            .map(|n| n as usize);
+        let dir = store.stage_dir(hash);
+        let source = match stage.kind {
+            StageKind::Pairs => Source::Records(read_records(&dir.join("pairs.jsonl"))?),
+            StageKind::Data => {
+                let c = call(&stage.params)?;
+                match c.name {
+                    "task" => Source::Arith {
+                        spec: arith_spec(&c.args)?,
+                        direct: num(&c.args, "direct").unwrap_or(0.0),
+                        test: split == Some("test"),
+                        limit,
+                    },
+                    "mix" => mix(plan, store, &stage.params, split)?,
+                    _ => {
+                        let split = split.unwrap_or("train");
+                        Source::Records(read_records(&dir.join(format!("{split}.jsonl")))?)
+                    }
+                }
+            }
+            other => return Err(format!("a {} stage is not data", other.name())),
+        };
+        Ok(match (source, limit) {
+            (Source::Records(mut r), Some(n)) => {
+                r.truncate(n);
+                Source::Records(r)
+            }
+            (s, _) => s,
+        })
+    }
+
+    /// The arith problems of this source, with the style each `train`
+    /// problem is asked in.
+    fn arith(&self, needed: usize) -> Option<Vec<(ArithProblem, Style)>> {
+        let Source::Arith {
+            spec,
+            direct,
+            test,
+            limit,
+        } = self
+        else {
+            return None;
+        };
+        let n = limit.map_or(needed, |l| l.min(needed));
+        if *test {
+            return Some(
+                spec.test_split()
+                    .into_iter()
+                    .take(n)
+                    .map(|p| (p, Style::Cot))
+                    .collect(),
+            );
+        }
+        let mut styles = Rng::new(spec.seed, "arith-style");
+        Some(
+            spec.train_stream(0)
+                .take(n)
+                .map(|p| {
+                    let style = if styles.uniform() < *direct {
+                        Style::Direct
+                    } else {
+                        Style::Cot
+                    };
+                    (p, style)
+                })
+                .collect(),
+        )
+    }
+
+    /// Prompt/completion pairs for supervised training: `needed` arith
+    /// problems (fresh ones, each in its style), or every SFT record or
+    /// preference pair's chosen answer. `rejected` is empty.
+    pub fn supervised(&self, needed: usize) -> Result<Vec<TextPair>, String> {
+        if let Some(problems) = self.arith(needed) {
+            return Ok(problems
+                .into_iter()
+                .map(|(p, style)| TextPair {
+                    prompt: p.prompt(style),
+                    chosen: p.response(style),
+                    rejected: String::new(),
+                })
+                .collect());
+        }
+        let Source::Records(records) = self else {
+            unreachable!()
+        };
+        records
+            .iter()
+            .map(|r| match r {
+                Record::Sft(s) => Ok(TextPair {
+                    prompt: s.prompt.plain(),
+                    chosen: s.completion.clone(),
+                    rejected: String::new(),
+                }),
+                Record::Pair(p) => Ok(TextPair {
+                    prompt: p.prompt.plain(),
+                    chosen: p.chosen.clone(),
+                    rejected: p.rejected.clone(),
+                }),
+                Record::Problem(_) => Err(
+                    "problems without reference answers cannot be trained on; use SFT records or pairs"
+                        .to_owned(),
+                ),
+            })
+            .collect()
+    }
+
+    /// Preference pairs, in file order.
+    pub fn pairs(&self) -> Result<Vec<TextPair>, String> {
+        match self {
+            Source::Records(records) if records.iter().all(|r| matches!(r, Record::Pair(_))) => {
+                self.supervised(0)
+            }
+            _ => Err("this stage needs preference pairs (`chosen` and `rejected`)".into()),
+        }
+    }
+
+    /// Questions with ground-truth answers, asked in `style` (which only
+    /// changes the built-in task's prompts).
+    pub fn questions(&self, style: Style, needed: usize) -> Result<Vec<Question>, String> {
+        if let Some(problems) = self.arith(needed) {
+            return Ok(problems
+                .into_iter()
+                .map(|(p, _)| Question {
+                    prompt: Prompt::Text(p.prompt(style)),
+                    text: p.prompt(style),
+                    answer: p.answer.to_string(),
+                })
+                .collect());
+        }
+        let Source::Records(records) = self else {
+            unreachable!()
+        };
+        records
+            .iter()
+            .map(|r| {
+                let (prompt, answer) = match r {
+                    Record::Problem(p) => (&p.question, Some(&p.answer_gt)),
+                    Record::Pair(p) => (&p.prompt, p.answer_gt.as_ref()),
+                    Record::Sft(s) => (&s.prompt, None),
+                };
+                let answer = answer.ok_or("records without `answer_gt` cannot be judged")?;
+                Ok(Question {
+                    prompt: prompt.clone(),
+                    text: prompt.plain(),
+                    answer: answer.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// How many records a finite source holds (the built-in task's `train`
+    /// split is endless: its `limit`, if any).
+    pub fn len(&self) -> Option<usize> {
+        match self {
+            Source::Records(r) => Some(r.len()),
+            Source::Arith {
+                spec, test: true, ..
+            } => Some(spec.test),
+            Source::Arith { limit, .. } => *limit,
+        }
+    }
+}
+
+/// Publishes a data stage: a file's checked records split into
+/// `train.jsonl` and `test.jsonl`, or the built-in task's test problems.
+/// Returns the record counts.
+pub fn materialize(params: &Json, root: &Path, out: &Path) -> Result<Json, String> {
+    let c = call(params)?;
+    match c.name {
+        "task" => {
+            let spec = arith_spec(&c.args)?;
+            let test = spec.test_split();
+            let records: Vec<Record> = test
+                .iter()
+                .map(|p| {
+                    Record::Problem(data::Problem {
+                        question: Prompt::Text(p.prompt(Style::Cot)),
+                        answer_gt: p.answer.to_string(),
+                        images: Vec::new(),
+                    })
+                })
+                .collect();
+            write_records(&out.join("test.jsonl"), &records)?;
+            Ok(serde_json::json!({ "test": records.len(), "train": null }))
+        }
+        "mix" => Ok(serde_json::json!({})),
+        _ => {
+            let path = match c.args.get("path") {
+                Some(Value::Record(r)) => match r.get("path") {
+                    Some(Value::Str(p)) => p.clone(),
+                    _ => return Err("a data file without a path".into()),
+                },
+                Some(Value::Str(p)) => p.clone(),
+                _ => return Err("a data file without a path".into()),
+            };
+            let kind = match c.args.get("format") {
+                Some(Value::Str(f)) => Kind::parse(f).unwrap_or(Kind::Pairs),
+                _ => Kind::Pairs,
+            };
+            let path = root.join(path);
+            let mut records = data::load(&path, kind).map_err(|e| e.to_string())?;
+            let n = records.len();
+            let test = match c.args.get("test") {
+                Some(Value::Int(k)) => (*k as usize).min(n),
+                Some(Value::Float(f)) if *f < 1.0 => (f * n as f64).round() as usize,
+                _ => 0,
+            };
+            let seed = match c.args.get("seed") {
+                Some(Value::Int(s)) => *s as u64,
+                _ => 0,
+            };
+            // A seeded shuffle picks the test records; both splits keep file
+            // order so training batches stay reproducible from the file.
+            let mut order: Vec<usize> = (0..n).collect();
+            Rng::new(seed, "split").shuffle(&mut order);
+            let mut is_test = vec![false; n];
+            for &i in &order[..test] {
+                is_test[i] = true;
+            }
+            let (mut train, mut held) = (Vec::new(), Vec::new());
+            for (i, r) in records.drain(..).enumerate() {
+                if is_test[i] {
+                    held.push(r);
+                } else {
+                    train.push(r);
+                }
+            }
+            write_records(&out.join("train.jsonl"), &train)?;
+            write_records(&out.join("test.jsonl"), &held)?;
+            Ok(serde_json::json!({ "train": train.len(), "test": held.len() }))
+        }
+    }
+}
+
+/// `mix(sources, repeat)`: each source repeated `repeat` times, a fraction
+/// subsampled with a seeded draw.
+fn mix(plan: &Plan, store: &Store, params: &Json, split: Option<&str>) -> Result<Source, String> {
+    let args = params.get("args").ok_or("`mix` without arguments")?;
+    let sources = args
+        .get("sources")
+        .and_then(Json::as_array)
+        .ok_or("`mix` without sources")?;
+    let repeat: Vec<f64> = args
+        .get("repeat")
+        .and_then(Json::as_array)
+        .map(|r| r.iter().filter_map(Json::as_f64).collect())
+        .unwrap_or_else(|| vec![1.0; sources.len()]);
+    let mut out = Vec::new();
+    for (i, (s, times)) in sources.iter().zip(repeat).enumerate() {
+        let mut s = s.clone();
+        if let (Some(split), Some(o)) = (split, s.as_object_mut()) {
+            o.entry("split").or_insert_with(|| Json::from(split));
+        }
+        let Source::Records(records) = Source::resolve(plan, store, &s)? else {
+            return Err("`mix` combines record files, not built-in tasks".into());
+        };
+        for _ in 0..times.floor() as usize {
+            out.extend(records.iter().cloned());
+        }
+        let extra = ((times - times.floor()) * records.len() as f64).round() as usize;
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        Rng::new(i as u64, "mix").shuffle(&mut order);
+        let mut picked = order[..extra].to_vec();
+        picked.sort_unstable();
+        out.extend(picked.into_iter().map(|j| records[j].clone()));
+    }
+    Ok(Source::Records(out))
+}
+
+fn arith_spec(args: &std::collections::BTreeMap<&'static str, Value>) -> Result<ArithSpec, String> {
+    let int = |k: &str| match args.get(k) {
+        Some(Value::Int(v)) => Ok(*v),
+        other => Err(format!("`task`: `{k}` is {other:?}")),
+    };
+    let ops = match args.get("ops") {
+        Some(Value::List(r)) => match (r.first(), r.get(1)) {
+            (Some(Value::Int(lo)), Some(Value::Int(hi))) => (*lo as usize, *hi as usize),
+            _ => return Err("`task`: `ops` is not a range".into()),
+        },
+        _ => return Err("`task`: `ops` is missing".into()),
+    };
+    Ok(ArithSpec {
+        max_operand: int("max_operand")?,
+        ops,
+        test: int("test")? as usize,
+        seed: int("seed")? as u64,
+    })
+}
+
+fn num(args: &std::collections::BTreeMap<&'static str, Value>, k: &str) -> Option<f64> {
+    match args.get(k) {
+        Some(Value::Float(v)) => Some(*v),
+        Some(Value::Int(v)) => Some(*v as f64),
+        _ => None,
+    }
+}
+
+/// A `judge` call (`final_answer(match, rel_tol)`) as a scorer.
+pub fn matcher(judge: &Json) -> Result<Match, String> {
+    let c = call(judge)?;
+    let rel_tol = num(&c.args, "rel_tol").unwrap_or(1e-6);
+    Ok(match c.args.get("match") {
+        Some(Value::Str(m)) if m == "exact" => Match::Exact,
+        Some(Value::Str(m)) if m == "numeric" => Match::Numeric { rel_tol },
+        Some(Value::Str(m)) if m == "choice" => Match::Choice,
+        _ => Match::Auto,
+    })
+}
+
+/// Writes records as JSON Lines, one serialised [`Record`] per line.
+pub fn write_records(path: &Path, records: &[Record]) -> Result<(), String> {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).map_err(|e| e.to_string())?);
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_records(path: &Path) -> Result<Vec<Record>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            if let Ok(r) = serde_json::from_str::<Record>(l) {
+                return Ok(r);
+            }
+            // `pairs.jsonl` is written in MMPR's fields.
+            let fields: serde_json::Map<String, Json> =
+                serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+            Record::from_fields(&fields, Kind::Pairs)
+                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// A pair in MMPR's fields, as `pairs.jsonl` stores it.
+pub fn mmpr(p: &PairRecord) -> Json {
+    let mut o = serde_json::json!({
+        "question": p.prompt.plain(),
+        "chosen": p.chosen,
+        "rejected": p.rejected,
+    });
+    if let Some(a) = &p.answer_gt {
+        o["answer_gt"] = Json::from(a.clone());
+    }
+    if !p.images.is_empty() {
+        o["image"] = Json::from(p.images.clone());
+    }
+    o
+}

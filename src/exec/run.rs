@@ -1,0 +1,232 @@
+//! The local executor: runs a plan's stages in dependency order with a
+//! bounded number of slots, skipping stages the store already holds.
+//!
+//! Several `mpx run`s may share a store: before building a stage a slot
+//! claims its hash (an OS lock released even by `kill -9`) and re-checks the
+//! store, so each stage is built once and the others reuse it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use candle_core::Device;
+use serde_json::{json, Map, Value as Json};
+
+use super::progress::Display;
+use super::stages::{self, Ctx, StageError};
+use crate::plan::{Plan, StageKind};
+use crate::store::{Status, Store};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Stages at once; CPU threads are split between them.
+    pub jobs: usize,
+    /// Stop starting stages after the first failure.
+    pub fail_fast: bool,
+    /// Training checkpoints every this many steps.
+    pub checkpoint_every: u64,
+    /// Where relative data paths resolve.
+    pub root: PathBuf,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// What became of one stage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// In the store before this run.
+    Cached,
+    /// Built by this run, in this many seconds.
+    Ran(f64),
+    /// Built meanwhile by another `mpx run` on the same store.
+    Reused,
+    Failed(String),
+    /// An input failed or was cancelled.
+    Skipped,
+    Cancelled,
+    /// Never started (`--fail-fast`, Ctrl-C, or a report: rendered, not run).
+    NotRun,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        matches!(self, Outcome::Cached | Outcome::Ran(_) | Outcome::Reused)
+    }
+}
+
+/// Runs every stage of `plan` not yet in `store`; one outcome per stage, in
+/// plan order. Reports are left to the renderer.
+pub fn execute(
+    plan: &Plan,
+    store: &Store,
+    opts: &Options,
+    device: &Device,
+    cancel: &AtomicBool,
+    display: &Display,
+) -> Vec<Outcome> {
+    let n = plan.stages.len();
+    let index: HashMap<&str, usize> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.hash.as_str(), i))
+        .collect();
+    let mut outcome: Vec<Option<Outcome>> = vec![None; n];
+    let mut busy = vec![false; n];
+    let to_run = plan
+        .stages
+        .iter()
+        .filter(|s| s.kind != StageKind::Report && !store.is_done(&s.hash))
+        .count();
+    let mut started = 0usize;
+    let mut stop = false;
+    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    std::thread::scope(|scope| {
+        let mut running = 0usize;
+        loop {
+            // Settle what can be settled, start what can be started.
+            let mut changed = true;
+            while changed {
+                changed = false;
+                for i in 0..n {
+                    if outcome[i].is_some() || busy[i] {
+                        continue;
+                    }
+                    let stage = &plan.stages[i];
+                    let deps: Vec<usize> = stage.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
+                    if deps.iter().any(|&d| outcome[d].as_ref().is_some_and(|o| !o.ok())) {
+                        outcome[i] = Some(Outcome::Skipped);
+                        changed = true;
+                        continue;
+                    }
+                    if !deps.iter().all(|&d| outcome[d].as_ref().is_some_and(Outcome::ok)) {
+                        continue;
+                    }
+                    if stage.kind == StageKind::Report {
+                        outcome[i] = Some(Outcome::NotRun);
+                        changed = true;
+                    } else if store.is_done(&stage.hash) {
+                        outcome[i] = Some(Outcome::Cached);
+                        changed = true;
+                    } else if stop || cancel.load(Ordering::Relaxed) {
+                        outcome[i] = Some(Outcome::NotRun);
+                        changed = true;
+                    } else if running < opts.jobs.max(1) {
+                        running += 1;
+                        started += 1;
+                        busy[i] = true;
+                        display.line(&format!("[{started}/{to_run}] {}", stage.name));
+                        let tx = tx.clone();
+                        scope.spawn(move || {
+                            let result = build(plan, store, i, opts, device, cancel, display);
+                            let _ = tx.send((i, result));
+                        });
+                        changed = true;
+                    }
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, result)) = rx.recv() else { break };
+            running -= 1;
+            let name = &plan.stages[i].name;
+            match &result {
+                Outcome::Ran(s) => display.line(&format!("done {name} ({s:.1} s)")),
+                Outcome::Reused => display.line(&format!("done {name} (by another run)")),
+                Outcome::Failed(m) => {
+                    display.line(&format!("FAILED {name}: {m}"));
+                    stop |= opts.fail_fast;
+                }
+                Outcome::Cancelled => display.line(&format!("cancelled {name}")),
+                _ => {}
+            }
+            busy[i] = false;
+            outcome[i] = Some(result);
+        }
+    });
+    outcome
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::NotRun))
+        .collect()
+}
+
+/// Claims, builds and publishes one stage.
+fn build(
+    plan: &Plan,
+    store: &Store,
+    i: usize,
+    opts: &Options,
+    device: &Device,
+    cancel: &AtomicBool,
+    display: &Display,
+) -> Outcome {
+    let stage = &plan.stages[i];
+    let attempt = || -> Result<Outcome, StageError> {
+        let io = |e: crate::store::StoreError| StageError::Failed(e.to_string());
+        let _claim = store.claim(&stage.hash).map_err(io)?;
+        if store.is_done(&stage.hash) {
+            return Ok(Outcome::Reused);
+        }
+        let started = Instant::now();
+        let building = store.begin(&stage.hash).map_err(io)?;
+        let spec = json!({
+            "scheme": crate::plan::HASH_SCHEME,
+            "experiment": plan.experiment,
+            "stage": stage,
+        });
+        write_json(&building.dir.join("spec.json"), &spec)?;
+        let work = store.work_dir(&stage.hash).map_err(io)?;
+        let progress = display.stage(&stage.name);
+        let ctx = Ctx {
+            plan,
+            store,
+            stage,
+            root: &opts.root,
+            out: &building.dir,
+            work: work.clone(),
+            device,
+            cancel,
+            progress: &progress,
+            checkpoint_every: opts.checkpoint_every,
+        };
+        let metrics = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages::run(&ctx)))
+            .unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                Err(StageError::Failed(format!("internal error: {what}")))
+            })?;
+        drop(progress);
+        let seconds = started.elapsed().as_secs_f64();
+        let mut all = Map::new();
+        all.insert("seconds".into(), json!(seconds));
+        all.extend(metrics);
+        write_json(&building.dir.join("metrics.json"), &Json::Object(all))?;
+        building
+            .publish(&Status {
+                state: "done".into(),
+                seconds,
+                mpx_version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .map_err(io)?;
+        let _ = std::fs::remove_dir_all(&work);
+        Ok(Outcome::Ran(seconds))
+    };
+    match attempt() {
+        Ok(o) => o,
+        Err(StageError::Cancelled) => Outcome::Cancelled,
+        Err(StageError::Failed(m)) => Outcome::Failed(m),
+    }
+}
+
+fn write_json(path: &Path, value: &Json) -> Result<(), StageError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(e.to_string()))?;
+    std::fs::write(path, text)
+        .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))
+}

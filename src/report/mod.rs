@@ -1,0 +1,407 @@
+//! Reports: every published eval stage's metrics gathered into one tidy
+//! table (Parquet and CSV), aggregated over seeds, laid out as the `report`
+//! block asks and rendered with minijinja as Markdown, self-contained HTML
+//! (inline CSS and SVG) and LaTeX (booktabs), each with its provenance.
+//!
+//! In: the plan, the report's spec, the store. Out: files under
+//! `reports/<experiment>/`, each written whole or not at all.
+
+pub mod svg;
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::{context, AutoEscape, Environment, Value};
+use polars::prelude::{CsvWriter, ParquetWriter, SerWriter};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::check::ReportSpec;
+use crate::plan::{Plan, StageKind};
+use crate::store::Store;
+use table::{ColumnSpec, Measurement, Table};
+
+/// The built-in templates, by format.
+const TEMPLATES: [(&str, &str, &str); 3] = [
+    ("markdown", "md", include_str!("../../templates/report.md.j2")),
+    ("html", "html", include_str!("../../templates/report.html.j2")),
+    ("latex", "tex", include_str!("../../templates/report.tex.j2")),
+];
+
+/// How a report can be reproduced.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Provenance {
+    pub mpx_version: String,
+    pub git_commit: Option<String>,
+    /// `(file, BLAKE3)` of the experiment and its imports.
+    pub sources: Vec<(String, String)>,
+    /// `(data declaration, stage hash)`.
+    pub data: Vec<(String, String)>,
+    pub plan_hash: String,
+    pub seeds: Vec<i64>,
+    pub device: String,
+    pub command: String,
+}
+
+/// What to render.
+pub struct Input<'a> {
+    pub plan: &'a Plan,
+    pub spec: &'a ReportSpec,
+    pub store: &'a Store,
+    pub description: Option<String>,
+    pub provenance: Provenance,
+    /// `reports/<experiment>/`.
+    pub out_dir: PathBuf,
+    /// Where a user template's path is resolved (the experiment's folder).
+    pub base: PathBuf,
+}
+
+/// The rendered table and where its files went.
+pub struct Rendered {
+    pub table: Table,
+    pub files: Vec<PathBuf>,
+    /// Eval stages the table lacks (not run yet, or failed).
+    pub missing: usize,
+}
+
+/// Gathers, aggregates and renders one report.
+pub fn render(input: &Input) -> Result<Rendered, String> {
+    let spec = input.spec;
+    let (rows, missing) = measurements(input.plan, input.store, spec);
+    let err = |e: polars::error::PolarsError| e.to_string();
+    let mut tidy = table::tidy(&spec.rows, &rows).map_err(err)?;
+    let agg = table::aggregate(&tidy, &spec.rows).map_err(err)?;
+    let columns: Vec<ColumnSpec> = spec
+        .columns
+        .iter()
+        .map(|c| ColumnSpec::new(&c.suite, &c.metric, &c.output))
+        .collect();
+    let table = table::layout(&agg, &spec.rows, columns, spec.baseline.as_deref()).map_err(err)?;
+    let dir = &input.out_dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut files = Vec::new();
+    let name = &spec.name;
+    files.push(atomic(&dir.join(format!("{name}.tidy.parquet")), |f| {
+        ParquetWriter::new(f).finish(&mut tidy).map(|_| ()).map_err(err)
+    })?);
+    files.push(atomic(&dir.join(format!("{name}.tidy.csv")), |f| {
+        CsvWriter::new(f).finish(&mut tidy).map_err(err)
+    })?);
+    let curves = curves(input.plan, input.store, spec);
+    let ctx = context! {
+        title => spec.title.clone().unwrap_or_else(|| format!("{}: {}", input.plan.experiment, spec.name)),
+        experiment => input.plan.experiment,
+        report => spec.name,
+        description => input.description,
+        baseline => spec.baseline,
+        table => Value::from_serialize(&table),
+        provenance => Value::from_serialize(&input.provenance),
+        charts => charts(&table, &curves),
+        missing => missing,
+    };
+    let mut env = environment();
+    let mut jobs: Vec<(String, String)> = Vec::new();
+    for (format, ext, text) in TEMPLATES {
+        if spec.formats.iter().any(|f| f == format) {
+            env.add_template_owned(format!("report.{ext}"), text.to_owned())
+                .map_err(|e| e.to_string())?;
+            jobs.push((format!("report.{ext}"), format!("{name}.{ext}")));
+        }
+    }
+    if let Some(t) = &spec.template {
+        let path = input.base.join(t);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("report.txt")
+            .trim_end_matches(".j2")
+            .to_owned();
+        env.add_template_owned(file.clone(), text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        jobs.push((file.clone(), file));
+    }
+    for (template, out) in jobs {
+        let text = env
+            .get_template(&template)
+            .and_then(|t| t.render(&ctx))
+            .map_err(|e| format!("template {template}: {e:#}"))?;
+        files.push(atomic(&dir.join(out), |f| {
+            use std::io::Write as _;
+            f.write_all(text.as_bytes()).map_err(|e| e.to_string())
+        })?);
+    }
+    Ok(Rendered {
+        table,
+        files,
+        missing,
+    })
+}
+
+/// A minijinja environment with the report filters: `tex` (LaTeX escaping,
+/// `±` as `$\pm$`) and `md` (pipes escaped for table cells). HTML templates
+/// escape everything by default.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") || name.ends_with(".htm") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.add_filter("tex", |s: String| tex_escape(&s));
+    env.add_filter("md", |s: String| s.replace('|', "\\|"));
+    env
+}
+
+/// Escapes LaTeX's special characters.
+pub fn tex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str(r"\textbackslash{}"),
+            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '~' => out.push_str(r"\textasciitilde{}"),
+            '^' => out.push_str(r"\textasciicircum{}"),
+            '±' => out.push_str(r"$\pm$"),
+            '–' => out.push_str("--"),
+            '<' => out.push_str(r"\textless{}"),
+            '>' => out.push_str(r"\textgreater{}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes `path` through a temporary file renamed into place.
+fn atomic(path: &Path, write: impl FnOnce(&mut std::fs::File) -> Result<(), String>) -> Result<PathBuf, String> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp{}",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let result = write(&mut f).and_then(|()| f.sync_all().map_err(|e| e.to_string()));
+    drop(f);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("{}: {e}", path.display()));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path.to_path_buf())
+}
+
+/// A point's value as a table shows it: `0.8`, `1`, `1e-5`.
+pub fn show(v: &Json) -> String {
+    match v {
+        Json::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e6 => format!("{f:.0}"),
+            Some(f) if f != 0.0 && (f.abs() < 1e-3 || f.abs() >= 1e6) => {
+                let s = format!("{f:e}");
+                s.replace("e-0", "e-")
+            }
+            _ => n.to_string(),
+        },
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The model declaration an eval (or train) stage's `model` refers to.
+fn model_decl<'p>(plan: &'p Plan, params: &Json) -> Option<&'p str> {
+    let hash = params.get("model")?.get("stage")?.as_str()?;
+    plan.stage(hash).map(|s| s.decl.as_str())
+}
+
+/// Every published eval stage of the report's suites, one measurement per
+/// metric, and how many such stages are not published.
+fn measurements(plan: &Plan, store: &Store, spec: &ReportSpec) -> (Vec<Measurement>, usize) {
+    let suites: Vec<&str> = spec.columns.iter().map(|c| c.suite.as_str()).collect();
+    let mut out = Vec::new();
+    let mut missing = 0;
+    for stage in plan.of_kind(StageKind::Eval) {
+        if !suites.contains(&stage.decl.as_str()) {
+            continue;
+        }
+        let path = store.stage_dir(&stage.hash).join("metrics.json");
+        let Some(metrics) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<BTreeMap<String, Json>>(&t).ok())
+        else {
+            missing += 1;
+            continue;
+        };
+        let model = model_decl(plan, &stage.params).unwrap_or("?").to_owned();
+        let axes: Vec<Option<String>> = spec
+            .rows
+            .iter()
+            .map(|a| stage.point.get(a).map(show))
+            .collect();
+        let seed = stage.point.get("seed").and_then(Json::as_i64).unwrap_or(0);
+        for (metric, value) in metrics {
+            let Some(value) = value.as_f64() else { continue };
+            if metric == "seconds" || metric.ends_with(".n") {
+                continue;
+            }
+            out.push(Measurement {
+                suite: stage.decl.clone(),
+                model: model.clone(),
+                axes: axes.clone(),
+                seed,
+                metric,
+                value,
+                stage: stage.hash.clone(),
+            });
+        }
+    }
+    (out, missing)
+}
+
+/// A training curve: a model declaration, a row's axis values, and the
+/// loss per step averaged over seeds.
+struct Curve {
+    model: String,
+    axes: Vec<String>,
+    points: Vec<(f64, f64)>,
+}
+
+/// Training-loss curves of the models the report's evals measured.
+fn curves(plan: &Plan, store: &Store, spec: &ReportSpec) -> Vec<Curve> {
+    let suites: Vec<&str> = spec.columns.iter().map(|c| c.suite.as_str()).collect();
+    let mut seen = Vec::new();
+    // (model, axes) → step → (sum, count)
+    let mut sums: Vec<(String, Vec<String>, BTreeMap<u64, (f64, f64)>)> = Vec::new();
+    for stage in plan.of_kind(StageKind::Eval) {
+        if !suites.contains(&stage.decl.as_str()) {
+            continue;
+        }
+        let Some(hash) = stage.params.get("model").and_then(|m| m.get("stage")).and_then(Json::as_str) else {
+            continue;
+        };
+        let Some(train) = plan.stage(hash).filter(|s| s.kind == StageKind::Train) else {
+            continue;
+        };
+        if seen.contains(&hash) {
+            continue;
+        }
+        seen.push(hash);
+        let Ok(log) = std::fs::read_to_string(store.stage_dir(hash).join("log.jsonl")) else {
+            continue;
+        };
+        let axes: Vec<String> = spec
+            .rows
+            .iter()
+            .map(|a| stage.point.get(a).map_or_else(|| "–".to_owned(), show))
+            .collect();
+        let i = match sums.iter().position(|s| s.0 == train.decl && s.1 == axes) {
+            Some(i) => i,
+            None => {
+                sums.push((train.decl.clone(), axes, BTreeMap::new()));
+                sums.len() - 1
+            }
+        };
+        for line in log.lines() {
+            let Ok(v) = serde_json::from_str::<Json>(line) else { continue };
+            if let (Some(step), Some(loss)) = (v["step"].as_u64(), v["loss"].as_f64()) {
+                let e = sums[i].2.entry(step).or_insert((0.0, 0.0));
+                e.0 += loss;
+                e.1 += 1.0;
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(model, axes, by_step)| {
+            let all: Vec<(f64, f64)> = by_step
+                .into_iter()
+                .map(|(s, (sum, n))| (s as f64, sum / n))
+                .collect();
+            // At most ~200 points per line, each the mean of its window.
+            let window = all.len().div_ceil(200).max(1);
+            let points = all
+                .chunks(window)
+                .map(|c| {
+                    let n = c.len() as f64;
+                    (c.iter().map(|p| p.0).sum::<f64>() / n, c.iter().map(|p| p.1).sum::<f64>() / n)
+                })
+                .collect();
+            Curve { model, axes, points }
+        })
+        .collect()
+}
+
+fn row_label(model: &str, axes: &[String], names: &[String]) -> String {
+    let set: Vec<String> = names
+        .iter()
+        .zip(axes)
+        .filter(|(_, v)| v.as_str() != "–")
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if set.is_empty() {
+        model.to_owned()
+    } else {
+        format!("{model} {}", set.join(" "))
+    }
+}
+
+/// The HTML page's charts, as trusted SVG strings.
+fn charts(table: &Table, curves: &[Curve]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut models: Vec<&str> = curves.iter().map(|c| c.model.as_str()).collect();
+    models.dedup();
+    for model in models {
+        let series: Vec<(String, Vec<(f64, f64)>)> = curves
+            .iter()
+            .filter(|c| c.model == model)
+            .map(|c| (row_label(&c.model, &c.axes, &table.axes), c.points.clone()))
+            .collect();
+        let svg = svg::lines(&format!("training loss: {model}"), "step", &series);
+        if !svg.is_empty() {
+            out.push(Value::from_safe_string(svg));
+        }
+    }
+    let base = table.rows.iter().position(|r| r.baseline);
+    for (c, col) in table.columns.iter().enumerate() {
+        let scale = if col.percent { 100.0 } else { 1.0 };
+        let rows: Vec<(String, f64, Option<f64>)> = table
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let cell = &r.cells[c];
+                cell.mean.map(|m| {
+                    (row_label(&r.model, &r.axes, &table.axes), m * scale, cell.ci.map(|x| x * scale))
+                })
+            })
+            .collect();
+        let baseline = base.and_then(|b| table.rows[b].cells[c].mean).map(|m| m * scale);
+        let svg = svg::dots(&format!("{} (mean, 95% interval)", col.label), &rows, baseline);
+        if !svg.is_empty() {
+            out.push(Value::from_safe_string(svg));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_show_as_written() {
+        assert_eq!(show(&serde_json::json!(1.0)), "1");
+        assert_eq!(show(&serde_json::json!(0.8)), "0.8");
+        assert_eq!(show(&serde_json::json!(1e-5)), "1e-5");
+        assert_eq!(show(&serde_json::json!(3e-5)), "3e-5");
+        assert_eq!(show(&serde_json::json!("x")), "x");
+    }
+
+    #[test]
+    fn latex_specials_are_escaped() {
+        assert_eq!(tex_escape("a_b & 50% ± 1"), r"a\_b \& 50\% $\pm$ 1");
+        assert_eq!(tex_escape(r"\x{"), r"\textbackslash{}x\{");
+    }
+}

@@ -1,0 +1,218 @@
+//! Inline SVG charts for the HTML report: training curves and each metric
+//! per row with 95% interval whiskers. Self-contained (no scripts, no
+//! fonts, no network); every label is escaped.
+
+use std::fmt::Write as _;
+
+const PALETTE: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
+
+/// Escapes text for SVG/HTML content and attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A line per series: `(label, [(x, y)])`, e.g. training loss per step.
+pub fn lines(title: &str, x_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
+    let (w, h, left, right, top, bottom) = (640.0, 300.0, 60.0, 170.0, 30.0, 40.0);
+    let points = series.iter().flat_map(|s| s.1.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points.filter(|p| p.1.is_finite()) {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        return String::new();
+    }
+    if x1 - x0 < 1e-12 {
+        x1 = x0 + 1.0;
+    }
+    if y1 - y0 < 1e-12 {
+        y1 = y0 + 1.0;
+    }
+    let pw = w - left - right;
+    let ph = h - top - bottom;
+    let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
+    let sy = |y: f64| top + (1.0 - (y - y0) / (y1 - y0)) * ph;
+    let mut svg = header(w, h, title);
+    axes(&mut svg, left, top, pw, ph, (x0, x1), (y0, y1), x_label);
+    for (i, (label, pts)) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let path: Vec<String> = pts
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
+            path.join(" ")
+        );
+        let ly = top + 14.0 * i as f64 + 8.0;
+        let _ = write!(
+            svg,
+            r#"<line x1="{:.0}" y1="{ly:.0}" x2="{:.0}" y2="{ly:.0}" stroke="{color}" stroke-width="3"/><text x="{:.0}" y="{:.0}" font-size="11">{}</text>"#,
+            w - right + 10.0,
+            w - right + 28.0,
+            w - right + 32.0,
+            ly + 4.0,
+            escape(label)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// One dot per row with a whisker for its interval: `(label, mean, ci)`.
+pub fn dots(title: &str, rows: &[(String, f64, Option<f64>)], baseline: Option<f64>) -> String {
+    let (w, left, right, top, bottom, step) = (640.0, 190.0, 30.0, 30.0, 40.0, 24.0);
+    let h = top + bottom + step * rows.len() as f64;
+    let mut lo = f64::MAX;
+    let mut hi = f64::MIN;
+    for (_, m, ci) in rows {
+        let c = ci.unwrap_or(0.0);
+        lo = lo.min(m - c);
+        hi = hi.max(m + c);
+    }
+    if lo > hi {
+        return String::new();
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    let (x0, x1) = (lo - pad, hi + pad);
+    let pw = w - left - right;
+    let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
+    let mut svg = header(w, h, title);
+    let ph = step * rows.len() as f64;
+    axes(&mut svg, left, top, pw, ph, (x0, x1), (0.0, 0.0), "");
+    if let Some(b) = baseline.filter(|b| *b >= x0 && *b <= x1) {
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{top:.0}" x2="{x:.1}" y2="{:.0}" stroke="#999" stroke-dasharray="4 3"/>"##,
+            top + ph,
+            x = sx(b)
+        );
+    }
+    for (i, (label, m, ci)) in rows.iter().enumerate() {
+        let y = top + step * (i as f64 + 0.5);
+        let color = PALETTE[i % PALETTE.len()];
+        if let Some(c) = ci {
+            let _ = write!(
+                svg,
+                r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2"/>"#,
+                sx(m - c),
+                sx(m + c)
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<circle cx="{:.1}" cy="{y:.1}" r="4" fill="{color}"/><text x="{:.0}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"#,
+            sx(*m),
+            left - 8.0,
+            y + 4.0,
+            escape(label)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn header(w: f64, h: f64, title: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="{t}" font-family="sans-serif"><text x="10" y="18" font-size="13" font-weight="bold">{t}</text>"#,
+        t = escape(title)
+    )
+}
+
+/// The plot frame with a few ticks on x (and y when it has a range).
+#[allow(clippy::too_many_arguments)]
+fn axes(
+    svg: &mut String,
+    left: f64,
+    top: f64,
+    pw: f64,
+    ph: f64,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    x_label: &str,
+) {
+    let _ = write!(
+        svg,
+        r##"<rect x="{left:.0}" y="{top:.0}" width="{pw:.0}" height="{ph:.0}" fill="none" stroke="#444"/>"##
+    );
+    for k in 0..=4 {
+        let f = f64::from(k) / 4.0;
+        let x = left + f * pw;
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{:.0}" x2="{x:.1}" y2="{:.0}" stroke="#444"/><text x="{x:.1}" y="{:.0}" font-size="10" text-anchor="middle">{}</text>"##,
+            top + ph,
+            top + ph + 4.0,
+            top + ph + 16.0,
+            tick(x0 + f * (x1 - x0))
+        );
+        if y1 > y0 {
+            let y = top + (1.0 - f) * ph;
+            let _ = write!(
+                svg,
+                r##"<line x1="{:.0}" y1="{y:.1}" x2="{left:.0}" y2="{y:.1}" stroke="#444"/><text x="{:.0}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"##,
+                left - 4.0,
+                left - 6.0,
+                y + 3.0,
+                tick(y0 + f * (y1 - y0))
+            );
+        }
+    }
+    if !x_label.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.0}" y="{:.0}" font-size="11" text-anchor="middle">{}</text>"#,
+            left + pw / 2.0,
+            top + ph + 32.0,
+            escape(x_label)
+        );
+    }
+}
+
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped_and_charts_are_well_formed() {
+        let s = lines(
+            "loss <b>",
+            "step",
+            &[("<script>alert(1)</script>".into(), vec![(0.0, 2.0), (1.0, 1.0)])],
+        );
+        assert!(!s.contains("<script>") && s.contains("&lt;script&gt;"));
+        assert!(s.starts_with("<svg") && s.ends_with("</svg>") && s.contains("<polyline"));
+        let d = dots("acc", &[("a&b".into(), 0.5, Some(0.1)), ("c".into(), 0.3, None)], Some(0.4));
+        assert!(d.contains("a&amp;b") && d.matches("<circle").count() == 2);
+        assert!(dots("x", &[], None).is_empty());
+    }
+}

@@ -1,0 +1,339 @@
+//! From published eval stages to the table a report shows: one tidy row
+//! per (eval stage × metric), grouped by the report's rows, aggregated over
+//! seeds with polars (mean, std, n, 95% interval), compared with the
+//! baseline and laid out row × column.
+
+use polars::prelude::*;
+use serde::Serialize;
+
+/// One measured value: the tidy table's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// The eval suite (`reasoning`).
+    pub suite: String,
+    /// The evaluated model's declaration (`sft`, `mpo`).
+    pub model: String,
+    /// The value of each of the report's row axes, `None` where the model
+    /// does not depend on that axis (the baseline).
+    pub axes: Vec<Option<String>>,
+    pub seed: i64,
+    /// `cot.accuracy`.
+    pub metric: String,
+    pub value: f64,
+    /// The eval stage's hash.
+    pub stage: String,
+}
+
+/// The tidy table as a polars frame: `suite, model, <axes>, seed, metric,
+/// value, stage`.
+pub fn tidy(axes: &[String], rows: &[Measurement]) -> PolarsResult<DataFrame> {
+    let mut columns = vec![
+        Column::new("suite".into(), rows.iter().map(|r| r.suite.clone()).collect::<Vec<_>>()),
+        Column::new("model".into(), rows.iter().map(|r| r.model.clone()).collect::<Vec<_>>()),
+    ];
+    for (i, axis) in axes.iter().enumerate() {
+        let values: Vec<Option<String>> = rows.iter().map(|r| r.axes[i].clone()).collect();
+        columns.push(Column::new(axis.as_str().into(), values));
+    }
+    columns.push(Column::new("seed".into(), rows.iter().map(|r| r.seed).collect::<Vec<_>>()));
+    columns.push(Column::new("metric".into(), rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>()));
+    columns.push(Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()));
+    columns.push(Column::new("stage".into(), rows.iter().map(|r| r.stage.clone()).collect::<Vec<_>>()));
+    DataFrame::new(rows.len(), columns)
+}
+
+/// Seeds aggregated: one row per (model, axes, suite, metric) in order of
+/// first appearance, with `mean`, `std` (n−1; null for one seed) and `n`.
+pub fn aggregate(tidy: &DataFrame, axes: &[String]) -> PolarsResult<DataFrame> {
+    let mut keys = vec![col("model")];
+    keys.extend(axes.iter().map(|a| col(a.as_str())));
+    keys.push(col("suite"));
+    keys.push(col("metric"));
+    tidy.clone()
+        .lazy()
+        .group_by_stable(keys)
+        .agg([
+            col("value").mean().alias("mean"),
+            col("value").std(1).alias("std"),
+            col("value").count().cast(DataType::Int64).alias("n"),
+        ])
+        .collect()
+}
+
+/// One cell of the report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cell {
+    pub mean: Option<f64>,
+    /// Half-width of the 95% interval (Student t over seeds); `None` with
+    /// one seed.
+    pub ci: Option<f64>,
+    pub std: Option<f64>,
+    pub n: i64,
+    /// Mean minus the baseline's mean.
+    pub delta: Option<f64>,
+    pub best: bool,
+    /// Formatted: `37.2 ± 3.1`, or `–` when missing.
+    pub text: String,
+    /// Formatted delta: `+2.1`, empty for the baseline.
+    pub delta_text: String,
+}
+
+/// A column: one metric of one suite.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ColumnSpec {
+    /// `reasoning.cot.accuracy`.
+    pub key: String,
+    /// `cot accuracy (%)`.
+    pub label: String,
+    /// Whether larger values are better.
+    pub higher_is_better: bool,
+    /// Shown as a percentage.
+    pub percent: bool,
+}
+
+impl ColumnSpec {
+    pub fn new(suite: &str, metric: &str, output: &str) -> Self {
+        let lower = matches!(output, "unparsable" | "nll" | "perplexity");
+        let percent = matches!(output, "accuracy" | "unparsable");
+        let shown = if metric == output {
+            metric.to_owned()
+        } else {
+            format!("{metric} {output}")
+        };
+        Self {
+            key: format!("{suite}.{metric}.{output}"),
+            label: if percent { format!("{shown} (%)") } else { shown },
+            higher_is_better: !lower,
+            percent,
+        }
+    }
+}
+
+/// A row of the report: a model at one combination of the row axes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    pub model: String,
+    /// One value per row axis (`–` where it does not apply).
+    pub axes: Vec<String>,
+    pub baseline: bool,
+    pub cells: Vec<Cell>,
+}
+
+/// The laid-out table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Table {
+    pub axes: Vec<String>,
+    pub columns: Vec<ColumnSpec>,
+    pub rows: Vec<Row>,
+    /// Largest number of seeds behind any cell.
+    pub seeds: i64,
+}
+
+/// Lays out the aggregated frame: rows in order of first appearance (the
+/// baseline first), the report's columns, best value per column marked.
+pub fn layout(
+    agg: &DataFrame,
+    axes: &[String],
+    columns: Vec<ColumnSpec>,
+    baseline: Option<&str>,
+) -> PolarsResult<Table> {
+    let model = agg.column("model")?.str()?.clone();
+    let axis_cols: Vec<StringChunked> = axes
+        .iter()
+        .map(|a| agg.column(a.as_str()).and_then(|c| Ok(c.str()?.clone())))
+        .collect::<PolarsResult<_>>()?;
+    let suite = agg.column("suite")?.str()?.clone();
+    let metric = agg.column("metric")?.str()?.clone();
+    let mean = agg.column("mean")?.f64()?.clone();
+    let std = agg.column("std")?.f64()?.clone();
+    let n = agg.column("n")?.i64()?.clone();
+    let mut rows: Vec<Row> = Vec::new();
+    for i in 0..agg.height() {
+        let m = model.get(i).unwrap_or_default().to_owned();
+        let key_axes: Vec<String> = axis_cols
+            .iter()
+            .map(|c| c.get(i).unwrap_or("–").to_owned())
+            .collect();
+        let r = match rows.iter().position(|r| r.model == m && r.axes == key_axes) {
+            Some(r) => r,
+            None => {
+                rows.push(Row {
+                    baseline: baseline == Some(m.as_str()),
+                    model: m,
+                    axes: key_axes,
+                    cells: columns.iter().map(|_| missing()).collect(),
+                });
+                rows.len() - 1
+            }
+        };
+        let key = format!(
+            "{}.{}",
+            suite.get(i).unwrap_or_default(),
+            metric.get(i).unwrap_or_default()
+        );
+        if let Some(c) = columns.iter().position(|c| c.key == key) {
+            let count = n.get(i).unwrap_or(0);
+            let s = std.get(i).filter(|s| s.is_finite());
+            rows[r].cells[c] = Cell {
+                mean: mean.get(i),
+                std: s,
+                ci: s.map(|s| t975(count - 1) * s / (count as f64).sqrt()),
+                n: count,
+                delta: None,
+                best: false,
+                text: String::new(),
+                delta_text: String::new(),
+            };
+        }
+    }
+    // The baseline first, then the rest in plan order.
+    rows.sort_by_key(|r| !r.baseline);
+    let base = rows.iter().position(|r| r.baseline);
+    for (c, spec) in columns.iter().enumerate() {
+        let base_mean = base.and_then(|b| rows[b].cells[c].mean);
+        let means: Vec<f64> = rows.iter().filter_map(|r| r.cells[c].mean).collect();
+        let best = means
+            .iter()
+            .copied()
+            .reduce(|a, b| if (b > a) == spec.higher_is_better { b } else { a })
+            // No winner when every row has the same value.
+            .filter(|b| means.iter().any(|m| m != b));
+        for row in &mut rows {
+            let scale = if spec.percent { 100.0 } else { 1.0 };
+            let cell = &mut row.cells[c];
+            if let Some(m) = cell.mean {
+                cell.best = best == Some(m);
+                cell.text = format_value(m * scale, cell.ci.map(|c| c * scale), spec.percent);
+                if !row.baseline {
+                    cell.delta = base_mean.map(|b| m - b);
+                    cell.delta_text = cell
+                        .delta
+                        .map(|d| format_delta(d * scale, spec.percent))
+                        .unwrap_or_default();
+                }
+            }
+        }
+    }
+    let seeds = rows
+        .iter()
+        .flat_map(|r| r.cells.iter().map(|c| c.n))
+        .max()
+        .unwrap_or(0);
+    Ok(Table {
+        axes: axes.to_vec(),
+        columns,
+        rows,
+        seeds,
+    })
+}
+
+fn missing() -> Cell {
+    Cell {
+        mean: None,
+        ci: None,
+        std: None,
+        n: 0,
+        delta: None,
+        best: false,
+        text: "–".into(),
+        delta_text: String::new(),
+    }
+}
+
+/// `37.2 ± 3.1` (percent: one decimal) or `0.412 ± 0.010`.
+pub fn format_value(v: f64, ci: Option<f64>, percent: bool) -> String {
+    let digits = if percent { 1 } else { 3 };
+    match ci {
+        Some(c) => format!("{v:.digits$} ± {c:.digits$}"),
+        None => format!("{v:.digits$}"),
+    }
+}
+
+fn format_delta(d: f64, percent: bool) -> String {
+    let digits = if percent { 1 } else { 3 };
+    let d = if d.abs() < 0.5 * 10f64.powi(-(digits as i32)) { 0.0 } else { d };
+    format!("{d:+.digits$}")
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom: the
+/// factor of a two-sided 95% interval.
+pub fn t975(df: i64) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        d if d < 1 => f64::NAN,
+        d if d <= 30 => TABLE[(d - 1) as usize],
+        _ => 1.96,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(model: &str, axis: Option<&str>, seed: i64, metric: &str, value: f64) -> Measurement {
+        Measurement {
+            suite: "r".into(),
+            model: model.into(),
+            axes: vec![axis.map(str::to_owned)],
+            seed,
+            metric: metric.into(),
+            value,
+            stage: format!("{model}{seed}"),
+        }
+    }
+
+    #[test]
+    fn seeds_are_averaged_with_t_intervals_and_deltas_against_the_baseline() {
+        let axes = vec!["lr".to_owned()];
+        let rows = vec![
+            m("sft", None, 1, "cot.accuracy", 0.30),
+            m("sft", None, 2, "cot.accuracy", 0.40),
+            m("dpo", Some("1e-5"), 1, "cot.accuracy", 0.50),
+            m("dpo", Some("1e-5"), 2, "cot.accuracy", 0.60),
+            m("dpo", Some("1e-4"), 1, "cot.accuracy", 0.20),
+            m("dpo", Some("1e-4"), 1, "cot.unparsable", 0.5),
+            m("sft", None, 1, "cot.unparsable", 0.1),
+            m("sft", None, 2, "cot.unparsable", 0.3),
+        ];
+        let df = tidy(&axes, &rows).unwrap();
+        assert_eq!(df.height(), 8);
+        let agg = aggregate(&df, &axes).unwrap();
+        let cols = vec![
+            ColumnSpec::new("r", "cot", "accuracy"),
+            ColumnSpec::new("r", "cot", "unparsable"),
+        ];
+        let t = layout(&agg, &axes, cols, Some("sft")).unwrap();
+        assert_eq!(t.rows.len(), 3);
+        let base = &t.rows[0];
+        assert!(base.baseline && base.axes == ["–"]);
+        let c = &base.cells[0];
+        assert!((c.mean.unwrap() - 0.35).abs() < 1e-12);
+        // std of {0.3, 0.4} is 0.0707; t(1) = 12.706; / sqrt 2.
+        assert!((c.ci.unwrap() - 12.706 * 0.070_710_678 / 2f64.sqrt()).abs() < 1e-6);
+        assert_eq!(c.text, "35.0 ± 63.5");
+        let dpo = &t.rows[1];
+        assert_eq!(dpo.axes, ["1e-5"]);
+        assert!((dpo.cells[0].delta.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(dpo.cells[0].delta_text, "+20.0");
+        assert!(dpo.cells[0].best && !base.cells[0].best);
+        // One seed: no interval; a missing cell is a dash.
+        let one = &t.rows[2];
+        assert_eq!(one.cells[0].text, "20.0");
+        assert_eq!(one.cells[0].n, 1);
+        // Unparsable: lower is better, so the baseline's 20% wins over 50%.
+        assert!(base.cells[1].best && !one.cells[1].best);
+        assert_eq!(dpo.cells[1].text, "–");
+    }
+
+    #[test]
+    fn t_quantiles() {
+        assert!((t975(1) - 12.706).abs() < 1e-9);
+        assert!((t975(10) - 2.228).abs() < 1e-9);
+        assert!((t975(1000) - 1.96).abs() < 1e-9);
+        assert!(t975(0).is_nan());
+    }
+}
