@@ -13,7 +13,7 @@ use super::load::{load, LoadError};
 use super::plan::report as report_error;
 use super::project::Project;
 use crate::check::Program;
-use crate::diag::{render, Diagnostic, SourceMap};
+use crate::diag::{render, Diagnostic, SourceMap, Span};
 use crate::exec::{self, Display, Options, Outcome};
 use crate::plan::{self, Plan, StageKind};
 use crate::report::{self, Provenance};
@@ -127,8 +127,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let mut diags = Vec::new();
     for (stage, o) in l.plan.stages.iter().zip(&outcomes) {
         if let Outcome::Failed(m) = o {
+            // Point at the declaration's first line, not the whole block.
+            let text = l.map.slice(stage.span);
+            let first = text.find('\n').unwrap_or(text.len());
+            let span = Span::new(stage.span.file, stage.span.start as usize, stage.span.start as usize + first);
             diags.push(
-                Diagnostic::error(stage.span, format!("stage `{}` failed: {m}", stage.name))
+                Diagnostic::error(span, format!("stage `{}` failed: {m}", stage.name))
                     .label(format!("`{}` is declared here", stage.decl)),
             );
         }
@@ -197,7 +201,7 @@ fn render_reports(l: &Loaded, file: &Path, device: &str) -> ExitCode {
                         .join(", ")
                 );
                 if r.missing > 0 {
-                    eprintln!("note: {} evaluation(s) are not in the store yet; `mpx run` fills them in", r.missing);
+                    eprintln!("note: {} evaluation(s) missing from the table (failed, or not run yet)", r.missing);
                 }
             }
             Err(e) => {

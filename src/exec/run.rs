@@ -97,6 +97,12 @@ pub fn execute(
                     }
                     let stage = &plan.stages[i];
                     let deps: Vec<usize> = stage.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
+                    if stage.kind == StageKind::Report {
+                        // Rendered after the run from whatever finished.
+                        outcome[i] = Some(Outcome::NotRun);
+                        changed = true;
+                        continue;
+                    }
                     if deps.iter().any(|&d| outcome[d].as_ref().is_some_and(|o| !o.ok())) {
                         outcome[i] = Some(Outcome::Skipped);
                         changed = true;
@@ -105,10 +111,7 @@ pub fn execute(
                     if !deps.iter().all(|&d| outcome[d].as_ref().is_some_and(Outcome::ok)) {
                         continue;
                     }
-                    if stage.kind == StageKind::Report {
-                        outcome[i] = Some(Outcome::NotRun);
-                        changed = true;
-                    } else if store.is_done(&stage.hash) {
+                    if store.is_done(&stage.hash) {
                         outcome[i] = Some(Outcome::Cached);
                         changed = true;
                     } else if stop || cancel.load(Ordering::Relaxed) {

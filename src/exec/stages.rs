@@ -197,7 +197,7 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         .open(&log_path)
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     let started = Instant::now();
-    let (mut tokens, mut recent) = (0usize, Vec::new());
+    let mut tokens = 0usize;
     while !trainer.finished() {
         if ctx.cancelled().is_err() {
             trainer.save(&checkpoint)?;
@@ -207,9 +207,8 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
             Ok(s) => s,
             Err(TrainError::NonFiniteLoss { step, loss }) => {
                 return Err(StageError::Failed(format!(
-                    "the loss is {loss} at step {} (the weights before it are kept in {})",
-                    step + 1,
-                    ctx.work.display()
+                    "the loss is {loss} at step {} (try a lower learning rate)",
+                    step + 1
                 )))
             }
             Err(e) => return Err(e.into()),
@@ -217,10 +216,6 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         tokens += step.tokens;
         let line = serde_json::to_string(&step).map_err(|e| e.to_string())?;
         writeln!(log, "{line}").map_err(|e| format!("{}: {e}", log_path.display()))?;
-        recent.push(step.loss);
-        if recent.len() > 20 {
-            recent.remove(0);
-        }
         let rate = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
         ctx.progress.update(
             step.step,
@@ -240,11 +235,18 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
     std::fs::copy(&log_path, ctx.out.join("log.jsonl"))
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     let seconds = started.elapsed().as_secs_f64();
+    // The mean of the last 20 steps, from the log (which spans a resume).
+    let text = std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let losses: Vec<f64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok()?["loss"].as_f64())
+        .collect();
+    let last = &losses[losses.len().saturating_sub(20)..];
     Ok(json!({
         "steps": steps,
         "resumed_from": resumed,
         "examples": data.len(),
-        "final_loss": recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        "final_loss": last.iter().sum::<f64>() / last.len().max(1) as f64,
         "tokens_per_second": tokens as f64 / seconds.max(1e-9),
     }))
 }

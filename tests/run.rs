@@ -1,0 +1,266 @@
+//! `mpx run` end to end on a miniature of the example experiment
+//! (`tests/fixtures/run/small.mpx`: SFT, sampled pairs, a reference, a
+//! two-point weight sweep, evals and a report; about a second per run):
+//! caching, re-running only what changed, `kill -9` and resume, concurrent
+//! runs, a failing stage, determinism.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const SMALL: &str = include_str!("fixtures/run/small.mpx");
+
+/// A fresh folder holding `small.mpx` (possibly edited).
+fn project(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("small.mpx"), text).unwrap();
+    dir
+}
+
+struct Run {
+    ok: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    seconds: f64,
+}
+
+fn mpx(dir: &Path, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        ok: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn run(dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["run", "small.mpx"];
+    args.extend_from_slice(extra);
+    let r = mpx(dir, &args);
+    assert!(r.ok, "mpx run failed:\n{}", r.stderr);
+    r
+}
+
+/// The `N stages run` count of a run's summary.
+fn stages_run(r: &Run) -> usize {
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains(" run, ") && l.contains(" cached"))
+        .unwrap_or_else(|| panic!("no summary in:\n{}", r.stderr));
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Every published stage's metrics (timings removed), by stage name.
+fn metrics(dir: &Path) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir.join(".mpx/stages")).unwrap() {
+        let d = e.unwrap().path();
+        let spec: Value = serde_json::from_str(&std::fs::read_to_string(d.join("spec.json")).unwrap()).unwrap();
+        let mut m: Value = serde_json::from_str(&std::fs::read_to_string(d.join("metrics.json")).unwrap()).unwrap();
+        for k in ["seconds", "tokens_per_second", "resumed_from"] {
+            m.as_object_mut().unwrap().remove(k);
+        }
+        out.push((spec["stage"]["name"].as_str().unwrap().to_owned(), m));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn stage_dirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join(".mpx/stages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+#[test]
+fn a_second_run_does_nothing_and_an_edit_reruns_only_what_it_changed() {
+    let p = project(SMALL);
+    let first = run(p.path(), &[]);
+    assert_eq!(stages_run(&first), 9, "{}", first.stderr);
+    let table = std::fs::read_to_string(p.path().join("reports/small/table.md")).unwrap();
+    assert!(table.contains("| sft (baseline) |") && table.contains("| mpo | 0.5 | 1 |"), "{table}");
+
+    let second = run(p.path(), &[]);
+    assert_eq!(stages_run(&second), 0, "{}", second.stderr);
+    assert!(second.seconds < 5.0, "second run took {} s", second.seconds);
+    let plan = mpx(p.path(), &["plan", "small.mpx"]);
+    assert!(plan.stdout.contains("9 cached, 0 to run"), "{}", plan.stdout);
+
+    // One weight of one sweep value: that point's train and eval only.
+    let edited = SMALL.replace("w_p = [1.0, 0.5]", "w_p = [1.0, 0.7]");
+    std::fs::write(p.path().join("small.mpx"), &edited).unwrap();
+    let plan = mpx(p.path(), &["plan", "small.mpx"]);
+    assert!(plan.stdout.contains("7 cached, 2 to run"), "{}", plan.stdout);
+    let third = run(p.path(), &[]);
+    assert_eq!(stages_run(&third), 2, "{}", third.stderr);
+    assert!(third.stderr.contains("mpo[w_p=0.7,w_g=1,seed=1]"));
+    assert!(third.stderr.contains("reasoning(mpo)[w_p=0.7,w_g=1,seed=1]"));
+    let table = std::fs::read_to_string(p.path().join("reports/small/table.md")).unwrap();
+    assert!(table.contains("| mpo | 0.7 | 1 |") && !table.contains("| mpo | 0.5 |"), "{table}");
+
+    // A parameter that is not in the stage names: `explain` says which.
+    let edited = edited.replace("let steps = 6", "let steps = 7");
+    std::fs::write(p.path().join("small.mpx"), &edited).unwrap();
+    let why = mpx(p.path(), &["explain", "small.mpx", "mpo[w_p=1,w_g=1,seed=1]"]);
+    assert!(why.ok, "{}", why.stderr);
+    assert!(why.stdout.contains("will run") && why.stdout.contains("steps: 6 -> 7"), "{}", why.stdout);
+    let why = mpx(p.path(), &["explain", "small.mpx", "reasoning(mpo)[w_p=1,w_g=1,seed=1]"]);
+    assert!(why.stdout.contains("input `mpo[w_p=1,w_g=1,seed=1]` changed"), "{}", why.stdout);
+    let why = mpx(p.path(), &["explain", "small.mpx", "sft"]);
+    assert!(why.stdout.contains("cached"), "{}", why.stdout);
+
+    // `gc` keeps what the current file plans and removes the rest.
+    let before = stage_dirs(p.path()).len();
+    let gc = mpx(p.path(), &["gc", ".mpx"]);
+    assert!(gc.ok, "{}", gc.stderr);
+    // The w_p=0.5 point (train + eval) and the steps=6 mpo stages with
+    // their evals are no longer planned: 2 + 4.
+    assert_eq!(stage_dirs(p.path()).len(), before - 6, "{}", gc.stdout);
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one() {
+    let args = ["--set", "sft_steps=400", "--checkpoint-every", "10", "--jobs", "1", "-q"];
+    let p = project(SMALL);
+    let mut child = Process::new(assert_cmd::cargo::cargo_bin("mpx"))
+        .current_dir(p.path())
+        .args(["run", "small.mpx"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let work = p.path().join(".mpx/work");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let checkpoint = loop {
+        let found = std::fs::read_dir(&work).ok().and_then(|es| {
+            es.filter_map(Result::ok)
+                .map(|e| e.path().join("checkpoint.safetensors"))
+                .find(|c| c.is_file())
+        });
+        if let Some(c) = found {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Let it get past the first checkpoint, then SIGKILL.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sft = checkpoint.parent().unwrap().file_name().unwrap().to_owned();
+    assert!(!p.path().join(".mpx/stages").join(&sft).exists(), "sft must not look done");
+    for d in stage_dirs(p.path()) {
+        assert!(d.join("status.json").is_file(), "{} looks half-written", d.display());
+    }
+
+    let resumed = run(p.path(), &args);
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(p.path().join(".mpx/stages").join(&sft).join("metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let from = m["resumed_from"].as_u64().unwrap();
+    assert!(from >= 10 && from < 400 && from % 10 == 0, "resumed from {from}\n{}", resumed.stderr);
+    let log = std::fs::read_to_string(p.path().join(".mpx/stages").join(&sft).join("log.jsonl")).unwrap();
+    let steps: Vec<u64> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=400).collect::<Vec<_>>(), "one log line per step, in order");
+    assert!(std::fs::read_dir(p.path().join(".mpx/tmp")).unwrap().next().is_none());
+
+    // The same experiment without the interruption: identical results.
+    let q = project(SMALL);
+    run(q.path(), &args);
+    assert_eq!(metrics(p.path()), metrics(q.path()));
+    let weights = |d: &Path| std::fs::read(d.join(".mpx/stages").join(&sft).join("model.safetensors")).unwrap();
+    assert!(weights(p.path()) == weights(q.path()), "resumed weights differ");
+}
+
+#[test]
+fn two_runs_at_once_build_each_stage_once() {
+    let p = project(SMALL);
+    let spawn = || {
+        Process::new(assert_cmd::cargo::cargo_bin("mpx"))
+            .current_dir(p.path())
+            .args(["run", "small.mpx", "--jobs", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(a.status.success() && b.status.success(), "{}\n{}", text(&a), text(&b));
+    let count = |o: &std::process::Output| {
+        stages_run(&Run {
+            ok: true,
+            code: o.status.code(),
+            stdout: String::new(),
+            stderr: text(o),
+            seconds: 0.0,
+        })
+    };
+    assert_eq!(count(&a) + count(&b), 9, "each stage is built by one run\n{}\n{}", text(&a), text(&b));
+    assert_eq!(stage_dirs(p.path()).len(), 9);
+    for d in stage_dirs(p.path()) {
+        assert!(d.join("status.json").is_file() && d.join("metrics.json").is_file());
+    }
+    assert!(std::fs::read_dir(p.path().join(".mpx/tmp")).unwrap().next().is_none());
+    assert_eq!(stages_run(&run(p.path(), &[])), 0);
+}
+
+#[test]
+fn a_nan_loss_fails_its_stage_at_its_line_and_the_others_finish() {
+    let text = SMALL
+        .replace("let lr = 1e-3\n", "")
+        .replace("  w_g = [1.0]\n", "  w_g = [1.0]\n  lr = [1e-3, 1e30]\n");
+    let p = project(&text);
+    let r = mpx(p.path(), &["run", "small.mpx"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let line = text.lines().position(|l| l.starts_with("train mpo")).unwrap() + 1;
+    assert!(
+        r.stderr.contains("stage `mpo[w_p=1,w_g=1,lr=1e30,seed=1]` failed: the loss is NaN at step 2"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&format!("small.mpx:{line}:1")), "{}", r.stderr);
+    assert!(r.stderr.contains("9 stages run, 0 cached, 2 failed, 2 skipped"), "{}", r.stderr);
+    // The healthy points trained and were evaluated; the report has them.
+    let names: Vec<String> = metrics(p.path()).into_iter().map(|m| m.0).collect();
+    assert!(names.contains(&"reasoning(mpo)[w_p=0.5,w_g=1,lr=0.001,seed=1]".to_owned()), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("1e30")));
+    assert!(p.path().join("reports/small/table.md").is_file());
+    // `--fail-fast` stops starting stages after the first failure.
+    let q = project(&text);
+    let r = mpx(q.path(), &["run", "small.mpx", "--fail-fast", "--jobs", "1"]);
+    assert_eq!(r.code, Some(1));
+    assert!(metrics(q.path()).len() < 9, "{}", r.stderr);
+}
+
+#[test]
+fn the_same_file_and_seeds_give_the_same_numbers() {
+    let (p, q) = (project(SMALL), project(SMALL));
+    run(p.path(), &["--jobs", "2"]);
+    run(q.path(), &["--jobs", "1"]);
+    let (a, b) = (metrics(p.path()), metrics(q.path()));
+    assert_eq!(a.len(), 9);
+    assert_eq!(a, b);
+    let csv = |d: &Path| std::fs::read_to_string(d.join("reports/small/table.tidy.csv")).unwrap();
+    assert_eq!(csv(p.path()), csv(q.path()));
+}
