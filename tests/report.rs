@@ -1,0 +1,172 @@
+//! Reports rendered from a small fixed store: the plan of
+//! `tests/fixtures/run/small.mpx` with two seeds and made-up metrics and
+//! training logs, so the tables are known exactly. Markdown, LaTeX and HTML
+//! are snapshot-tested; the HTML page is opened in headless Chromium.
+
+use std::path::Path;
+
+use mpx::check;
+use mpx::diag::SourceMap;
+use mpx::plan::{self, Plan, StageKind};
+use mpx::report::{self, Provenance};
+use mpx::store::{Status, Store};
+use mpx::syntax;
+use serde_json::json;
+
+/// The fixture with two seeds and a description that tries to inject HTML.
+fn fixture(dir: &Path) -> (Plan, mpx::check::Program) {
+    let text = include_str!("fixtures/run/small.mpx")
+        .replace("seeds = [1]", "seeds = [1, 2]")
+        .replace(
+            "description = \"end-to-end test experiment\"",
+            "description = \"<script>alert('x')</script> & 5% of <b>runs</b>\"",
+        );
+    let path = dir.join("small.mpx");
+    std::fs::write(&path, text).unwrap();
+    let mut map = SourceMap::default();
+    let ast = syntax::parse(&mut map, &path).unwrap_or_else(|_| panic!("parses"));
+    let program = check::check(&map, &ast, &[]).unwrap_or_else(|_| panic!("checks"));
+    (plan::plan(&program), program)
+}
+
+/// Publishes made-up results: accuracy grows with `w_p` and the seed, the
+/// loss falls with the step.
+fn fill(plan: &Plan, store: &Store) {
+    for stage in &plan.stages {
+        let seed = stage.point.get("seed").and_then(|s| s.as_f64()).unwrap_or(0.0);
+        let w_p = stage.point.get("w_p").and_then(|s| s.as_f64()).unwrap_or(0.0);
+        let b = store.begin(&stage.hash).unwrap();
+        match stage.kind {
+            StageKind::Eval => {
+                let m = json!({
+                    "cot.accuracy": 0.30 + 0.1 * w_p + 0.02 * seed,
+                    "cot.unparsable": 0.05 * w_p + 0.01 * seed,
+                    "direct.accuracy": 0.10 + 0.01 * seed,
+                    "direct.unparsable": 0.0,
+                    "cot.n": 12,
+                });
+                std::fs::write(b.dir.join("metrics.json"), m.to_string()).unwrap();
+            }
+            StageKind::Train => {
+                let log: String = (1..=8)
+                    .map(|s| format!("{}\n", json!({"step": s, "loss": 2.0 / f64::from(s) + 0.1 * seed + w_p})))
+                    .collect();
+                std::fs::write(b.dir.join("log.jsonl"), log).unwrap();
+                std::fs::write(b.dir.join("metrics.json"), "{}").unwrap();
+            }
+            _ => std::fs::write(b.dir.join("metrics.json"), "{}").unwrap(),
+        }
+        b.publish(&Status {
+            state: "done".into(),
+            seconds: 1.0,
+            mpx_version: "test".into(),
+        })
+        .unwrap();
+    }
+}
+
+fn render(dir: &Path) -> report::Rendered {
+    let (plan, program) = fixture(dir);
+    let store = Store::open(&dir.join(".mpx")).unwrap();
+    fill(&plan, &store);
+    let input = report::Input {
+        plan: &plan,
+        spec: &program.reports[0],
+        store: &store,
+        description: program.description.clone(),
+        provenance: Provenance {
+            mpx_version: "0.0.0-test".into(),
+            git_commit: Some("0123456789ab".into()),
+            sources: vec![("small.mpx".into(), "f".repeat(64))],
+            data: vec![("arith".into(), "d".repeat(64))],
+            plan_hash: "a".repeat(64),
+            seeds: vec![1, 2],
+            device: "cpu".into(),
+            command: "mpx run small.mpx".into(),
+        },
+        out_dir: dir.join("reports/small"),
+        base: dir.to_path_buf(),
+    };
+    report::render(&input).unwrap()
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join("reports/small").join(file)).unwrap()
+}
+
+#[test]
+fn markdown_latex_and_html_match_their_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = render(dir.path());
+    assert_eq!(r.missing, 0);
+    // Rows: the baseline, then the two sweep points; seeds averaged.
+    assert_eq!(r.table.rows.len(), 3);
+    assert_eq!(r.table.seeds, 2);
+    let md = read(dir.path(), "table.md");
+    // cot accuracy of w_p=1: seeds 0.42 and 0.44 -> 43.0, t(1)·std/√2 = 12.7.
+    assert!(md.contains("| mpo | 1 | 1 | **43.0 ± 12.7** (+10.0) |"), "{md}");
+    insta::assert_snapshot!("markdown", md);
+    insta::assert_snapshot!("latex", read(dir.path(), "table.tex"));
+    insta::assert_snapshot!("html", read(dir.path(), "table.html"));
+    let csv = read(dir.path(), "table.tidy.csv");
+    assert_eq!(csv.lines().count(), 1 + 6 * 4, "6 evals × 4 metrics");
+    assert!(csv.starts_with("suite,model,w_p,w_g,seed,metric,value,stage\n"));
+}
+
+#[test]
+fn names_and_strings_from_the_experiment_are_escaped_in_html() {
+    let dir = tempfile::tempdir().unwrap();
+    render(dir.path());
+    let html = read(dir.path(), "table.html");
+    assert!(!html.contains("<script>") && !html.contains("<b>runs"), "raw markup leaked");
+    assert!(html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt; &amp; 5% of &lt;b&gt;runs&lt;&#x2f;b&gt;"), "{html}");
+    let tex = read(dir.path(), "table.tex");
+    assert!(!tex.contains("<script>"));
+}
+
+#[test]
+fn the_html_page_renders_its_table_and_charts_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    render(dir.path());
+    let page = dir.path().join("reports/small/table.html");
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("headless Chromium is needed (Debian package `chromium`; .ci/run installs it)");
+    let base = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--allow-file-access-from-files",
+    ];
+    let out = std::process::Command::new(chromium)
+        .args(base)
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The browser parsed the table: header, three body rows, bold best cells.
+    assert!(dom.contains("<table id=\"results\">"), "{dom}");
+    let body_rows = dom.matches("<tr").count() - dom.matches("<tr><th>").count();
+    assert_eq!(body_rows, 3, "{dom}");
+    assert!(dom.contains("class=\"best\""));
+    // Charts: a training curve per trained declaration, a chart per column.
+    assert_eq!(dom.matches("<svg").count(), 2 + 3, "{dom}");
+    assert!(dom.contains("<polyline") && dom.contains("<circle"));
+    // And it paints: a screenshot is produced and is not blank.
+    let shot = dir.path().join("shot.png");
+    let out = std::process::Command::new(chromium)
+        .args(base)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1000,1400")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
+}
