@@ -15,7 +15,12 @@ use serde_json::json;
 
 /// The fixture with two seeds and a description that tries to inject HTML.
 fn fixture(dir: &Path) -> (Plan, mpx::check::Program) {
+    fixture_with(dir, "")
+}
+
+fn fixture_with(dir: &Path, report_extra: &str) -> (Plan, mpx::check::Program) {
     let text = include_str!("fixtures/run/small.mpx")
+        .replace("  formats = [markdown, html, latex]\n", &format!("  formats = [markdown, html, latex]\n{report_extra}"))
         .replace("seeds = [1]", "seeds = [1, 2]")
         .replace(
             "description = \"end-to-end test experiment\"",
@@ -66,7 +71,11 @@ fn fill(plan: &Plan, store: &Store) {
 }
 
 fn render(dir: &Path) -> report::Rendered {
-    let (plan, program) = fixture(dir);
+    render_with(dir, "")
+}
+
+fn render_with(dir: &Path, report_extra: &str) -> report::Rendered {
+    let (plan, program) = fixture_with(dir, report_extra);
     let store = Store::open(&dir.join(".mpx")).unwrap();
     fill(&plan, &store);
     let input = report::Input {
@@ -169,4 +178,21 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
+}
+
+#[test]
+fn a_folder_of_user_templates_renders_beside_the_built_in_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("mine")).unwrap();
+    std::fs::write(
+        dir.path().join("mine/summary.txt.j2"),
+        "{% for r in table.rows %}{{ r.model }} {{ r.axes | join(\"/\") }}: {{ r.cells[0].text }}\n{% endfor %}",
+    )
+    .unwrap();
+    let r = render_with(dir.path(), "  template = \"mine\"\n");
+    assert!(r.files.iter().any(|f| f.ends_with("summary.txt")));
+    assert_eq!(
+        read(dir.path(), "summary.txt"),
+        "sft –/–: 33.0 ± 12.7\nmpo 1/1: 43.0 ± 12.7\nmpo 0.5/1: 38.0 ± 12.7\n"
+    );
 }

@@ -264,3 +264,103 @@ fn the_same_file_and_seeds_give_the_same_numbers() {
     let csv = |d: &Path| std::fs::read_to_string(d.join("reports/small/table.tidy.csv")).unwrap();
     assert_eq!(csv(p.path()), csv(q.path()));
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
+    let args = ["--set", "sft_steps=400", "--checkpoint-every", "10", "--jobs", "1", "-q"];
+    let p = project(SMALL);
+    let child = Process::new(assert_cmd::cargo::cargo_bin("mpx"))
+        .current_dir(p.path())
+        .args(["run", "small.mpx"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_dir(p.path().join(".mpx/work"))
+        .map(|es| es.filter_map(Result::ok).any(|e| e.path().join("log.jsonl").is_file()))
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "training never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Process::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // Nothing half-written, and the interrupted stage left a checkpoint.
+    assert!(std::fs::read_dir(p.path().join(".mpx/tmp")).unwrap().next().is_none());
+    for d in stage_dirs(p.path()) {
+        assert!(d.join("status.json").is_file());
+    }
+    let again = run(p.path(), &args);
+    assert!(again.stderr.contains("stages run"));
+    let sft = metrics(p.path())
+        .into_iter()
+        .find(|m| m.0 == "sft[seed=1]")
+        .expect("sft finished");
+    assert_eq!(sft.1["steps"], 400);
+}
+
+/// Runs an experiment file from the repository in a scratch folder.
+fn copy_experiment(file: &str, data: &[&str]) -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join(file), dir.path().join(Path::new(file).file_name().unwrap())).unwrap();
+    for d in data {
+        let to = dir.path().join(d);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join("experiments").join(d), to).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
+    // TRL-format pairs from a file, a held-out split, an excluded combination,
+    // preference accuracy, margin and NLL.
+    let p = copy_experiment("experiments/prefs_file.mpx", &["data/arith_prefs.jsonl"]);
+    let r = mpx(p.path(), &["run", "prefs_file.mpx", "-q"]);
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(stages_run(&r), 14, "{}", r.stderr);
+    let all = metrics(p.path());
+    let warmup = &all.iter().find(|m| m.0 == "heldout(warmup)[seed=1]").unwrap().1;
+    assert_eq!(warmup["pref.n"], 8, "8 held-out pairs");
+    let acc = warmup["pref.accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc) && (acc * 8.0).fract() == 0.0);
+    let nll = warmup["nll.nll"].as_f64().unwrap();
+    assert!(nll > 0.0 && (warmup["nll.perplexity"].as_f64().unwrap() - nll.exp()).abs() < 1e-9);
+    let data = &all.iter().find(|m| m.0 == "prefs").unwrap().1;
+    assert_eq!(data["test"], 8);
+    let md = std::fs::read_to_string(p.path().join("reports/prefs_file/precedence.md")).unwrap();
+    assert!(md.contains("| warmup (baseline) |") && md.contains("pref margin"), "{md}");
+    assert!(p.path().join("reports/prefs_file/precedence.tidy.csv").is_file());
+
+    // DropoutNTP: the rejected answer is the chosen one's first half plus a
+    // continuation written without the question.
+    let q = copy_experiment("tests/fixtures/run/dropout.mpx", &[]);
+    let r = mpx(q.path(), &["run", "dropout.mpx", "-q"]);
+    assert!(r.ok, "{}", r.stderr);
+    let pairs_dir = std::fs::read_dir(q.path().join(".mpx/stages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| d.join("pairs.jsonl").is_file())
+        .expect("a pairs stage");
+    let pairs = std::fs::read_to_string(pairs_dir.join("pairs.jsonl")).unwrap();
+    assert!(pairs.lines().count() >= 8, "{pairs}");
+    for line in pairs.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (chosen, rejected) = (v["chosen"].as_str().unwrap(), v["rejected"].as_str().unwrap());
+        let first_word = chosen.split_whitespace().next().unwrap();
+        assert!(rejected.starts_with(first_word) && rejected != chosen, "{line}");
+        assert!(v["question"].as_str().unwrap().starts_with("Q: "));
+    }
+    let md = std::fs::read_to_string(q.path().join("reports/dropout/pairs.md")).unwrap();
+    assert!(md.contains("| dpo | 1 |") && md.contains("| dpo | 0 |"), "{md}");
+}

@@ -57,7 +57,9 @@ pub fn markdown() -> String {
     }
     out.push('\n');
     for category in Category::ALL {
-        let _ = writeln!(out, "### {}s\n", capitalise(category.name()));
+        let name = capitalise(category.name());
+        let plural = if name.ends_with('s') { "es" } else { "s" };
+        let _ = writeln!(out, "### {name}{plural}\n");
         for b in all().iter().filter(|b| b.category == category) {
             let _ = writeln!(out, "#### `{}`\n\n{}.\n", signature(b), b.doc);
             params_table(&mut out, &b.params);

@@ -148,7 +148,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     );
     let cancelled = CANCEL.load(Ordering::SeqCst);
     if !cancelled {
-        let code = render_reports(&l, &args.file, &args.device);
+        let code = render_reports(&l, &args.file, &args.sets, &args.device);
         if code != ExitCode::SUCCESS && failed == 0 {
             return code;
         }
@@ -165,12 +165,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// `mpx report FILE`: re-renders from the store without running anything.
 pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
     match open(file, sets, store) {
-        Ok(l) => render_reports(&l, file, "cpu"),
+        Ok(l) => render_reports(&l, file, sets, "cpu"),
         Err(code) => code,
     }
 }
 
-fn render_reports(l: &Loaded, file: &Path, device: &str) -> ExitCode {
+fn render_reports(l: &Loaded, file: &Path, sets: &[String], device: &str) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
     for spec in &l.program.reports {
@@ -179,7 +179,7 @@ fn render_reports(l: &Loaded, file: &Path, device: &str) -> ExitCode {
             spec,
             store: &l.store,
             description: l.program.description.clone(),
-            provenance: provenance(l, file, device),
+            provenance: provenance(l, file, sets, device),
             out_dir: l.project.reports.join(&l.plan.experiment),
             base: base.clone(),
         };
@@ -213,7 +213,9 @@ fn render_reports(l: &Loaded, file: &Path, device: &str) -> ExitCode {
     code
 }
 
-fn provenance(l: &Loaded, file: &Path, device: &str) -> Provenance {
+/// How the report was made and how to make it again. The command is the
+/// `mpx run` that reproduces it (also when `mpx report` re-rendered it).
+fn provenance(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Provenance {
     let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let git = |args: &[&str]| {
         std::process::Command::new("git")
@@ -229,16 +231,22 @@ fn provenance(l: &Loaded, file: &Path, device: &str) -> Provenance {
         let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
         if dirty { format!("{c} (with uncommitted changes)") } else { c }
     });
-    let command = std::iter::once("mpx".to_owned())
-        .chain(std::env::args().skip(1).map(|a| {
-            if a.contains(char::is_whitespace) || a.is_empty() {
-                format!("'{a}'")
-            } else {
-                a
-            }
-        }))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let quote = |a: &str| {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\*?[]{}()<>|&;".contains(c)) {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        } else {
+            a.to_owned()
+        }
+    };
+    let mut command = format!("mpx run {}", quote(&file.display().to_string()));
+    for s in sets {
+        command.push_str(" --set ");
+        command.push_str(&quote(s));
+    }
+    if device != "cpu" {
+        command.push_str(" --device ");
+        command.push_str(device);
+    }
     Provenance {
         mpx_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: commit,

@@ -14,6 +14,7 @@ use super::stages::Progress;
 pub struct Display {
     bars: Option<MultiProgress>,
     started: Instant,
+    quiet: bool,
 }
 
 impl Display {
@@ -25,6 +26,7 @@ impl Display {
         Self {
             bars,
             started: Instant::now(),
+            quiet,
         }
     }
 
@@ -34,6 +36,7 @@ impl Display {
             Some(m) => {
                 let _ = m.println(text);
             }
+            None if self.quiet => {}
             None => eprintln!("[{:>6.1}s] {text}", self.started.elapsed().as_secs_f64()),
         }
     }

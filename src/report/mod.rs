@@ -110,17 +110,36 @@ pub fn render(input: &Input) -> Result<Rendered, String> {
         }
     }
     if let Some(t) = &spec.template {
+        // A template file, or a folder of them: each `NAME.EXT.j2` renders
+        // to `NAME.EXT` (HTML ones escape by default).
         let path = input.base.join(t);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file = path
-            .file_name()
-            .and_then(|f| f.to_str())
-            .unwrap_or("report.txt")
-            .trim_end_matches(".j2")
-            .to_owned();
-        env.add_template_owned(file.clone(), text)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        jobs.push((file.clone(), file));
+        let files: Vec<PathBuf> = if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "j2"))
+                .collect();
+            found.sort();
+            found
+        } else {
+            vec![path.clone()]
+        };
+        if files.is_empty() {
+            return Err(format!("{}: no `*.j2` templates in this folder", path.display()));
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let name = file
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or("report.txt")
+                .trim_end_matches(".j2")
+                .to_owned();
+            env.add_template_owned(name.clone(), text)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            jobs.push((name.clone(), name));
+        }
     }
     for (template, out) in jobs {
         let text = env

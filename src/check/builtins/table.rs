@@ -235,7 +235,7 @@ pub(super) fn table() -> Vec<Builtin> {
                 p("max_operand", int(1), i(20), "largest operand"),
                 p("ops", Ty::IntRange { min: 1 }, Default::Value(Value::List(vec![Value::Int(2), Value::Int(3)])), "number of operations per problem"),
                 p("test", int(0), i(1000), "size of the fixed held-out `test` split, excluded from `train`"),
-                p("direct", frac(true, 1.0, true), f(0.125), "share of `train` problems asked Direct-style (answer only); the rest ask for step-by-step (CoT) solutions"),
+                p("direct", frac(true, 1.0, true), f(0.05), "share of `train` problems asked Direct-style (answer only); the rest ask for step-by-step (CoT) solutions"),
                 p("seed", int(0), i(0), "seed of the generator (the test split depends only on it)"),
             ])
         },
