@@ -24,3 +24,4 @@ pub mod rng;
 pub mod store;
 pub mod syntax;
 pub mod train;
+pub mod watch;

@@ -20,7 +20,10 @@ fn fixture(dir: &Path) -> (Plan, mpx::check::Program) {
 
 fn fixture_with(dir: &Path, report_extra: &str) -> (Plan, mpx::check::Program) {
     let text = include_str!("fixtures/run/small.mpx")
-        .replace("  formats = [markdown, html, latex]\n", &format!("  formats = [markdown, html, latex]\n{report_extra}"))
+        .replace(
+            "  formats = [markdown, html, latex]\n",
+            &format!("  formats = [markdown, html, latex]\n{report_extra}"),
+        )
         .replace("seeds = [1]", "seeds = [1, 2]")
         .replace(
             "description = \"end-to-end test experiment\"",
@@ -38,8 +41,16 @@ fn fixture_with(dir: &Path, report_extra: &str) -> (Plan, mpx::check::Program) {
 /// loss falls with the step.
 fn fill(plan: &Plan, store: &Store) {
     for stage in &plan.stages {
-        let seed = stage.point.get("seed").and_then(|s| s.as_f64()).unwrap_or(0.0);
-        let w_p = stage.point.get("w_p").and_then(|s| s.as_f64()).unwrap_or(0.0);
+        let seed = stage
+            .point
+            .get("seed")
+            .and_then(|s| s.as_f64())
+            .unwrap_or(0.0);
+        let w_p = stage
+            .point
+            .get("w_p")
+            .and_then(|s| s.as_f64())
+            .unwrap_or(0.0);
         let b = store.begin(&stage.hash).unwrap();
         match stage.kind {
             StageKind::Eval => {
@@ -54,7 +65,12 @@ fn fill(plan: &Plan, store: &Store) {
             }
             StageKind::Train => {
                 let log: String = (1..=8)
-                    .map(|s| format!("{}\n", json!({"step": s, "loss": 2.0 / f64::from(s) + 0.1 * seed + w_p})))
+                    .map(|s| {
+                        format!(
+                            "{}\n",
+                            json!({"step": s, "loss": 2.0 / f64::from(s) + 0.1 * seed + w_p})
+                        )
+                    })
                     .collect();
                 std::fs::write(b.dir.join("log.jsonl"), log).unwrap();
                 std::fs::write(b.dir.join("metrics.json"), "{}").unwrap();
@@ -113,7 +129,10 @@ fn markdown_latex_and_html_match_their_snapshots() {
     assert_eq!(r.table.seeds, 2);
     let md = read(dir.path(), "table.md");
     // cot accuracy of w_p=1: seeds 0.42 and 0.44 -> 43.0, t(1)·std/√2 = 12.7.
-    assert!(md.contains("| mpo | 1 | 1 | **43.0 ± 12.7** (+10.0) |"), "{md}");
+    assert!(
+        md.contains("| mpo | 1 | 1 | **43.0 ± 12.7** (+10.0) |"),
+        "{md}"
+    );
     insta::assert_snapshot!("markdown", md);
     insta::assert_snapshot!("latex", read(dir.path(), "table.tex"));
     insta::assert_snapshot!("html", read(dir.path(), "table.html"));
@@ -127,7 +146,10 @@ fn names_and_strings_from_the_experiment_are_escaped_in_html() {
     let dir = tempfile::tempdir().unwrap();
     render(dir.path());
     let html = read(dir.path(), "table.html");
-    assert!(!html.contains("<script>") && !html.contains("<b>runs"), "raw markup leaked");
+    assert!(
+        !html.contains("<script>") && !html.contains("<b>runs"),
+        "raw markup leaked"
+    );
     assert!(html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt; &amp; 5% of &lt;b&gt;runs&lt;&#x2f;b&gt;"), "{html}");
     let tex = read(dir.path(), "table.tex");
     assert!(!tex.contains("<script>"));
@@ -140,7 +162,12 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
     let page = dir.path().join("reports/small/table.html");
     let chromium = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .expect("headless Chromium is needed (Debian package `chromium`; .ci/run installs it)");
     let base = [
         "--headless",
@@ -157,7 +184,11 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The browser parsed the table: header, three body rows, bold best cells.
     assert!(dom.contains("<table id=\"results\">"), "{dom}");
     let body_rows = dom.matches("<tr").count() - dom.matches("<tr><th>").count();
@@ -175,9 +206,17 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
         .arg(format!("file://{}", page.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
 }
 
 #[test]

@@ -68,8 +68,11 @@ fn metrics(dir: &Path) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir.join(".mpx/stages")).unwrap() {
         let d = e.unwrap().path();
-        let spec: Value = serde_json::from_str(&std::fs::read_to_string(d.join("spec.json")).unwrap()).unwrap();
-        let mut m: Value = serde_json::from_str(&std::fs::read_to_string(d.join("metrics.json")).unwrap()).unwrap();
+        let spec: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("spec.json")).unwrap()).unwrap();
+        let mut m: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("metrics.json")).unwrap())
+                .unwrap();
         for k in ["seconds", "tokens_per_second", "resumed_from"] {
             m.as_object_mut().unwrap().remove(k);
         }
@@ -92,34 +95,65 @@ fn a_second_run_does_nothing_and_an_edit_reruns_only_what_it_changed() {
     let first = run(p.path(), &[]);
     assert_eq!(stages_run(&first), 9, "{}", first.stderr);
     let table = std::fs::read_to_string(p.path().join("reports/small/table.md")).unwrap();
-    assert!(table.contains("| sft (baseline) |") && table.contains("| mpo | 0.5 | 1 |"), "{table}");
+    assert!(
+        table.contains("| sft (baseline) |") && table.contains("| mpo | 0.5 | 1 |"),
+        "{table}"
+    );
 
     let second = run(p.path(), &[]);
     assert_eq!(stages_run(&second), 0, "{}", second.stderr);
     assert!(second.seconds < 5.0, "second run took {} s", second.seconds);
     let plan = mpx(p.path(), &["plan", "small.mpx"]);
-    assert!(plan.stdout.contains("9 cached, 0 to run"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("9 cached, 0 to run"),
+        "{}",
+        plan.stdout
+    );
 
     // One weight of one sweep value: that point's train and eval only.
     let edited = SMALL.replace("w_p = [1.0, 0.5]", "w_p = [1.0, 0.7]");
     std::fs::write(p.path().join("small.mpx"), &edited).unwrap();
     let plan = mpx(p.path(), &["plan", "small.mpx"]);
-    assert!(plan.stdout.contains("7 cached, 2 to run"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("7 cached, 2 to run"),
+        "{}",
+        plan.stdout
+    );
     let third = run(p.path(), &[]);
     assert_eq!(stages_run(&third), 2, "{}", third.stderr);
     assert!(third.stderr.contains("mpo[w_p=0.7,w_g=1,seed=1]"));
-    assert!(third.stderr.contains("reasoning(mpo)[w_p=0.7,w_g=1,seed=1]"));
+    assert!(third
+        .stderr
+        .contains("reasoning(mpo)[w_p=0.7,w_g=1,seed=1]"));
     let table = std::fs::read_to_string(p.path().join("reports/small/table.md")).unwrap();
-    assert!(table.contains("| mpo | 0.7 | 1 |") && !table.contains("| mpo | 0.5 |"), "{table}");
+    assert!(
+        table.contains("| mpo | 0.7 | 1 |") && !table.contains("| mpo | 0.5 |"),
+        "{table}"
+    );
 
     // A parameter that is not in the stage names: `explain` says which.
     let edited = edited.replace("let steps = 6", "let steps = 7");
     std::fs::write(p.path().join("small.mpx"), &edited).unwrap();
-    let why = mpx(p.path(), &["explain", "small.mpx", "mpo[w_p=1,w_g=1,seed=1]"]);
+    let why = mpx(
+        p.path(),
+        &["explain", "small.mpx", "mpo[w_p=1,w_g=1,seed=1]"],
+    );
     assert!(why.ok, "{}", why.stderr);
-    assert!(why.stdout.contains("will run") && why.stdout.contains("steps: 6 -> 7"), "{}", why.stdout);
-    let why = mpx(p.path(), &["explain", "small.mpx", "reasoning(mpo)[w_p=1,w_g=1,seed=1]"]);
-    assert!(why.stdout.contains("input `mpo[w_p=1,w_g=1,seed=1]` changed"), "{}", why.stdout);
+    assert!(
+        why.stdout.contains("will run") && why.stdout.contains("steps: 6 -> 7"),
+        "{}",
+        why.stdout
+    );
+    let why = mpx(
+        p.path(),
+        &["explain", "small.mpx", "reasoning(mpo)[w_p=1,w_g=1,seed=1]"],
+    );
+    assert!(
+        why.stdout
+            .contains("input `mpo[w_p=1,w_g=1,seed=1]` changed"),
+        "{}",
+        why.stdout
+    );
     let why = mpx(p.path(), &["explain", "small.mpx", "sft"]);
     assert!(why.stdout.contains("cached"), "{}", why.stdout);
 
@@ -134,7 +168,15 @@ fn a_second_run_does_nothing_and_an_edit_reruns_only_what_it_changed() {
 
 #[test]
 fn a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one() {
-    let args = ["--set", "sft_steps=400", "--checkpoint-every", "10", "--jobs", "1", "-q"];
+    let args = [
+        "--set",
+        "sft_steps=400",
+        "--checkpoint-every",
+        "10",
+        "--jobs",
+        "1",
+        "-q",
+    ];
     let p = project(SMALL);
     let mut child = Process::new(assert_cmd::cargo::cargo_bin("mpx"))
         .current_dir(p.path())
@@ -163,32 +205,61 @@ fn a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one() {
     child.kill().unwrap();
     child.wait().unwrap();
     let sft = checkpoint.parent().unwrap().file_name().unwrap().to_owned();
-    assert!(!p.path().join(".mpx/stages").join(&sft).exists(), "sft must not look done");
+    assert!(
+        !p.path().join(".mpx/stages").join(&sft).exists(),
+        "sft must not look done"
+    );
     for d in stage_dirs(p.path()) {
-        assert!(d.join("status.json").is_file(), "{} looks half-written", d.display());
+        assert!(
+            d.join("status.json").is_file(),
+            "{} looks half-written",
+            d.display()
+        );
     }
 
     let resumed = run(p.path(), &args);
     let m: Value = serde_json::from_str(
-        &std::fs::read_to_string(p.path().join(".mpx/stages").join(&sft).join("metrics.json")).unwrap(),
+        &std::fs::read_to_string(p.path().join(".mpx/stages").join(&sft).join("metrics.json"))
+            .unwrap(),
     )
     .unwrap();
     let from = m["resumed_from"].as_u64().unwrap();
-    assert!(from >= 10 && from < 400 && from % 10 == 0, "resumed from {from}\n{}", resumed.stderr);
-    let log = std::fs::read_to_string(p.path().join(".mpx/stages").join(&sft).join("log.jsonl")).unwrap();
+    assert!(
+        from >= 10 && from < 400 && from % 10 == 0,
+        "resumed from {from}\n{}",
+        resumed.stderr
+    );
+    let log =
+        std::fs::read_to_string(p.path().join(".mpx/stages").join(&sft).join("log.jsonl")).unwrap();
     let steps: Vec<u64> = log
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["step"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
-    assert_eq!(steps, (1..=400).collect::<Vec<_>>(), "one log line per step, in order");
-    assert!(std::fs::read_dir(p.path().join(".mpx/tmp")).unwrap().next().is_none());
+    assert_eq!(
+        steps,
+        (1..=400).collect::<Vec<_>>(),
+        "one log line per step, in order"
+    );
+    assert!(std::fs::read_dir(p.path().join(".mpx/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
 
     // The same experiment without the interruption: identical results.
     let q = project(SMALL);
     run(q.path(), &args);
     assert_eq!(metrics(p.path()), metrics(q.path()));
-    let weights = |d: &Path| std::fs::read(d.join(".mpx/stages").join(&sft).join("model.safetensors")).unwrap();
-    assert!(weights(p.path()) == weights(q.path()), "resumed weights differ");
+    let weights = |d: &Path| {
+        std::fs::read(d.join(".mpx/stages").join(&sft).join("model.safetensors")).unwrap()
+    };
+    assert!(
+        weights(p.path()) == weights(q.path()),
+        "resumed weights differ"
+    );
 }
 
 #[test]
@@ -206,7 +277,12 @@ fn two_runs_at_once_build_each_stage_once() {
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(a.status.success() && b.status.success(), "{}\n{}", text(&a), text(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}\n{}",
+        text(&a),
+        text(&b)
+    );
     let count = |o: &std::process::Output| {
         stages_run(&Run {
             ok: true,
@@ -216,12 +292,21 @@ fn two_runs_at_once_build_each_stage_once() {
             seconds: 0.0,
         })
     };
-    assert_eq!(count(&a) + count(&b), 9, "each stage is built by one run\n{}\n{}", text(&a), text(&b));
+    assert_eq!(
+        count(&a) + count(&b),
+        9,
+        "each stage is built by one run\n{}\n{}",
+        text(&a),
+        text(&b)
+    );
     assert_eq!(stage_dirs(p.path()).len(), 9);
     for d in stage_dirs(p.path()) {
         assert!(d.join("status.json").is_file() && d.join("metrics.json").is_file());
     }
-    assert!(std::fs::read_dir(p.path().join(".mpx/tmp")).unwrap().next().is_none());
+    assert!(std::fs::read_dir(p.path().join(".mpx/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
     assert_eq!(stages_run(&run(p.path(), &[])), 0);
 }
 
@@ -233,22 +318,42 @@ fn a_nan_loss_fails_its_stage_at_its_line_and_the_others_finish() {
     let p = project(&text);
     let r = mpx(p.path(), &["run", "small.mpx"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
-    let line = text.lines().position(|l| l.starts_with("train mpo")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("train mpo"))
+        .unwrap()
+        + 1;
     assert!(
-        r.stderr.contains("stage `mpo[w_p=1,w_g=1,lr=1e30,seed=1]` failed: the loss is NaN at step 2"),
+        r.stderr
+            .contains("stage `mpo[w_p=1,w_g=1,lr=1e30,seed=1]` failed: the loss is NaN at step 2"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains(&format!("small.mpx:{line}:1")), "{}", r.stderr);
-    assert!(r.stderr.contains("9 stages run, 0 cached, 2 failed, 2 skipped"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("small.mpx:{line}:1")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("9 stages run, 0 cached, 2 failed, 2 skipped"),
+        "{}",
+        r.stderr
+    );
     // The healthy points trained and were evaluated; the report has them.
     let names: Vec<String> = metrics(p.path()).into_iter().map(|m| m.0).collect();
-    assert!(names.contains(&"reasoning(mpo)[w_p=0.5,w_g=1,lr=0.001,seed=1]".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"reasoning(mpo)[w_p=0.5,w_g=1,lr=0.001,seed=1]".to_owned()),
+        "{names:?}"
+    );
     assert!(!names.iter().any(|n| n.contains("1e30")));
     assert!(p.path().join("reports/small/table.md").is_file());
     // `--fail-fast` stops starting stages after the first failure.
     let q = project(&text);
-    let r = mpx(q.path(), &["run", "small.mpx", "--fail-fast", "--jobs", "1"]);
+    let r = mpx(
+        q.path(),
+        &["run", "small.mpx", "--fail-fast", "--jobs", "1"],
+    );
     assert_eq!(r.code, Some(1));
     assert!(metrics(q.path()).len() < 9, "{}", r.stderr);
 }
@@ -267,7 +372,15 @@ fn the_same_file_and_seeds_give_the_same_numbers() {
 
 #[test]
 fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
-    let args = ["--set", "sft_steps=400", "--checkpoint-every", "10", "--jobs", "1", "-q"];
+    let args = [
+        "--set",
+        "sft_steps=400",
+        "--checkpoint-every",
+        "10",
+        "--jobs",
+        "1",
+        "-q",
+    ];
     let p = project(SMALL);
     let child = Process::new(assert_cmd::cargo::cargo_bin("mpx"))
         .current_dir(p.path())
@@ -279,7 +392,10 @@ fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !std::fs::read_dir(p.path().join(".mpx/work"))
-        .map(|es| es.filter_map(Result::ok).any(|e| e.path().join("log.jsonl").is_file()))
+        .map(|es| {
+            es.filter_map(Result::ok)
+                .any(|e| e.path().join("log.jsonl").is_file())
+        })
         .unwrap_or(false)
     {
         assert!(Instant::now() < deadline, "training never started");
@@ -295,7 +411,10 @@ fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     // Nothing half-written, and the interrupted stage left a checkpoint.
-    assert!(std::fs::read_dir(p.path().join(".mpx/tmp")).unwrap().next().is_none());
+    assert!(std::fs::read_dir(p.path().join(".mpx/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
     for d in stage_dirs(p.path()) {
         assert!(d.join("status.json").is_file());
     }
@@ -312,7 +431,11 @@ fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
 fn copy_experiment(file: &str, data: &[&str]) -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(root.join(file), dir.path().join(Path::new(file).file_name().unwrap())).unwrap();
+    std::fs::copy(
+        root.join(file),
+        dir.path().join(Path::new(file).file_name().unwrap()),
+    )
+    .unwrap();
     for d in data {
         let to = dir.path().join(d);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -330,7 +453,11 @@ fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
     assert!(r.ok, "{}", r.stderr);
     assert_eq!(stages_run(&r), 14, "{}", r.stderr);
     let all = metrics(p.path());
-    let warmup = &all.iter().find(|m| m.0 == "heldout(warmup)[seed=1]").unwrap().1;
+    let warmup = &all
+        .iter()
+        .find(|m| m.0 == "heldout(warmup)[seed=1]")
+        .unwrap()
+        .1;
     assert_eq!(warmup["pref.n"], 8, "8 held-out pairs");
     let acc = warmup["pref.accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc) && (acc * 8.0).fract() == 0.0);
@@ -339,8 +466,14 @@ fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
     let data = &all.iter().find(|m| m.0 == "prefs").unwrap().1;
     assert_eq!(data["test"], 8);
     let md = std::fs::read_to_string(p.path().join("reports/prefs_file/precedence.md")).unwrap();
-    assert!(md.contains("| warmup (baseline) |") && md.contains("pref margin"), "{md}");
-    assert!(p.path().join("reports/prefs_file/precedence.tidy.csv").is_file());
+    assert!(
+        md.contains("| warmup (baseline) |") && md.contains("pref margin"),
+        "{md}"
+    );
+    assert!(p
+        .path()
+        .join("reports/prefs_file/precedence.tidy.csv")
+        .is_file());
 
     // DropoutNTP: the rejected answer is the chosen one's first half plus a
     // continuation written without the question.
@@ -356,11 +489,20 @@ fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
     assert!(pairs.lines().count() >= 8, "{pairs}");
     for line in pairs.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        let (chosen, rejected) = (v["chosen"].as_str().unwrap(), v["rejected"].as_str().unwrap());
+        let (chosen, rejected) = (
+            v["chosen"].as_str().unwrap(),
+            v["rejected"].as_str().unwrap(),
+        );
         let first_word = chosen.split_whitespace().next().unwrap();
-        assert!(rejected.starts_with(first_word) && rejected != chosen, "{line}");
+        assert!(
+            rejected.starts_with(first_word) && rejected != chosen,
+            "{line}"
+        );
         assert!(v["question"].as_str().unwrap().starts_with("Q: "));
     }
     let md = std::fs::read_to_string(q.path().join("reports/dropout/pairs.md")).unwrap();
-    assert!(md.contains("| dpo | 1 |") && md.contains("| dpo | 0 |"), "{md}");
+    assert!(
+        md.contains("| dpo | 1 |") && md.contains("| dpo | 0 |"),
+        "{md}"
+    );
 }

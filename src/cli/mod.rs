@@ -7,6 +7,7 @@ mod loss;
 mod plan;
 mod project;
 mod run;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,36 @@ enum Command {
     /// Run the experiment: every stage not already in the store, then render
     /// its reports under `reports/<experiment>/`.
     Run {
+        /// The experiment file.
+        file: PathBuf,
+        #[command(flatten)]
+        set: SetArgs,
+        /// Stages run at once (CPU threads are split between them)
+        /// [default: the number of CPU cores].
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Stop starting stages after the first failure (by default the
+        /// others go on).
+        #[arg(long)]
+        fail_fast: bool,
+        /// The store folder [default: `.mpx/` beside the experiment, or
+        /// `store` in `mpx.toml`].
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+        /// `cpu`, `cuda` or `auto` (CUDA needs a `--features cuda` build).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Save a training checkpoint every N steps (a killed run resumes
+        /// from the last one).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        checkpoint_every: u64,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run the experiment, then watch it, its imports, data files and
+    /// report templates, and re-run what each edit changes.
+    Watch {
         /// The experiment file.
         file: PathBuf,
         #[command(flatten)]
@@ -158,6 +189,25 @@ pub fn main() -> ExitCode {
             checkpoint_every,
             quiet,
         } => run::run(&run::RunArgs {
+            file,
+            sets: set.set,
+            jobs,
+            fail_fast,
+            store,
+            device,
+            checkpoint_every,
+            quiet,
+        }),
+        Command::Watch {
+            file,
+            set,
+            jobs,
+            fail_fast,
+            store,
+            device,
+            checkpoint_every,
+            quiet,
+        } => watch::watch(&run::RunArgs {
             file,
             sets: set.set,
             jobs,

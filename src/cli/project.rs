@@ -80,7 +80,11 @@ mod tests {
         std::fs::create_dir_all(exp.parent().unwrap()).unwrap();
         let p = Project::locate(&exp, None).unwrap();
         assert!(p.store.ends_with("exp/.mpx") && p.config.is_none());
-        std::fs::write(dir.path().join("mpx.toml"), "store = \"st\"\nreports = \"out\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("mpx.toml"),
+            "store = \"st\"\nreports = \"out\"\n",
+        )
+        .unwrap();
         let p = Project::locate(&exp, None).unwrap();
         assert!(p.store.ends_with("st") && p.reports.ends_with("out"));
         let p = Project::locate(&exp, Some(Path::new("/x"))).unwrap();

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::{json, Value as Json};
@@ -14,14 +13,14 @@ use super::plan::report as report_error;
 use super::project::Project;
 use crate::check::Program;
 use crate::diag::{render, Diagnostic, SourceMap, Span};
-use crate::exec::{self, Display, Options, Outcome};
+use crate::exec::{self, Cancel, Display, Options, Outcome};
 use crate::plan::{self, Plan, StageKind};
 use crate::report::{self, Provenance};
 use crate::store::Store;
 
 /// Set by Ctrl-C: running stages stop at their next step (training saves a
 /// checkpoint first) and nothing new starts.
-static CANCEL: AtomicBool = AtomicBool::new(false);
+pub(super) static CANCEL: Cancel = Cancel::new();
 
 /// `mpx run`'s options.
 #[derive(Debug, Clone)]
@@ -37,15 +36,15 @@ pub struct RunArgs {
 }
 
 /// What loading an experiment for the store commands gives.
-struct Loaded {
-    map: SourceMap,
-    program: Program,
-    plan: Plan,
-    project: Project,
-    store: Store,
+pub(super) struct Loaded {
+    pub map: SourceMap,
+    pub program: Program,
+    pub plan: Plan,
+    pub project: Project,
+    pub store: Store,
 }
 
-fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Loaded, ExitCode> {
+pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Loaded, ExitCode> {
     let (map, program) = load(file, sets).map_err(|e| report_error(file, e))?;
     let plan = plan::plan(&program);
     let project = Project::locate(file, store).map_err(|e| {
@@ -84,11 +83,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
         std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
     }
     let _ = ctrlc::set_handler(|| {
-        if CANCEL.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted twice: exiting now (unfinished stages are cleaned up next run)");
+        if CANCEL.all() {
+            eprintln!(
+                "\ninterrupted twice: exiting now (unfinished stages are cleaned up next run)"
+            );
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: stopping (training saves a checkpoint); Ctrl-C again to quit now");
+        eprintln!(
+            "\ninterrupted: stopping (training saves a checkpoint); Ctrl-C again to quit now"
+        );
     });
     if let Err(e) = l.store.sweep_tmp() {
         eprintln!("warning: {e}");
@@ -130,7 +133,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
             // Point at the declaration's first line, not the whole block.
             let text = l.map.slice(stage.span);
             let first = text.find('\n').unwrap_or(text.len());
-            let span = Span::new(stage.span.file, stage.span.start as usize, stage.span.start as usize + first);
+            let span = Span::new(
+                stage.span.file,
+                stage.span.start as usize,
+                stage.span.start as usize + first,
+            );
             diags.push(
                 Diagnostic::error(span, format!("stage `{}` failed: {m}", stage.name))
                     .label(format!("`{}` is declared here", stage.decl)),
@@ -143,12 +150,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
     eprintln!(
         "{ran} stage{} run, {cached} cached, {failed} failed{} in {:.1} s",
         if ran == 1 { "" } else { "s" },
-        if skipped > 0 { format!(", {skipped} skipped (an input failed)") } else { String::new() },
+        if skipped > 0 {
+            format!(", {skipped} skipped (an input failed)")
+        } else {
+            String::new()
+        },
         started.elapsed().as_secs_f64()
     );
-    let cancelled = CANCEL.load(Ordering::SeqCst);
+    let cancelled = CANCEL.everything();
     if !cancelled {
-        let code = render_reports(&l, &args.file, &args.sets, &args.device);
+        let code = render_reports(&l, &args.file, &args.sets, &args.device).0;
         if code != ExitCode::SUCCESS && failed == 0 {
             return code;
         }
@@ -165,13 +176,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// `mpx report FILE`: re-renders from the store without running anything.
 pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
     match open(file, sets, store) {
-        Ok(l) => render_reports(&l, file, sets, "cpu"),
+        Ok(l) => render_reports(&l, file, sets, "cpu").0,
         Err(code) => code,
     }
 }
 
-fn render_reports(l: &Loaded, file: &Path, sets: &[String], device: &str) -> ExitCode {
+/// Renders every report of the experiment; the exit code and the tables.
+pub(super) fn render_reports(
+    l: &Loaded,
+    file: &Path,
+    sets: &[String],
+    device: &str,
+) -> (ExitCode, Vec<report::table::Table>) {
     let mut code = ExitCode::SUCCESS;
+    let mut tables = Vec::new();
     let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
     for spec in &l.program.reports {
         let input = report::Input {
@@ -185,9 +203,17 @@ fn render_reports(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Exi
         };
         match report::render(&input) {
             Ok(r) => {
-                if let Some(md) = r.files.iter().find(|f| f.extension().is_some_and(|e| e == "md")) {
+                if let Some(md) = r
+                    .files
+                    .iter()
+                    .find(|f| f.extension().is_some_and(|e| e == "md"))
+                {
                     if let Ok(text) = std::fs::read_to_string(md) {
-                        let table: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).take_while(|l| !l.starts_with("| |")).collect();
+                        let table: Vec<&str> = text
+                            .lines()
+                            .filter(|l| l.starts_with('|'))
+                            .take_while(|l| !l.starts_with("| |"))
+                            .collect();
                         println!("{}", table.join("\n"));
                     }
                 }
@@ -201,8 +227,12 @@ fn render_reports(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Exi
                         .join(", ")
                 );
                 if r.missing > 0 {
-                    eprintln!("note: {} evaluation(s) missing from the table (failed, or not run yet)", r.missing);
+                    eprintln!(
+                        "note: {} evaluation(s) missing from the table (failed, or not run yet)",
+                        r.missing
+                    );
                 }
+                tables.push(r.table);
             }
             Err(e) => {
                 eprintln!("error: report `{}`: {e}", spec.name);
@@ -210,13 +240,16 @@ fn render_reports(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Exi
             }
         }
     }
-    code
+    (code, tables)
 }
 
 /// How the report was made and how to make it again. The command is the
 /// `mpx run` that reproduces it (also when `mpx report` re-rendered it).
 fn provenance(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Provenance {
-    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .arg("-C")
@@ -229,10 +262,16 @@ fn provenance(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Provena
     };
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|c| {
         let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
-        if dirty { format!("{c} (with uncommitted changes)") } else { c }
+        if dirty {
+            format!("{c} (with uncommitted changes)")
+        } else {
+            c
+        }
     });
     let quote = |a: &str| {
-        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\*?[]{}()<>|&;".contains(c)) {
+        if a.is_empty()
+            || a.contains(|c: char| c.is_whitespace() || "'\"$`\\*?[]{}()<>|&;".contains(c))
+        {
             format!("'{}'", a.replace('\'', "'\\''"))
         } else {
             a.to_owned()
@@ -276,9 +315,12 @@ fn remember(store: &Store, file: &Path, sets: &[String], plan: &Plan) -> Result<
     let entry = json!({ "file": file, "set": sets, "plan": plan.plan_hash, "stages": stages });
     let path = dir.join(format!("{}.json", plan.experiment));
     let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_string_pretty(&entry).unwrap_or_default())
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(
+        &tmp,
+        serde_json::to_string_pretty(&entry).unwrap_or_default(),
+    )
+    .and_then(|()| std::fs::rename(&tmp, &path))
+    .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn remembered(store: &Store) -> Vec<(PathBuf, Json)> {
@@ -336,12 +378,19 @@ fn file_matches(entry: &Json, file: &Path) -> bool {
 
 /// One stage's explanation.
 fn why(l: &Loaded, stage: &plan::Stage, previous: &BTreeMap<String, String>) -> String {
-    let head = format!("{} ({}, {})", stage.name, stage.kind.name(), stage.short_hash());
+    let head = format!(
+        "{} ({}, {})",
+        stage.name,
+        stage.kind.name(),
+        stage.short_hash()
+    );
     if l.store.is_done(&stage.hash) {
         return format!("{head}: cached, nothing to do\n");
     }
     let Some(old) = previous.get(&stage.name) else {
-        return format!("{head}: will run: new since the last run (no stage of this name ran before)\n");
+        return format!(
+            "{head}: will run: new since the last run (no stage of this name ran before)\n"
+        );
     };
     if *old == stage.hash {
         return format!("{head}: will run: its last run did not finish (failed, interrupted or never started)\n");
@@ -354,12 +403,27 @@ fn why(l: &Loaded, stage: &plan::Stage, previous: &BTreeMap<String, String>) -> 
         return format!("{head}: will run: its parameters or inputs changed (the previous result {} is not in the store to compare)\n", &old[..12]);
     };
     let mut changes = Vec::new();
-    diff("", &old_spec["stage"]["params"], &stage.params, &mut changes);
-    let mut out = format!("{head}: will run: changed since the last run ({}):\n", &old[..12]);
+    diff(
+        "",
+        &old_spec["stage"]["params"],
+        &stage.params,
+        &mut changes,
+    );
+    let mut out = format!(
+        "{head}: will run: changed since the last run ({}):\n",
+        &old[..12]
+    );
     for (path, a, b) in changes {
         if path.ends_with(".stage") {
-            let input = l.plan.stage(b.as_str().unwrap_or("")).map_or("?", |s| s.name.as_str());
-            out.push_str(&format!("  input `{input}` changed ({} -> {})\n", short(&a), short(&b)));
+            let input = l
+                .plan
+                .stage(b.as_str().unwrap_or(""))
+                .map_or("?", |s| s.name.as_str());
+            out.push_str(&format!(
+                "  input `{input}` changed ({} -> {})\n",
+                short(&a),
+                short(&b)
+            ));
         } else {
             out.push_str(&format!("  {path}: {a} -> {b}\n"));
         }
@@ -368,7 +432,8 @@ fn why(l: &Loaded, stage: &plan::Stage, previous: &BTreeMap<String, String>) -> 
 }
 
 fn short(v: &Json) -> String {
-    v.as_str().map_or_else(|| v.to_string(), |s| s.chars().take(12).collect())
+    v.as_str()
+        .map_or_else(|| v.to_string(), |s| s.chars().take(12).collect())
 }
 
 /// Every leaf that differs between two parameter trees: `(path, old, new)`.
@@ -377,8 +442,17 @@ fn diff(path: &str, a: &Json, b: &Json, out: &mut Vec<(String, Json, Json)>) {
         (Json::Object(x), Json::Object(y)) => {
             let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                diff(&p, x.get(k).unwrap_or(&Json::Null), y.get(k).unwrap_or(&Json::Null), out);
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff(
+                    &p,
+                    x.get(k).unwrap_or(&Json::Null),
+                    y.get(k).unwrap_or(&Json::Null),
+                    out,
+                );
             }
         }
         (Json::Array(x), Json::Array(y)) if x.len() == y.len() => {
@@ -403,7 +477,9 @@ pub fn gc(store_dir: &Path, dry_run: bool) -> ExitCode {
     };
     let mut keep = BTreeSet::new();
     for (entry_path, v) in remembered(&store) {
-        let Some(file) = v["file"].as_str().map(PathBuf::from) else { continue };
+        let Some(file) = v["file"].as_str().map(PathBuf::from) else {
+            continue;
+        };
         let sets: Vec<String> = serde_json::from_value(v["set"].clone()).unwrap_or_default();
         if !file.is_file() {
             eprintln!("{} is gone: its stages are no longer kept", file.display());
@@ -413,19 +489,30 @@ pub fn gc(store_dir: &Path, dry_run: bool) -> ExitCode {
             continue;
         }
         match load(&file, &sets) {
-            Ok((_, program)) => keep.extend(plan::plan(&program).stages.into_iter().map(|s| s.hash)),
+            Ok((_, program)) => {
+                keep.extend(plan::plan(&program).stages.into_iter().map(|s| s.hash))
+            }
             Err(LoadError::Invalid(..) | LoadError::Usage(_)) => {
                 // A broken file may be mid-edit: keep what it last planned.
-                eprintln!("{} does not check: keeping the stages of its last run", file.display());
+                eprintln!(
+                    "{} does not check: keeping the stages of its last run",
+                    file.display()
+                );
                 if let Some(stages) = v["stages"].as_object() {
-                    keep.extend(stages.values().filter_map(|h| h.as_str().map(str::to_owned)));
+                    keep.extend(
+                        stages
+                            .values()
+                            .filter_map(|h| h.as_str().map(str::to_owned)),
+                    );
                 }
             }
         }
     }
     let (mut removed, mut bytes) = (0usize, 0u64);
     for sub in ["stages", "work"] {
-        let Ok(entries) = std::fs::read_dir(store.root().join(sub)) else { continue };
+        let Ok(entries) = std::fs::read_dir(store.root().join(sub)) else {
+            continue;
+        };
         for e in entries.filter_map(Result::ok) {
             let name = e.file_name().to_string_lossy().into_owned();
             if keep.contains(&name) {

@@ -396,8 +396,8 @@ fn read_records(path: &Path) -> Result<Vec<Record>, String> {
                 return Ok(r);
             }
             // `pairs.jsonl` is written in MMPR's fields.
-            let fields: serde_json::Map<String, Json> =
-                serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+            let fields: serde_json::Map<String, Json> = serde_json::from_str(l)
+                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
             Record::from_fields(&fields, Kind::Pairs)
                 .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
         })

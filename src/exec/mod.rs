@@ -10,4 +10,4 @@ pub mod spec;
 pub mod stages;
 
 pub use progress::Display;
-pub use run::{execute, Options, Outcome};
+pub use run::{execute, Cancel, Options, Outcome};

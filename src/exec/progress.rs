@@ -20,9 +20,8 @@ pub struct Display {
 impl Display {
     /// Bars on a terminal, lines elsewhere; `quiet` shows neither.
     pub fn new(quiet: bool) -> Self {
-        let bars = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8))
-        });
+        let bars = (!quiet && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)));
         Self {
             bars,
             started: Instant::now(),

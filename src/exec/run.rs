@@ -5,10 +5,10 @@
 //! claims its hash (an OS lock released even by `kill -9`) and re-checks the
 //! store, so each stage is built once and the others reuse it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 use candle_core::Device;
@@ -32,6 +32,68 @@ pub struct Options {
     pub root: PathBuf,
     /// No progress output.
     pub quiet: bool,
+}
+
+/// Stops stages: every one (Ctrl-C), or some by hash (`mpx watch`, when an
+/// edit took them out of the plan). `drain` only stops new ones starting.
+/// A stopped training stage saves a checkpoint first.
+#[derive(Debug)]
+pub struct Cancel {
+    all: AtomicBool,
+    drain: AtomicBool,
+    stages: Mutex<BTreeSet<String>>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cancel {
+    pub const fn new() -> Self {
+        Self {
+            all: AtomicBool::new(false),
+            drain: AtomicBool::new(false),
+            stages: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Stops everything; returns whether it was already stopping.
+    pub fn all(&self) -> bool {
+        self.all.swap(true, Ordering::SeqCst)
+    }
+
+    pub fn drain(&self) {
+        self.drain.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stage(&self, hash: &str) {
+        self.stages
+            .lock()
+            .expect("not poisoned")
+            .insert(hash.to_owned());
+    }
+
+    /// Clears stage cancellations and draining (not a Ctrl-C).
+    pub fn reset(&self) {
+        self.drain.store(false, Ordering::SeqCst);
+        self.stages.lock().expect("not poisoned").clear();
+    }
+
+    pub fn everything(&self) -> bool {
+        self.all.load(Ordering::SeqCst)
+    }
+
+    /// Whether a running stage should stop.
+    pub fn is_cancelled(&self, hash: &str) -> bool {
+        self.everything() || self.stages.lock().expect("not poisoned").contains(hash)
+    }
+
+    /// Whether new stages should not start.
+    pub fn stopping(&self) -> bool {
+        self.everything() || self.drain.load(Ordering::SeqCst)
+    }
 }
 
 /// What became of one stage.
@@ -64,7 +126,7 @@ pub fn execute(
     store: &Store,
     opts: &Options,
     device: &Device,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     display: &Display,
 ) -> Vec<Outcome> {
     let n = plan.stages.len();
@@ -96,25 +158,35 @@ pub fn execute(
                         continue;
                     }
                     let stage = &plan.stages[i];
-                    let deps: Vec<usize> = stage.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
+                    let deps: Vec<usize> = stage
+                        .deps
+                        .iter()
+                        .filter_map(|d| index.get(d.as_str()).copied())
+                        .collect();
                     if stage.kind == StageKind::Report {
                         // Rendered after the run from whatever finished.
                         outcome[i] = Some(Outcome::NotRun);
                         changed = true;
                         continue;
                     }
-                    if deps.iter().any(|&d| outcome[d].as_ref().is_some_and(|o| !o.ok())) {
+                    if deps
+                        .iter()
+                        .any(|&d| outcome[d].as_ref().is_some_and(|o| !o.ok()))
+                    {
                         outcome[i] = Some(Outcome::Skipped);
                         changed = true;
                         continue;
                     }
-                    if !deps.iter().all(|&d| outcome[d].as_ref().is_some_and(Outcome::ok)) {
+                    if !deps
+                        .iter()
+                        .all(|&d| outcome[d].as_ref().is_some_and(Outcome::ok))
+                    {
                         continue;
                     }
                     if store.is_done(&stage.hash) {
                         outcome[i] = Some(Outcome::Cached);
                         changed = true;
-                    } else if stop || cancel.load(Ordering::Relaxed) {
+                    } else if stop || cancel.stopping() {
                         outcome[i] = Some(Outcome::NotRun);
                         changed = true;
                     } else if running < opts.jobs.max(1) {
@@ -164,7 +236,7 @@ fn build(
     i: usize,
     opts: &Options,
     device: &Device,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     display: &Display,
 ) -> Outcome {
     let stage = &plan.stages[i];
@@ -229,7 +301,7 @@ fn build(
 }
 
 fn write_json(path: &Path, value: &Json) -> Result<(), StageError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(e.to_string()))?;
-    std::fs::write(path, text)
-        .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))
 }

@@ -5,7 +5,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
@@ -78,7 +77,7 @@ pub struct Ctx<'a> {
     pub out: &'a Path,
     pub work: PathBuf,
     pub device: &'a Device,
-    pub cancel: &'a AtomicBool,
+    pub cancel: &'a super::run::Cancel,
     pub progress: &'a dyn Progress,
     /// Training saves a checkpoint every this many steps.
     pub checkpoint_every: u64,
@@ -86,7 +85,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn cancelled(&self) -> Result<(), StageError> {
-        if self.cancel.load(Ordering::Relaxed) {
+        if self.cancel.is_cancelled(&self.stage.hash) {
             Err(StageError::Cancelled)
         } else {
             Ok(())
@@ -152,7 +151,12 @@ fn load_model(ctx: &Ctx, reference: &Json) -> Result<Llama, StageError> {
     let text = std::fs::read_to_string(dir.join("config.json"))
         .map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
     let config: Config = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let params = Params::load(&config, &dir.join("model.safetensors"), DType::F32, ctx.device)?;
+    let params = Params::load(
+        &config,
+        &dir.join("model.safetensors"),
+        DType::F32,
+        ctx.device,
+    )?;
     Ok(Llama::new(config, params)?)
 }
 
@@ -236,7 +240,8 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     // The mean of the last 20 steps, from the log (which spans a resume).
-    let text = std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let text =
+        std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let losses: Vec<f64> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Json>(l).ok()?["loss"].as_f64())
@@ -376,9 +381,19 @@ fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
         };
         let items = source.supervised(source.len().unwrap_or(0))?;
         // The prefix is continued without the question: that is the point.
-        let prefixes: Vec<String> = items.iter().map(|t| dropout_prefix(&t.chosen, ratio)).collect();
+        let prefixes: Vec<String> = items
+            .iter()
+            .map(|t| dropout_prefix(&t.chosen, ratio))
+            .collect();
         let prompts: Vec<Vec<u32>> = prefixes.iter().map(|p| prompt_ids(p)).collect();
-        let cont = sample(ctx, &model, &prompts, &sampling, &mut rng, "continuing prefixes")?;
+        let cont = sample(
+            ctx,
+            &model,
+            &prompts,
+            &sampling,
+            &mut rng,
+            "continuing prefixes",
+        )?;
         for ((t, prefix), c) in items.iter().zip(&prefixes).zip(cont) {
             let rejected = format!("{prefix}{c}");
             if rejected != t.chosen && !rejected.trim().is_empty() {
@@ -408,7 +423,10 @@ fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
                 .collect();
             let right = verdicts.iter().filter(|v| **v == Verdict::Correct).count();
             correct += right;
-            unparsable += verdicts.iter().filter(|v| **v == Verdict::Unparsable).count();
+            unparsable += verdicts
+                .iter()
+                .filter(|v| **v == Verdict::Unparsable)
+                .count();
             if right > 0 && right < n {
                 mixed += 1;
             }
@@ -470,8 +488,10 @@ fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                     top_p: g.get("top_p").and_then(Json::as_f64).unwrap_or(1.0),
                     max_tokens: g.get("max_tokens").and_then(Json::as_u64).unwrap_or(64) as usize,
                 };
-                let questions = source.questions(style(g.get("style")), source.len().unwrap_or(0))?;
-                let prompts: Vec<Vec<u32>> = questions.iter().map(|q| prompt_ids(&q.text)).collect();
+                let questions =
+                    source.questions(style(g.get("style")), source.len().unwrap_or(0))?;
+                let prompts: Vec<Vec<u32>> =
+                    questions.iter().map(|q| prompt_ids(&q.text)).collect();
                 let mut rng = Rng::new(ctx.seed(), "eval");
                 let answers = sample(ctx, &model, &prompts, &sampling, &mut rng, name)?;
                 let (mut correct, mut unparsable) = (0usize, 0usize);
@@ -516,7 +536,11 @@ fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                 let context = model.config().context;
                 let tokens: usize = data
                     .iter()
-                    .map(|e| e.chosen.len().min((context + 1).saturating_sub(e.prompt.len())))
+                    .map(|e| {
+                        e.chosen
+                            .len()
+                            .min((context + 1).saturating_sub(e.prompt.len()))
+                    })
                     .sum();
                 let nll = -logps.iter().map(|(c, _)| c).sum::<f64>() / tokens.max(1) as f64;
                 out.insert(format!("{name}.nll"), json!(nll));

@@ -63,8 +63,14 @@ pub fn generate_many(
         while end < order.len() && end - start < batch.max(1) && prompts[order[end]].len() == len {
             end += 1;
         }
-        let rows: Vec<&[u32]> = order[start..end].iter().map(|&i| prompts[i].as_slice()).collect();
-        for (&i, ids) in order[start..end].iter().zip(generate_rows(model, &rows, sampling, eos, rng)?) {
+        let rows: Vec<&[u32]> = order[start..end]
+            .iter()
+            .map(|&i| prompts[i].as_slice())
+            .collect();
+        for (&i, ids) in order[start..end]
+            .iter()
+            .zip(generate_rows(model, &rows, sampling, eos, rng)?)
+        {
             out[i] = ids;
         }
         start = end;
@@ -83,7 +89,10 @@ fn generate_rows(
     let device = model.device();
     let n = prompts.len();
     let len = prompts.first().map_or(0, |p| p.len());
-    assert!(prompts.iter().all(|p| p.len() == len), "prompts of one batch differ in length");
+    assert!(
+        prompts.iter().all(|p| p.len() == len),
+        "prompts of one batch differ in length"
+    );
     let budget = sampling
         .max_tokens
         .min(model.config().context.saturating_sub(len));

@@ -24,9 +24,21 @@ use table::{ColumnSpec, Measurement, Table};
 
 /// The built-in templates, by format.
 const TEMPLATES: [(&str, &str, &str); 3] = [
-    ("markdown", "md", include_str!("../../templates/report.md.j2")),
-    ("html", "html", include_str!("../../templates/report.html.j2")),
-    ("latex", "tex", include_str!("../../templates/report.tex.j2")),
+    (
+        "markdown",
+        "md",
+        include_str!("../../templates/report.md.j2"),
+    ),
+    (
+        "html",
+        "html",
+        include_str!("../../templates/report.html.j2"),
+    ),
+    (
+        "latex",
+        "tex",
+        include_str!("../../templates/report.tex.j2"),
+    ),
 ];
 
 /// How a report can be reproduced.
@@ -83,7 +95,10 @@ pub fn render(input: &Input) -> Result<Rendered, String> {
     let mut files = Vec::new();
     let name = &spec.name;
     files.push(atomic(&dir.join(format!("{name}.tidy.parquet")), |f| {
-        ParquetWriter::new(f).finish(&mut tidy).map(|_| ()).map_err(err)
+        ParquetWriter::new(f)
+            .finish(&mut tidy)
+            .map(|_| ())
+            .map_err(err)
     })?);
     files.push(atomic(&dir.join(format!("{name}.tidy.csv")), |f| {
         CsvWriter::new(f).finish(&mut tidy).map_err(err)
@@ -126,10 +141,14 @@ pub fn render(input: &Input) -> Result<Rendered, String> {
             vec![path.clone()]
         };
         if files.is_empty() {
-            return Err(format!("{}: no `*.j2` templates in this folder", path.display()));
+            return Err(format!(
+                "{}: no `*.j2` templates in this folder",
+                path.display()
+            ));
         }
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let name = file
                 .file_name()
                 .and_then(|f| f.to_str())
@@ -198,7 +217,10 @@ pub fn tex_escape(s: &str) -> String {
 }
 
 /// Writes `path` through a temporary file renamed into place.
-fn atomic(path: &Path, write: impl FnOnce(&mut std::fs::File) -> Result<(), String>) -> Result<PathBuf, String> {
+fn atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), String>,
+) -> Result<PathBuf, String> {
     let tmp = path.with_extension(format!(
         "{}.tmp{}",
         path.extension().and_then(|e| e.to_str()).unwrap_or(""),
@@ -263,7 +285,9 @@ fn measurements(plan: &Plan, store: &Store, spec: &ReportSpec) -> (Vec<Measureme
             .collect();
         let seed = stage.point.get("seed").and_then(Json::as_i64).unwrap_or(0);
         for (metric, value) in metrics {
-            let Some(value) = value.as_f64() else { continue };
+            let Some(value) = value.as_f64() else {
+                continue;
+            };
             if metric == "seconds" || metric.ends_with(".n") {
                 continue;
             }
@@ -299,7 +323,12 @@ fn curves(plan: &Plan, store: &Store, spec: &ReportSpec) -> Vec<Curve> {
         if !suites.contains(&stage.decl.as_str()) {
             continue;
         }
-        let Some(hash) = stage.params.get("model").and_then(|m| m.get("stage")).and_then(Json::as_str) else {
+        let Some(hash) = stage
+            .params
+            .get("model")
+            .and_then(|m| m.get("stage"))
+            .and_then(Json::as_str)
+        else {
             continue;
         };
         let Some(train) = plan.stage(hash).filter(|s| s.kind == StageKind::Train) else {
@@ -325,7 +354,9 @@ fn curves(plan: &Plan, store: &Store, spec: &ReportSpec) -> Vec<Curve> {
             }
         };
         for line in log.lines() {
-            let Ok(v) = serde_json::from_str::<Json>(line) else { continue };
+            let Ok(v) = serde_json::from_str::<Json>(line) else {
+                continue;
+            };
             if let (Some(step), Some(loss)) = (v["step"].as_u64(), v["loss"].as_f64()) {
                 let e = sums[i].2.entry(step).or_insert((0.0, 0.0));
                 e.0 += loss;
@@ -345,10 +376,17 @@ fn curves(plan: &Plan, store: &Store, spec: &ReportSpec) -> Vec<Curve> {
                 .chunks(window)
                 .map(|c| {
                     let n = c.len() as f64;
-                    (c.iter().map(|p| p.0).sum::<f64>() / n, c.iter().map(|p| p.1).sum::<f64>() / n)
+                    (
+                        c.iter().map(|p| p.0).sum::<f64>() / n,
+                        c.iter().map(|p| p.1).sum::<f64>() / n,
+                    )
                 })
                 .collect();
-            Curve { model, axes, points }
+            Curve {
+                model,
+                axes,
+                points,
+            }
         })
         .collect()
 }
@@ -392,12 +430,22 @@ fn charts(table: &Table, curves: &[Curve]) -> Vec<Value> {
             .filter_map(|r| {
                 let cell = &r.cells[c];
                 cell.mean.map(|m| {
-                    (row_label(&r.model, &r.axes, &table.axes), m * scale, cell.ci.map(|x| x * scale))
+                    (
+                        row_label(&r.model, &r.axes, &table.axes),
+                        m * scale,
+                        cell.ci.map(|x| x * scale),
+                    )
                 })
             })
             .collect();
-        let baseline = base.and_then(|b| table.rows[b].cells[c].mean).map(|m| m * scale);
-        let svg = svg::dots(&format!("{} (mean, 95% interval)", col.label), &rows, baseline);
+        let baseline = base
+            .and_then(|b| table.rows[b].cells[c].mean)
+            .map(|m| m * scale);
+        let svg = svg::dots(
+            &format!("{} (mean, 95% interval)", col.label),
+            &rows,
+            baseline,
+        );
         if !svg.is_empty() {
             out.push(Value::from_safe_string(svg));
         }

@@ -207,11 +207,18 @@ mod tests {
         let s = lines(
             "loss <b>",
             "step",
-            &[("<script>alert(1)</script>".into(), vec![(0.0, 2.0), (1.0, 1.0)])],
+            &[(
+                "<script>alert(1)</script>".into(),
+                vec![(0.0, 2.0), (1.0, 1.0)],
+            )],
         );
         assert!(!s.contains("<script>") && s.contains("&lt;script&gt;"));
         assert!(s.starts_with("<svg") && s.ends_with("</svg>") && s.contains("<polyline"));
-        let d = dots("acc", &[("a&b".into(), 0.5, Some(0.1)), ("c".into(), 0.3, None)], Some(0.4));
+        let d = dots(
+            "acc",
+            &[("a&b".into(), 0.5, Some(0.1)), ("c".into(), 0.3, None)],
+            Some(0.4),
+        );
         assert!(d.contains("a&amp;b") && d.matches("<circle").count() == 2);
         assert!(dots("x", &[], None).is_empty());
     }

@@ -28,17 +28,35 @@ pub struct Measurement {
 /// value, stage`.
 pub fn tidy(axes: &[String], rows: &[Measurement]) -> PolarsResult<DataFrame> {
     let mut columns = vec![
-        Column::new("suite".into(), rows.iter().map(|r| r.suite.clone()).collect::<Vec<_>>()),
-        Column::new("model".into(), rows.iter().map(|r| r.model.clone()).collect::<Vec<_>>()),
+        Column::new(
+            "suite".into(),
+            rows.iter().map(|r| r.suite.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "model".into(),
+            rows.iter().map(|r| r.model.clone()).collect::<Vec<_>>(),
+        ),
     ];
     for (i, axis) in axes.iter().enumerate() {
         let values: Vec<Option<String>> = rows.iter().map(|r| r.axes[i].clone()).collect();
         columns.push(Column::new(axis.as_str().into(), values));
     }
-    columns.push(Column::new("seed".into(), rows.iter().map(|r| r.seed).collect::<Vec<_>>()));
-    columns.push(Column::new("metric".into(), rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>()));
-    columns.push(Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()));
-    columns.push(Column::new("stage".into(), rows.iter().map(|r| r.stage.clone()).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        "seed".into(),
+        rows.iter().map(|r| r.seed).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "metric".into(),
+        rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "value".into(),
+        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "stage".into(),
+        rows.iter().map(|r| r.stage.clone()).collect::<Vec<_>>(),
+    ));
     DataFrame::new(rows.len(), columns)
 }
 
@@ -102,7 +120,11 @@ impl ColumnSpec {
         };
         Self {
             key: format!("{suite}.{metric}.{output}"),
-            label: if percent { format!("{shown} (%)") } else { shown },
+            label: if percent {
+                format!("{shown} (%)")
+            } else {
+                shown
+            },
             higher_is_better: !lower,
             percent,
         }
@@ -195,7 +217,13 @@ pub fn layout(
         let best = means
             .iter()
             .copied()
-            .reduce(|a, b| if (b > a) == spec.higher_is_better { b } else { a })
+            .reduce(|a, b| {
+                if (b > a) == spec.higher_is_better {
+                    b
+                } else {
+                    a
+                }
+            })
             // No winner when every row has the same value.
             .filter(|b| means.iter().any(|m| m != b));
         for row in &mut rows {
@@ -251,7 +279,11 @@ pub fn format_value(v: f64, ci: Option<f64>, percent: bool) -> String {
 
 fn format_delta(d: f64, percent: bool) -> String {
     let digits = if percent { 1 } else { 3 };
-    let d = if d.abs() < 0.5 * 10f64.powi(-(digits as i32)) { 0.0 } else { d };
+    let d = if d.abs() < 0.5 * 10f64.powi(-(digits as i32)) {
+        0.0
+    } else {
+        d
+    };
     format!("{d:+.digits$}")
 }
 
@@ -259,9 +291,9 @@ fn format_delta(d: f64, percent: bool) -> String {
 /// factor of a two-sided 95% interval.
 pub fn t975(df: i64) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         d if d < 1 => f64::NAN,

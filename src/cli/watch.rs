@@ -1,0 +1,307 @@
+//! `mpx watch`: run, then re-run what each edit changed.
+//!
+//! One cycle = check, plan, run the stages not in the store, render the
+//! reports. The executor runs on its own thread while this one waits for
+//! file events; when an edit arrives, stages that left the plan are
+//! cancelled (training saves a checkpoint), the rest finish, and the next
+//! cycle starts with the new plan.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher as _};
+use serde_json::Value as Json;
+
+use super::run::{open, render_reports, Loaded, RunArgs, CANCEL};
+use crate::exec::{self, Display, Options, Outcome};
+use crate::report::table::Table;
+use crate::watch::{changed_cells, Debouncer, Watched};
+
+/// How long the watched files must be quiet before a cycle starts.
+const QUIET: Duration = Duration::from_millis(250);
+
+pub fn watch(args: &RunArgs) -> ExitCode {
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.all() {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping (training saves a checkpoint)");
+    });
+    let device = match crate::model::device(&args.device) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let jobs = args.jobs.unwrap_or(cores).max(1);
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
+    }
+    let opts = Options {
+        jobs,
+        fail_fast: args.fail_fast,
+        checkpoint_every: args.checkpoint_every,
+        root: PathBuf::from("."),
+        quiet: args.quiet,
+    };
+    let (tx, rx) = mpsc::channel::<PathBuf>();
+    let mut watcher =
+        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(event) = res {
+                for p in event.paths {
+                    let _ = tx.send(p);
+                }
+            }
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: cannot watch files: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let mut subscribed: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut watched = Watched::default();
+    let mut fingerprint: std::collections::BTreeMap<PathBuf, Option<blake3::Hash>>;
+    let mut tables: Vec<Table> = Vec::new();
+    let mut cycle = 0usize;
+    let mut debouncer = Debouncer::new(QUIET);
+    loop {
+        {
+            cycle += 1;
+            // Check and plan; a broken file keeps the last good report.
+            let loaded = match open(&args.file, &args.sets, args.store.as_deref()) {
+                Ok(l) => l,
+                Err(_) => {
+                    println!(
+                        "cycle {cycle}: the experiment has errors (above); keeping the last report"
+                    );
+                    watched.files.insert(absolute(&args.file));
+                    resubscribe(&mut watcher, &watched, &mut subscribed);
+                    fingerprint = watched.fingerprint();
+                    if !wait(&rx, &mut debouncer, &watched, &mut fingerprint) {
+                        return ExitCode::from(130);
+                    }
+                    continue;
+                }
+            };
+            watched = inputs(&loaded, &args.file);
+            resubscribe(&mut watcher, &watched, &mut subscribed);
+            fingerprint = watched.fingerprint();
+            // Run this plan on a worker thread until it ends or an edit
+            // replaces it.
+            let plan = loaded.plan.clone();
+            let store = loaded.store.clone();
+            let outcomes = std::thread::scope(|scope| {
+                let worker = scope.spawn(|| {
+                    let display = Display::new(opts.quiet);
+                    exec::execute(&plan, &store, &opts, &device, &CANCEL, &display)
+                });
+                let mut replaced = false;
+                while !worker.is_finished() {
+                    if CANCEL.everything() {
+                        break;
+                    }
+                    if poll(
+                        &rx,
+                        &mut debouncer,
+                        &watched,
+                        &mut fingerprint,
+                        Duration::from_millis(100),
+                    ) {
+                        // An edit: stop what the new plan no longer has.
+                        replaced = true;
+                        CANCEL.drain();
+                        match open(&args.file, &args.sets, args.store.as_deref()) {
+                            Ok(next) => {
+                                let keep: BTreeSet<&str> =
+                                    next.plan.stages.iter().map(|s| s.hash.as_str()).collect();
+                                for s in &plan.stages {
+                                    if !keep.contains(s.hash.as_str()) {
+                                        CANCEL.stage(&s.hash);
+                                    }
+                                }
+                            }
+                            Err(_) => {
+                                println!("the experiment has errors (above); finishing the running stages of the last good plan");
+                            }
+                        }
+                        break;
+                    }
+                }
+                let outcomes = worker.join().unwrap_or_default();
+                (outcomes, replaced)
+            });
+            CANCEL.reset();
+            let (outcomes, replaced) = outcomes;
+            let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+            let ran = count(&|o| matches!(o, Outcome::Ran(_)));
+            let reused = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
+            let cancelled = count(&|o| matches!(o, Outcome::Cancelled));
+            let failed = count(&|o| matches!(o, Outcome::Failed(_)));
+            let new_tables = render_reports(&loaded, &args.file, &args.sets, &args.device).1;
+            let mut changes = Vec::new();
+            for (i, t) in new_tables.iter().enumerate() {
+                match tables.get(i) {
+                    Some(old) => changes.extend(changed_cells(old, t)),
+                    None => changes.push(format!("{} rows rendered", t.rows.len())),
+                }
+            }
+            if !new_tables.is_empty() {
+                tables = new_tables;
+            }
+            println!(
+                "cycle {cycle}: {ran} run, {reused} reused, {cancelled} cancelled, {failed} failed; {}",
+                if changes.is_empty() { "no table cell changed".to_owned() } else { format!("changed: {}", changes.join("; ")) }
+            );
+            if CANCEL.everything() {
+                return ExitCode::from(130);
+            }
+            if replaced {
+                continue;
+            }
+            println!(
+                "watching {} file{} (Ctrl-C to stop)",
+                watched.files.len(),
+                if watched.files.len() == 1 { "" } else { "s" }
+            );
+        }
+        if !wait(&rx, &mut debouncer, &watched, &mut fingerprint) {
+            return ExitCode::from(130);
+        }
+    }
+}
+
+/// Waits for an edit that changes a watched file; false on Ctrl-C.
+fn wait(
+    rx: &mpsc::Receiver<PathBuf>,
+    debouncer: &mut Debouncer,
+    watched: &Watched,
+    fingerprint: &mut std::collections::BTreeMap<PathBuf, Option<blake3::Hash>>,
+) -> bool {
+    loop {
+        if CANCEL.everything() {
+            return false;
+        }
+        if poll(
+            rx,
+            debouncer,
+            watched,
+            fingerprint,
+            Duration::from_millis(200),
+        ) {
+            return true;
+        }
+    }
+}
+
+/// Takes events for up to `timeout`; true when a burst has ended and some
+/// watched file's content differs from `fingerprint` (which is updated).
+fn poll(
+    rx: &mpsc::Receiver<PathBuf>,
+    debouncer: &mut Debouncer,
+    watched: &Watched,
+    fingerprint: &mut std::collections::BTreeMap<PathBuf, Option<blake3::Hash>>,
+    timeout: Duration,
+) -> bool {
+    let until = Instant::now() + timeout;
+    loop {
+        let now = Instant::now();
+        let limit = debouncer.deadline().map_or(until, |d| d.min(until));
+        match rx.recv_timeout(limit.saturating_duration_since(now)) {
+            Ok(path) => {
+                if watched.matters(&path) {
+                    debouncer.push(path, Instant::now());
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+        }
+        if debouncer.ready(Instant::now()).is_some() {
+            let now = watched.fingerprint();
+            if now != *fingerprint {
+                *fingerprint = now;
+                return true;
+            }
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+    }
+}
+
+/// Subscribes to the folders of the watched files (not recursively).
+fn resubscribe(
+    watcher: &mut notify::RecommendedWatcher,
+    watched: &Watched,
+    subscribed: &mut BTreeSet<PathBuf>,
+) {
+    let want = watched.folders();
+    for gone in subscribed.difference(&want) {
+        let _ = watcher.unwatch(gone);
+    }
+    for new in want.difference(subscribed) {
+        if let Err(e) = watcher.watch(new, RecursiveMode::NonRecursive) {
+            eprintln!("warning: cannot watch {}: {e}", new.display());
+        }
+    }
+    *subscribed = want;
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    // A file that is gone right now: its folder's canonical path.
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    parent.join(path.file_name().unwrap_or_default())
+}
+
+/// The experiment's source and imports, data files and report templates.
+fn inputs(l: &Loaded, file: &Path) -> Watched {
+    let mut files: BTreeSet<PathBuf> = l
+        .map
+        .files()
+        .iter()
+        .filter(|f| !f.name.starts_with("--set"))
+        .map(|f| absolute(&f.path))
+        .collect();
+    files.insert(absolute(file));
+    for s in &l.plan.stages {
+        collect_paths(&s.params, &mut files);
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    for r in &l.program.reports {
+        if let Some(t) = &r.template {
+            files.insert(absolute(&base.join(t)));
+        }
+    }
+    Watched {
+        files,
+        ignored: vec![absolute(&l.project.store), absolute(&l.project.reports)],
+    }
+}
+
+/// Data files in stage parameters: `{"path": ..., "digest": ...}`.
+fn collect_paths(v: &Json, out: &mut BTreeSet<PathBuf>) {
+    match v {
+        Json::Object(o) => {
+            if let (Some(Json::String(p)), Some(_)) = (o.get("path"), o.get("digest")) {
+                out.insert(absolute(Path::new(p)));
+            }
+            for x in o.values() {
+                collect_paths(x, out);
+            }
+        }
+        Json::Array(a) => a.iter().for_each(|x| collect_paths(x, out)),
+        _ => {}
+    }
+}
