@@ -145,6 +145,13 @@ fn edits_rerun_only_what_changed_and_broken_files_keep_the_report() {
         "a second cycle: {later:?}"
     );
 
+    // Deleting the file is an error cycle; putting it back resumes.
+    std::fs::remove_file(d.join("small.mpx")).unwrap();
+    w.expect("keeping the last report");
+    write(d, "small.mpx", &saved);
+    let back = w.expect("run, ");
+    assert!(back.contains(" 0 run"), "{back}");
+
     // Ctrl-C ends it cleanly.
     let status = Command::new("kill")
         .args(["-INT", &w.child.id().to_string()])
