@@ -414,7 +414,11 @@ fn charts(table: &Table, curves: &[Curve]) -> Vec<Value> {
         let series: Vec<(String, Vec<(f64, f64)>)> = curves
             .iter()
             .filter(|c| c.model == model)
-            .map(|c| (row_label(&c.model, &c.axes, &table.axes), c.points.clone()))
+            // The chart's title names the model; the legend gives the axes.
+            .map(|c| {
+                let label = row_label("", &c.axes, &table.axes).trim().to_owned();
+                (if label.is_empty() { c.model.clone() } else { label }, c.points.clone())
+            })
             .collect();
         let svg = svg::lines(&format!("training loss: {model}"), "step", &series);
         if !svg.is_empty() {

@@ -26,7 +26,7 @@ pub fn escape(s: &str) -> String {
 
 /// A line per series: `(label, [(x, y)])`, e.g. training loss per step.
 pub fn lines(title: &str, x_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
-    let (w, h, left, right, top, bottom) = (640.0, 300.0, 60.0, 170.0, 30.0, 40.0);
+    let (w, h, left, right, top, bottom) = (700.0, 300.0, 60.0, 210.0, 30.0, 40.0);
     let points = series.iter().flat_map(|s| s.1.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in points.filter(|p| p.1.is_finite()) {
