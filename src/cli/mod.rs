@@ -7,6 +7,7 @@ mod loss;
 mod plan;
 mod project;
 mod run;
+mod store;
 mod watch;
 
 use std::path::PathBuf;
@@ -223,8 +224,8 @@ pub fn main() -> ExitCode {
             stage,
             set,
             store,
-        } => run::explain(&file, &set.set, &stage, store.as_deref()),
-        Command::Gc { store, dry_run } => run::gc(&store, dry_run),
+        } => store::explain(&file, &set.set, &stage, store.as_deref()),
+        Command::Gc { store, dry_run } => store::gc(&store, dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
         Command::Builtins { markdown } => {
             print!(

@@ -4,8 +4,10 @@
 //! `progress` shows them.
 
 pub mod data;
+mod materialize;
 pub mod progress;
 pub mod run;
+mod sampled;
 pub mod spec;
 pub mod stages;
 
