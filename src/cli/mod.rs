@@ -32,6 +32,33 @@ struct SetArgs {
     set: Vec<String>,
 }
 
+/// Options of `run` and `watch`.
+#[derive(Debug, clap::Args)]
+struct RunOpts {
+    /// Stages run at once (CPU threads are split between them)
+    /// [default: the number of CPU cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Stop starting stages after the first failure (by default the
+    /// others go on).
+    #[arg(long)]
+    fail_fast: bool,
+    /// The store folder [default: `.mpx/` beside the experiment, or
+    /// `store` in `mpx.toml`].
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// `cpu`, `cuda` or `auto` (CUDA needs a `--features cuda` build).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Save a training checkpoint every N steps (a killed run resumes
+    /// from the last one).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    checkpoint_every: u64,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check experiment files and report every problem with its location.
@@ -59,28 +86,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         set: SetArgs,
-        /// Stages run at once (CPU threads are split between them)
-        /// [default: the number of CPU cores].
-        #[arg(long, short = 'j', value_name = "N")]
-        jobs: Option<usize>,
-        /// Stop starting stages after the first failure (by default the
-        /// others go on).
-        #[arg(long)]
-        fail_fast: bool,
-        /// The store folder [default: `.mpx/` beside the experiment, or
-        /// `store` in `mpx.toml`].
-        #[arg(long, value_name = "DIR")]
-        store: Option<PathBuf>,
-        /// `cpu`, `cuda` or `auto` (CUDA needs a `--features cuda` build).
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Save a training checkpoint every N steps (a killed run resumes
-        /// from the last one).
-        #[arg(long, value_name = "N", default_value_t = 50)]
-        checkpoint_every: u64,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        opts: RunOpts,
     },
     /// Run the experiment, then watch it, its imports, data files and
     /// report templates, and re-run what each edit changes.
@@ -89,28 +96,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         set: SetArgs,
-        /// Stages run at once (CPU threads are split between them)
-        /// [default: the number of CPU cores].
-        #[arg(long, short = 'j', value_name = "N")]
-        jobs: Option<usize>,
-        /// Stop starting stages after the first failure (by default the
-        /// others go on).
-        #[arg(long)]
-        fail_fast: bool,
-        /// The store folder [default: `.mpx/` beside the experiment, or
-        /// `store` in `mpx.toml`].
-        #[arg(long, value_name = "DIR")]
-        store: Option<PathBuf>,
-        /// `cpu`, `cuda` or `auto` (CUDA needs a `--features cuda` build).
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Save a training checkpoint every N steps (a killed run resumes
-        /// from the last one).
-        #[arg(long, value_name = "N", default_value_t = 50)]
-        checkpoint_every: u64,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        opts: RunOpts,
     },
     /// Re-render the experiment's reports from the store without running.
     Report {
@@ -180,44 +167,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, set } => plan::check(&files, &set.set),
         Command::Plan { file, json, set } => plan::plan(&file, &set.set, json),
-        Command::Run {
-            file,
-            set,
-            jobs,
-            fail_fast,
-            store,
-            device,
-            checkpoint_every,
-            quiet,
-        } => run::run(&run::RunArgs {
-            file,
-            sets: set.set,
-            jobs,
-            fail_fast,
-            store,
-            device,
-            checkpoint_every,
-            quiet,
-        }),
-        Command::Watch {
-            file,
-            set,
-            jobs,
-            fail_fast,
-            store,
-            device,
-            checkpoint_every,
-            quiet,
-        } => watch::watch(&run::RunArgs {
-            file,
-            sets: set.set,
-            jobs,
-            fail_fast,
-            store,
-            device,
-            checkpoint_every,
-            quiet,
-        }),
+        Command::Run { file, set, opts } => run::run(&opts.into_args(file, set)),
+        Command::Watch { file, set, opts } => watch::watch(&opts.into_args(file, set)),
         Command::Report { file, set, store } => run::report(&file, &set.set, store.as_deref()),
         Command::Explain {
             file,
@@ -237,6 +188,21 @@ pub fn main() -> ExitCode {
                 }
             );
             ExitCode::SUCCESS
+        }
+    }
+}
+
+impl RunOpts {
+    fn into_args(self, file: PathBuf, set: SetArgs) -> run::RunArgs {
+        run::RunArgs {
+            file,
+            sets: set.set,
+            jobs: self.jobs,
+            fail_fast: self.fail_fast,
+            store: self.store,
+            device: self.device,
+            checkpoint_every: self.checkpoint_every,
+            quiet: self.quiet,
         }
     }
 }

@@ -61,22 +61,17 @@ pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result
     })
 }
 
-pub fn run(args: &RunArgs) -> ExitCode {
-    let l = match open(&args.file, &args.sets, args.store.as_deref()) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let device = match crate::model::device(&args.device) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// What `run` and `watch` share: the device, CPU threads split between
+/// `--jobs` slots (matrix multiplies in each slot use cores / jobs threads),
+/// a Ctrl-C handler that stops stages cleanly, and the executor's options.
+pub(super) fn prepare(args: &RunArgs) -> Result<(candle_core::Device, Options), ExitCode> {
+    let device = crate::model::device(&args.device).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let jobs = args.jobs.unwrap_or(cores).max(1);
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // Matrix multiplies in each slot use this many threads.
         std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
     }
     let _ = ctrlc::set_handler(|| {
@@ -90,6 +85,27 @@ pub fn run(args: &RunArgs) -> ExitCode {
             "\ninterrupted: stopping (training saves a checkpoint); Ctrl-C again to quit now"
         );
     });
+    Ok((
+        device,
+        Options {
+            jobs,
+            fail_fast: args.fail_fast,
+            checkpoint_every: args.checkpoint_every,
+            root: PathBuf::from("."),
+            quiet: args.quiet,
+        },
+    ))
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let l = match open(&args.file, &args.sets, args.store.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let (device, opts) = match prepare(args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     if let Err(e) = l.store.sweep_tmp() {
         eprintln!("warning: {e}");
     }
@@ -97,13 +113,6 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("warning: {e}");
     }
     let display = Display::new(args.quiet);
-    let opts = Options {
-        jobs,
-        fail_fast: args.fail_fast,
-        checkpoint_every: args.checkpoint_every,
-        root: PathBuf::from("."),
-        quiet: args.quiet,
-    };
     let to_run = l
         .plan
         .stages
@@ -112,9 +121,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         .count();
     let started = Instant::now();
     display.line(&format!(
-        "run `{}`: {} stages, {to_run} to run, {jobs} at once, store {}",
+        "run `{}`: {} stages, {to_run} to run, {} at once, store {}",
         l.plan.experiment,
         l.plan.stages.len() - l.plan.of_kind(StageKind::Report).count(),
+        opts.jobs,
         l.project.store.display()
     ));
     let outcomes = exec::execute(&l.plan, &l.store, &opts, &device, &CANCEL, &display);

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher as _};
 use serde_json::Value as Json;
 
-use super::run::{open, render_reports, Loaded, RunArgs, CANCEL};
-use crate::exec::{self, Display, Options, Outcome};
+use super::run::{open, prepare, render_reports, Loaded, RunArgs, CANCEL};
+use crate::exec::{self, Display, Outcome};
 use crate::report::table::Table;
 use crate::watch::{changed_cells, Debouncer, Watched};
 
@@ -24,30 +24,9 @@ use crate::watch::{changed_cells, Debouncer, Watched};
 const QUIET: Duration = Duration::from_millis(250);
 
 pub fn watch(args: &RunArgs) -> ExitCode {
-    let _ = ctrlc::set_handler(|| {
-        if CANCEL.all() {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: stopping (training saves a checkpoint)");
-    });
-    let device = match crate::model::device(&args.device) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let jobs = args.jobs.unwrap_or(cores).max(1);
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
-    }
-    let opts = Options {
-        jobs,
-        fail_fast: args.fail_fast,
-        checkpoint_every: args.checkpoint_every,
-        root: PathBuf::from("."),
-        quiet: args.quiet,
+    let (device, opts) = match prepare(args) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let (tx, rx) = mpsc::channel::<PathBuf>();
     let mut watcher =
