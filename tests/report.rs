@@ -14,10 +14,6 @@ use mpx::syntax;
 use serde_json::json;
 
 /// The fixture with two seeds and a description that tries to inject HTML.
-fn fixture(dir: &Path) -> (Plan, mpx::check::Program) {
-    fixture_with(dir, "")
-}
-
 fn fixture_with(dir: &Path, report_extra: &str) -> (Plan, mpx::check::Program) {
     let text = include_str!("fixtures/run/small.mpx")
         .replace(

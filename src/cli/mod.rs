@@ -4,6 +4,7 @@
 mod builtins;
 mod load;
 mod loss;
+mod model;
 mod plan;
 mod project;
 mod run;
@@ -142,6 +143,41 @@ enum Command {
         #[arg(long, value_name = "FILE.jsonl")]
         logps: PathBuf,
     },
+    /// Print the token ids of TEXT under a model's tokenizer, as JSON.
+    Tokenize {
+        /// A GGUF file or a Hugging Face model folder.
+        #[arg(long, value_name = "MODEL")]
+        model: PathBuf,
+        text: String,
+        /// Add the tokenizer's special tokens (BOS, for most models).
+        #[arg(long)]
+        special: bool,
+        /// Tokenize TEXT as one user turn through the model's chat template,
+        /// with the assistant's turn opened.
+        #[arg(long)]
+        chat: bool,
+    },
+    /// Print the summed log-prob of a completion's tokens given a prompt, as
+    /// JSON (`logprob`, `prompt_tokens`, `completion_tokens`).
+    Logprob {
+        /// A GGUF file or a Hugging Face model folder.
+        #[arg(long, value_name = "MODEL")]
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        /// Scored as written, without an end token.
+        #[arg(long)]
+        completion: String,
+        /// Apply the chat template to the prompt (one user turn).
+        #[arg(long)]
+        chat: bool,
+        /// Compute in f32, bf16 or f16.
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        /// `cpu`, `cuda` or `auto`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// List every built-in function with its parameters and defaults.
     Builtins {
         /// Print the Markdown reference used in the README.
@@ -178,6 +214,20 @@ pub fn main() -> ExitCode {
         } => store::explain(&file, &set.set, &stage, store.as_deref()),
         Command::Gc { store, dry_run } => store::gc(&store, dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
+        Command::Tokenize {
+            model,
+            text,
+            special,
+            chat,
+        } => model::tokenize(&model, &text, special, chat),
+        Command::Logprob {
+            model,
+            prompt,
+            completion,
+            chat,
+            dtype,
+            device,
+        } => model::logprob(&model, &prompt, &completion, chat, &dtype, &device),
         Command::Builtins { markdown } => {
             print!(
                 "{}",

@@ -28,6 +28,12 @@ pub enum Match {
     },
     /// A letter (`A`, `A.`, `(A)`); `options` lets the option's text count.
     Choice,
+    /// The last number anywhere in the response, with a relative tolerance
+    /// (for models that do not write `Answer:`; lm-eval's "flexible
+    /// extract").
+    LastNumber {
+        rel_tol: f64,
+    },
 }
 
 /// The verdict on one response.
@@ -64,6 +70,18 @@ pub fn number(s: &str) -> Option<f64> {
 /// Scores `response` against `truth`; `options` are the multiple-choice
 /// texts in letter order (for `Choice`), possibly empty.
 pub fn judge(response: &str, truth: &str, how: Match, options: &[String]) -> Verdict {
+    if let Match::LastNumber { rel_tol } = how {
+        let last = NUMBER.find_iter(response).last();
+        let parsed = last.and_then(|m| m.as_str().replace(',', "").parse::<f64>().ok());
+        let (Some(a), Some(t)) = (parsed, number(truth)) else {
+            return Verdict::Unparsable;
+        };
+        return if (a - t).abs() <= rel_tol * t.abs().max(1.0) {
+            Verdict::Correct
+        } else {
+            Verdict::Wrong
+        };
+    }
     let Some(answer) = extract(response) else {
         return Verdict::Unparsable;
     };
@@ -76,7 +94,7 @@ pub fn judge(response: &str, truth: &str, how: Match, options: &[String]) -> Ver
     };
     let correct = match how {
         Match::Exact | Match::Auto => normalize(&answer) == normalize(truth),
-        Match::Numeric { rel_tol } => {
+        Match::Numeric { rel_tol } | Match::LastNumber { rel_tol } => {
             let (Some(a), Some(t)) = (number(&answer), number(truth)) else {
                 return Verdict::Unparsable;
             };
@@ -155,6 +173,15 @@ mod tests {
             ),
             Verdict::Correct
         );
+    }
+
+    #[test]
+    fn last_number_reads_free_form_answers() {
+        let j = |r: &str| judge(r, "18", Match::LastNumber { rel_tol: 1e-6 }, &[]);
+        assert_eq!(j("2 * 9 = 18\n\nThe answer is: 18"), Verdict::Correct);
+        assert_eq!(j("3 + 5 = 8, so 1,018 - 1,000 = 18."), Verdict::Correct);
+        assert_eq!(j("10 + 16 = 22\n\nThe answer is 22."), Verdict::Wrong);
+        assert_eq!(j("I cannot say."), Verdict::Unparsable);
     }
 
     #[test]

@@ -299,6 +299,9 @@ fn num(args: &std::collections::BTreeMap<&'static str, Value>, k: &str) -> Optio
 pub fn matcher(judge: &Json) -> Result<Match, String> {
     let c = call(judge)?;
     let rel_tol = num(&c.args, "rel_tol").unwrap_or(1e-6);
+    if c.name == "last_number" {
+        return Ok(Match::LastNumber { rel_tol });
+    }
     Ok(match c.args.get("match") {
         Some(Value::Str(m)) if m == "exact" => Match::Exact,
         Some(Value::Str(m)) if m == "numeric" => Match::Numeric { rel_tol },

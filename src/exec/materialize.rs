@@ -37,10 +37,7 @@ pub fn materialize(params: &Json, root: &Path, out: &Path) -> Result<Json, Strin
         "mix" => Ok(serde_json::json!({})),
         _ => {
             let path = match c.args.get("path") {
-                Some(Value::Record(r)) => match r.get("path") {
-                    Some(Value::Str(p)) => p.clone(),
-                    _ => return Err("a data file without a path".into()),
-                },
+                Some(Value::File(f)) => f.path.clone(),
                 Some(Value::Str(p)) => p.clone(),
                 _ => return Err("a data file without a path".into()),
             };

@@ -5,6 +5,7 @@
 
 pub mod data;
 mod materialize;
+mod models;
 pub mod progress;
 pub mod run;
 mod sampled;

@@ -5,14 +5,15 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::data::{self, matcher};
+use super::models::{load_model, Loaded};
 use super::spec::call;
-use super::stages::{examples, load_model, write, Ctx, StageError, INFER_BATCH};
+use super::stages::{write, Ctx, StageError, INFER_BATCH};
 use crate::check::value::Value;
 use crate::data::arith::Style;
 use crate::data::pairs::{correctness_pairs, dropout_prefix};
 use crate::data::{PairRecord, Prompt};
 use crate::eval::judge::{judge, Verdict};
-use crate::model::{generate_many, ByteTokenizer, Llama, Sampling};
+use crate::model::{generate_many, Llama, Sampling};
 use crate::rng::Rng;
 use crate::train::pair_logps;
 
@@ -23,16 +24,11 @@ fn style(value: Option<&Json>) -> Style {
     }
 }
 
-fn prompt_ids(text: &str) -> Vec<u32> {
-    let mut ids = vec![ByteTokenizer::BOS];
-    ids.extend(ByteTokenizer.encode(text));
-    ids
-}
-
 /// Generates for every prompt, `INFER_BATCH` rows per pass, reporting
 /// progress and stopping on cancellation.
 fn sample(
     ctx: &Ctx,
+    loaded: &Loaded,
     model: &Llama,
     prompts: &[Vec<u32>],
     sampling: &Sampling,
@@ -43,8 +39,9 @@ fn sample(
     let chunk = INFER_BATCH * 8;
     for part in prompts.chunks(chunk) {
         ctx.cancelled()?;
-        let ids = generate_many(model, part, INFER_BATCH, sampling, ByteTokenizer::EOS, rng)?;
-        out.extend(ids.iter().map(|t| ByteTokenizer.decode(t)));
+        let eos = loaded.tokenizer.eos();
+        let ids = generate_many(model, part, INFER_BATCH, sampling, eos, rng)?;
+        out.extend(ids.iter().map(|t| loaded.decode(t)));
         ctx.progress
             .update(out.len() as u64, prompts.len() as u64, what);
     }
@@ -54,7 +51,8 @@ fn sample(
 /// Correctness-based or DropoutNTP pairs from the model's own samples.
 pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
     let p = &ctx.stage.params;
-    let model = load_model(ctx, ctx.param("model")?)?.frozen()?;
+    let loaded = load_model(ctx, ctx.param("model")?)?;
+    let model = loaded.model.frozen()?;
     let method = call(ctx.param("method")?)?;
     let n = p.get("samples").and_then(Json::as_u64).unwrap_or(8) as usize;
     let max_pairs = p
@@ -81,9 +79,14 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
             .iter()
             .map(|t| dropout_prefix(&t.chosen, ratio))
             .collect();
-        let prompts: Vec<Vec<u32>> = prefixes.iter().map(|p| prompt_ids(p)).collect();
+        // Plain text, never the chat template: a continuation, not a turn.
+        let prompts: Vec<Vec<u32>> = prefixes
+            .iter()
+            .map(|p| loaded.tokenizer.encode(p, true))
+            .collect::<Result<_, String>>()?;
         let cont = sample(
             ctx,
+            &loaded,
             &model,
             &prompts,
             &sampling,
@@ -106,11 +109,14 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
     } else {
         let how = matcher(ctx.param("judge")?)?;
         let questions = source.questions(style(p.get("style")), source.len().unwrap_or(0))?;
-        let prompts: Vec<Vec<u32>> = questions
-            .iter()
-            .flat_map(|q| std::iter::repeat_n(prompt_ids(&q.text), n))
-            .collect();
-        let samples = sample(ctx, &model, &prompts, &sampling, &mut rng, "sampling")?;
+        let mut prompts: Vec<Vec<u32>> = Vec::with_capacity(questions.len() * n);
+        for q in &questions {
+            let ids = loaded.prompt(&q.text)?;
+            prompts.extend(std::iter::repeat_n(ids, n));
+        }
+        let samples = sample(
+            ctx, &loaded, &model, &prompts, &sampling, &mut rng, "sampling",
+        )?;
         let (mut correct, mut unparsable, mut mixed) = (0, 0, 0);
         for (q, group) in questions.iter().zip(samples.chunks(n)) {
             let verdicts: Vec<Verdict> = group
@@ -158,7 +164,8 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
 
 /// Every metric of an eval suite on one model.
 pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
-    let model = load_model(ctx, ctx.param("model")?)?.frozen()?;
+    let loaded = load_model(ctx, ctx.param("model")?)?;
+    let model = loaded.model.frozen()?;
     let source = ctx.source("data")?;
     let metrics = ctx
         .param("metrics")?
@@ -186,10 +193,12 @@ pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                 };
                 let questions =
                     source.questions(style(g.get("style")), source.len().unwrap_or(0))?;
-                let prompts: Vec<Vec<u32>> =
-                    questions.iter().map(|q| prompt_ids(&q.text)).collect();
+                let prompts: Vec<Vec<u32>> = questions
+                    .iter()
+                    .map(|q| loaded.prompt(&q.text))
+                    .collect::<Result<_, _>>()?;
                 let mut rng = Rng::new(ctx.seed(), "eval");
-                let answers = sample(ctx, &model, &prompts, &sampling, &mut rng, name)?;
+                let answers = sample(ctx, &loaded, &model, &prompts, &sampling, &mut rng, name)?;
                 let (mut correct, mut unparsable) = (0usize, 0usize);
                 for (q, a) in questions.iter().zip(&answers) {
                     let verdict = judge(a, &q.answer, how, &[]);
@@ -217,7 +226,7 @@ pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                         _ => None,
                     })
                     .unwrap_or(0.1);
-                let data = examples(&source.pairs()?);
+                let data = loaded.examples(&source.pairs()?)?;
                 let logps = pair_logps(&model, &data, INFER_BATCH)?;
                 let n = logps.len().max(1) as f64;
                 let right = logps.iter().filter(|(c, r)| c > r).count() as f64;
@@ -227,7 +236,7 @@ pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                 out.insert(format!("{name}.n"), json!(logps.len()));
             }
             "nll" => {
-                let data = examples(&source.supervised(source.len().unwrap_or(0))?);
+                let data = loaded.examples(&source.supervised(source.len().unwrap_or(0))?)?;
                 let logps = pair_logps(&model, &data, INFER_BATCH)?;
                 let context = model.config().context;
                 let tokens: usize = data

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use crate::check::builtins::lookup;
-use crate::check::value::{Call, Term, Value};
+use crate::check::value::{Call, FileRef, Term, Value};
 use crate::diag::Span;
 use crate::model::Config;
 use crate::train::{AdamWConfig, Objective, Schedule, TrainConfig};
@@ -17,7 +17,7 @@ use crate::train::{AdamWConfig, Objective, Schedule, TrainConfig};
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainSpec {
     /// The model to start from, when it is a fresh `tiny(...)`; `None` when
-    /// it continues an earlier stage (an input).
+    /// it is pretrained or continues an earlier stage (an input).
     pub tiny: Option<Config>,
     pub objective: Objective,
     pub config: TrainConfig,
@@ -55,9 +55,9 @@ impl TrainSpec {
             Some(Value::Call(s)) => Schedule::from_call(s)?,
             other => return Err(format!("`adamw`: schedule is {other:?}")),
         };
-        let tiny = match field("model")?.get("model") {
-            Some(m) => Some(Config::from_tiny(&call(m)?)?),
-            None => None,
+        let tiny = match field("model")?.get("model").map(call).transpose()? {
+            Some(m) if m.name == "tiny" => Some(Config::from_tiny(&m)?),
+            _ => None,
         };
         Ok(Self {
             tiny,
@@ -128,6 +128,19 @@ fn value(json: &Json) -> Result<Value, String> {
         Json::String(s) => Value::Str(s.clone()),
         Json::Array(items) => Value::List(items.iter().map(value).collect::<Result<_, _>>()?),
         Json::Object(o) if o.contains_key("fn") => Value::Call(call(json)?),
+        // A file the experiment reads, as `Value::to_json` writes it.
+        Json::Object(o) if o.len() == 2 && o.contains_key("path") && o.contains_key("digest") => {
+            let text = |k: &str| {
+                o.get(k)
+                    .and_then(Json::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            Value::File(FileRef {
+                path: text("path"),
+                digest: text("digest"),
+            })
+        }
         Json::Object(o) => Value::Record(
             o.iter()
                 .map(|(k, v)| Ok((k.clone(), value(v)?)))

@@ -7,12 +7,12 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use serde_json::{json, Map, Value as Json};
 
-use super::data::{Source, TextPair};
-use super::spec::{call, TrainSpec};
-use crate::model::{Config, Llama, Params};
+use super::data::Source;
+use super::models::{load_model, Loaded};
+use super::spec::TrainSpec;
 use crate::plan::{Plan, Stage, StageKind};
 use crate::store::Store;
 use crate::train::{cache_reference, pair_logps, Example, TrainError, Trainer};
@@ -122,48 +122,9 @@ pub fn run(ctx: &Ctx) -> Result<Map<String, Json>, StageError> {
     })
 }
 
-/// The model a stage starts from: a fresh `tiny(...)` initialised from the
-/// stage seed, or the weights a train stage published.
-pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Llama, StageError> {
-    if let Some(m) = reference.get("model") {
-        let c = call(m)?;
-        if c.name != "tiny" {
-            return Err(StageError::Failed(format!(
-                "`{}` models are not supported yet (issue 6); use `tiny(...)`",
-                c.name
-            )));
-        }
-        let config = Config::from_tiny(&c)?;
-        let params = Params::init(&config, ctx.seed(), DType::F32, ctx.device)?;
-        return Ok(Llama::new(config, params)?);
-    }
-    let hash = reference
-        .get("stage")
-        .and_then(Json::as_str)
-        .ok_or("a model reference without a stage")?;
-    let dir = ctx.store.stage_dir(hash);
-    let text = std::fs::read_to_string(dir.join("config.json"))
-        .map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
-    let config: Config = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let params = Params::load(
-        &config,
-        &dir.join("model.safetensors"),
-        DType::F32,
-        ctx.device,
-    )?;
-    Ok(Llama::new(config, params)?)
-}
-
-pub(super) fn examples(pairs: &[TextPair]) -> Vec<Example> {
-    pairs
-        .iter()
-        .map(|p| Example::bytes(&p.prompt, &p.chosen, &p.rejected))
-        .collect()
-}
-
 fn train(ctx: &Ctx) -> Result<Json, StageError> {
     let spec = TrainSpec::from_params(&ctx.stage.params)?;
-    let model = load_model(ctx, ctx.param("model")?)?;
+    let loaded = load_model(ctx, ctx.param("model")?)?;
     let source = ctx.source("data")?;
     let needed = (spec.config.steps as usize) * spec.config.batch;
     let texts = if spec.objective.needs_rejected() {
@@ -171,12 +132,17 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
     } else {
         source.supervised(needed)?
     };
-    let mut data = examples(&texts);
+    let mut data = loaded.examples(&texts)?;
     if let Some(r) = ctx.stage.params.get("reference") {
         read_reference(ctx, r, &mut data)?;
     } else if spec.objective.needs_reference() {
-        cache_reference(&model.frozen()?, &mut data, INFER_BATCH)?;
+        cache_reference(&loaded.model.frozen()?, &mut data, INFER_BATCH)?;
     }
+    let Loaded {
+        model,
+        tokenizer,
+        prompting,
+    } = loaded;
     let steps = spec.config.steps;
     let mut trainer = Trainer::new(model, spec.objective, spec.config);
     let checkpoint = ctx.work.join("checkpoint.safetensors");
@@ -225,11 +191,12 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         }
     }
     drop(log);
-    let params: std::collections::HashMap<String, candle_core::Tensor> =
-        trainer.model.params().tensors().into_iter().collect();
-    candle_core::safetensors::save(&params, ctx.out.join("model.safetensors"))?;
-    let config = serde_json::to_string_pretty(trainer.model.config()).map_err(|e| e.to_string())?;
-    write(&ctx.out.join("config.json"), &config)?;
+    let trained = Loaded {
+        model: trainer.model,
+        tokenizer,
+        prompting,
+    };
+    trained.save(ctx.out)?;
     std::fs::copy(&log_path, ctx.out.join("log.jsonl"))
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     let seconds = started.elapsed().as_secs_f64();
@@ -296,8 +263,9 @@ fn read_reference(ctx: &Ctx, r: &Json, data: &mut [Example]) -> Result<(), Stage
 
 /// The frozen reference model's summed log-probs of every pair, once.
 fn reference(ctx: &Ctx) -> Result<Json, StageError> {
-    let model = load_model(ctx, ctx.param("model")?)?.frozen()?;
-    let data = examples(&ctx.source("data")?.pairs()?);
+    let loaded = load_model(ctx, ctx.param("model")?)?;
+    let data = loaded.examples(&ctx.source("data")?.pairs()?)?;
+    let model = loaded.model.frozen()?;
     let mut text = String::new();
     let total = data.len() as u64;
     let mut done = 0;

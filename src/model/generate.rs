@@ -145,7 +145,7 @@ fn pick(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
         .collect();
     let total: f64 = probs.iter().map(|p| p.1).sum();
     // Highest first; ties by id so the order never depends on the sort.
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    probs.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut kept = 0.0;
     let mut cut = probs.len();
     for (i, p) in probs.iter().enumerate() {

@@ -102,3 +102,12 @@ pub fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
         per_token,
     })
 }
+
+/// The summed log-prob of `completion` after `prompt` (one row, no padding).
+pub fn sequence_logprob(model: &Llama, prompt: &[u32], completion: &[u32]) -> Result<f64> {
+    let batch = Batch::new(&[(prompt, completion)], 0, model.dtype(), model.device())?;
+    let sum = completion_logps(model, &batch)?.sum;
+    sum.to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()
+        .map(|v| v[0])
+}

@@ -1,24 +1,32 @@
 //! Models on candle: a differentiable Llama-family decoder written from ops
 //! that all have a backward pass (candle-transformers' fused kernels do not),
-//! its parameters under Hugging Face names, a byte tokenizer for the built-in
-//! tasks, and generation with a KV cache.
+//! its parameters under Hugging Face names, tokenizers (bytes for the
+//! built-in tasks, Hugging Face's for pretrained models) with chat templates,
+//! checkpoints in (GGUF, Hugging Face folders) and out (Hugging Face
+//! folders), and generation with a KV cache.
 //!
-//! In: a [`Config`] and a seed (or stored weights). Out: logits for every
+//! In: a [`Config`] and a seed, or a [`Checkpoint`]. Out: logits for every
 //! position, summed completion log-probs, generated token ids.
 
+mod chat;
+mod checkpoint;
 mod config;
 mod device;
 mod generate;
+mod gguf;
+pub mod hf;
 mod llama;
 mod logprobs;
 mod ops;
 mod params;
 mod tokenizer;
 
+pub use chat::{ChatTemplate, Message};
+pub use checkpoint::Checkpoint;
 pub use config::Config;
 pub use device::{device, tune_threads};
 pub use generate::{generate, generate_many, Sampling};
 pub use llama::{KvCache, Llama};
-pub use logprobs::{completion_logps, logps_from_logits, Batch, SeqLogps};
+pub use logprobs::{completion_logps, logps_from_logits, sequence_logprob, Batch, SeqLogps};
 pub use params::Params;
-pub use tokenizer::ByteTokenizer;
+pub use tokenizer::{ByteTokenizer, Prompting, Specials, Tokenizer};

@@ -309,9 +309,9 @@ impl<'p> Builder<'p> {
                 for_hash,
                 &mut |r| match next.next().expect("same walk order") {
                     Inst::Stage(i) => self.stage_json(*i, Some(r), for_hash),
-                    Inst::Model { shown, hashed } => {
-                        json!({ "model": if for_hash { hashed } else { shown } })
-                    }
+                    Inst::Model { shown, hashed } if for_hash => json!({ "model": hashed }),
+                    // The declaration's name, for labels (not part of the hash).
+                    Inst::Model { shown, .. } => json!({ "model": shown, "decl": r.decl }),
                 },
             )
         };

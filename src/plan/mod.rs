@@ -15,7 +15,7 @@ use crate::check::Program;
 
 /// Version of the stage hash scheme. Bump it whenever what a hash covers
 /// changes, so old store entries are never mistaken for new ones.
-pub const HASH_SCHEME: &str = "mpx-stage/1";
+pub const HASH_SCHEME: &str = "mpx-stage/2";
 
 /// The execution plan: stages in dependency order.
 #[derive(Clone, Debug, Serialize)]

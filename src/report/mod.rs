@@ -255,8 +255,12 @@ pub fn show(v: &Json) -> String {
 }
 
 /// The model declaration an eval (or train) stage's `model` refers to.
-fn model_decl<'p>(plan: &'p Plan, params: &Json) -> Option<&'p str> {
-    let hash = params.get("model")?.get("stage")?.as_str()?;
+fn model_decl<'p>(plan: &'p Plan, params: &'p Json) -> Option<&'p str> {
+    let model = params.get("model")?;
+    if let Some(decl) = model.get("decl").and_then(Json::as_str) {
+        return Some(decl);
+    }
+    let hash = model.get("stage")?.as_str()?;
     plan.stage(hash).map(|s| s.decl.as_str())
 }
 

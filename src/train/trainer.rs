@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::checkpoint::{self, CheckpointError, CheckpointMeta};
 use super::{clip_scale, AdamW, AdamWConfig, Delta, Objective, PairLogps, Schedule};
-use crate::model::{completion_logps, Batch, ByteTokenizer, Llama};
+use crate::model::{completion_logps, Batch, Llama, Tokenizer};
 use crate::rng::Rng;
 
 /// A tokenized preference pair with its cached reference log-probs.
@@ -27,25 +27,34 @@ pub struct Example {
 }
 
 impl Example {
-    /// A pair for a byte-tokenized model: BOS + prompt, completions + EOS.
-    pub fn bytes(prompt: &str, chosen: &str, rejected: &str) -> Self {
-        let t = ByteTokenizer;
-        let with_eos = |s: &str| {
-            let mut ids = t.encode(s);
-            ids.push(ByteTokenizer::EOS);
-            ids
-        };
-        let mut p = vec![ByteTokenizer::BOS];
-        p.extend(t.encode(prompt));
-        Self {
-            prompt: p,
-            chosen: with_eos(chosen),
-            rejected: with_eos(rejected),
+    /// A pair tokenized by `tokenizer`: the prompt as given (see
+    /// [`Tokenizer::prompt`]), each completion ending with the end token.
+    pub fn tokenize(
+        tokenizer: &Tokenizer,
+        prompt: Vec<u32>,
+        chosen: &str,
+        rejected: &str,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            prompt,
+            chosen: tokenizer.completion(chosen)?,
+            rejected: tokenizer.completion(rejected)?,
             ref_chosen: 0.0,
             ref_rejected: 0.0,
-        }
+        })
+    }
+
+    /// A pair for a byte-tokenized model: BOS + prompt, completions + EOS.
+    pub fn bytes(prompt: &str, chosen: &str, rejected: &str) -> Self {
+        let t = Tokenizer::bytes();
+        let prompt = t.encode(prompt, true).unwrap_or_default();
+        Self::tokenize(&t, prompt, chosen, rejected).unwrap_or_else(|e| unreachable!("{e}"))
     }
 }
+
+/// The id written at padded positions: any id does, since padding is on the
+/// right (never attended to by real tokens) and masked out of every loss.
+const PAD: u32 = 0;
 
 /// How a train stage runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +237,7 @@ impl Trainer {
             );
         }
         let (dtype, device) = (model.dtype(), model.device().clone());
-        let batch = Batch::new(&rows, ByteTokenizer::PAD, dtype, &device)?;
+        let batch = Batch::new(&rows, PAD, dtype, &device)?;
         let logps = completion_logps(model, &batch)?;
         let chosen = logps.sum.narrow(0, 0, n)?;
         let rejected = if with_rejected {
@@ -349,7 +358,7 @@ pub fn pair_logps(model: &Llama, data: &[Example], batch: usize) -> CandleResult
             .map(|e| fit(&e.prompt, &e.chosen, context))
             .collect();
         rows.extend(chunk.iter().map(|e| fit(&e.prompt, &e.rejected, context)));
-        let b = Batch::new(&rows, ByteTokenizer::PAD, frozen.dtype(), frozen.device())?;
+        let b = Batch::new(&rows, PAD, frozen.dtype(), frozen.device())?;
         let sums = completion_logps(&frozen, &b)?
             .sum
             .to_dtype(DType::F64)?

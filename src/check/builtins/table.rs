@@ -103,6 +103,9 @@ fn simple_builtins() -> Vec<Builtin> {
             p("match", Ty::Choice(&["auto", "exact", "numeric", "choice"]), s("auto"), "`exact` after normalisation, `numeric` with tolerance, `choice` for multiple-choice letters, `auto` picks numeric for numbers"),
             p("rel_tol", nonneg(), f(1e-6), "relative tolerance of `numeric`"),
         ]),
+        builtin("last_number", C::Judge, "take the last number anywhere in the response and compare it numerically (for models that do not write `Answer:`)", vec![
+            p("rel_tol", nonneg(), f(1e-6), "relative tolerance"),
+        ]),
         builtin("constant", C::Schedule, "constant learning rate after warm-up", vec![
             p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a fraction of all steps"),
         ]),
@@ -274,13 +277,17 @@ pub(super) fn table() -> Vec<Builtin> {
                 p("tie_embeddings", Ty::Bool, b(false), "share input and output embeddings"),
             ])
         },
-        builtin("hf", C::Model, "a Hugging Face model folder (config.json, safetensors, tokenizer.json)", vec![
+        builtin("hf", C::Model, "a Hugging Face model folder (config.json, safetensors, tokenizer.json): Llama, Mistral or Qwen2", vec![
             p("path", Ty::Dir, req(), "the folder, relative to the experiment"),
             p("dtype", Ty::Choice(&["f32", "bf16", "f16"]), s("f32"), "training dtype (weights are converted)"),
+            p("chat", Ty::Bool, b(true), "put prompts to the model through its chat template (when it has one)"),
+            p("system", Ty::Str, s(""), "system prompt for the chat template (empty: the template's default)"),
         ]),
-        builtin("gguf", C::Model, "a GGUF file, dequantized for training", vec![
+        builtin("gguf", C::Model, "a GGUF file (llama.cpp), dequantized for training: Llama or Qwen2 with a byte-level BPE tokenizer", vec![
             p("path", Ty::File, req(), "the file, relative to the experiment"),
             p("dtype", Ty::Choice(&["f32", "bf16", "f16"]), s("f32"), "training dtype"),
+            p("chat", Ty::Bool, b(true), "put prompts to the model through its chat template (when it has one)"),
+            p("system", Ty::Str, s(""), "system prompt for the chat template (empty: the template's default)"),
         ]),
     ];
     table.extend(losses);

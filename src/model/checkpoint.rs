@@ -1,0 +1,41 @@
+//! A pretrained model as read from disk: its shape, its weights under
+//! Hugging Face names, and its tokenizer; from a GGUF file or a Hugging Face
+//! folder (which is also what a train stage publishes).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use super::{gguf, hf, Config, Llama, Params, Prompting, Tokenizer};
+
+#[derive(Debug)]
+pub struct Checkpoint {
+    pub config: Config,
+    pub tensors: BTreeMap<String, Tensor>,
+    pub tokenizer: Tokenizer,
+    /// How prompts were put to it when mpx trained it (`None` for
+    /// checkpoints from elsewhere).
+    pub prompting: Option<Prompting>,
+}
+
+impl Checkpoint {
+    /// Reads a `.gguf` file or a Hugging Face folder, weights in `dtype`.
+    pub fn open(path: &Path, dtype: DType, device: &Device) -> Result<Self, String> {
+        if path.is_dir() {
+            hf::load(path, dtype, device)
+        } else if path.is_file() {
+            gguf::load(path, dtype, device)
+        } else {
+            Err(format!("{}: no such file or folder", path.display()))
+        }
+    }
+
+    /// A trainable model on these weights, and the tokenizer.
+    pub fn into_model(self, dtype: DType, device: &Device) -> Result<(Llama, Tokenizer), String> {
+        let params = Params::from_tensors(&self.config, self.tensors, dtype, device)
+            .map_err(|e| e.to_string())?;
+        let model = Llama::new(self.config, params).map_err(|e| e.to_string())?;
+        Ok((model, self.tokenizer))
+    }
+}

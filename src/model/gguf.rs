@@ -1,0 +1,336 @@
+//! GGUF files (llama.cpp's format): the model's shape from the metadata,
+//! every tensor dequantized by candle (Q4_0 … Q8_0, K-quants, F16, F32) and
+//! renamed to Hugging Face's names with llama.cpp's Q/K row permutation
+//! undone, and the tokenizer rebuilt from the vocabulary, merges and the
+//! pre-tokenizer the file declares.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::{DType, Device, Tensor};
+use serde_json::json;
+
+use super::chat::ChatTemplate;
+use super::{Checkpoint, Config, Specials, Tokenizer};
+
+/// Reads `path`: shape, dequantized tensors (in `dtype`) and tokenizer.
+pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, String> {
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let mut file = std::fs::File::open(path).map_err(|e| at(&e))?;
+    let content = Content::read(&mut file).map_err(|e| at(&e))?;
+    let meta = Meta(&content);
+    let config = config(&meta).map_err(|e| at(&e))?;
+    let permute = meta.str("general.architecture")? == "llama";
+    let mut tensors = BTreeMap::new();
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let hf = hf_name(name).ok_or_else(|| at(&format!("unsupported tensor `{name}`")))?;
+        let q = content
+            .tensor(&mut file, name, device)
+            .map_err(|e| at(&e))?;
+        let mut t = q.dequantize(device).map_err(|e| at(&e))?;
+        if permute && hf.ends_with("q_proj.weight") {
+            t = unpermute(&t, config.heads).map_err(|e| at(&e))?;
+        } else if permute && hf.ends_with("k_proj.weight") {
+            t = unpermute(&t, config.kv_heads).map_err(|e| at(&e))?;
+        }
+        tensors.insert(hf, t.to_dtype(dtype).map_err(|e| at(&e))?);
+    }
+    let tokenizer = tokenizer(&meta).map_err(|e| at(&e))?;
+    Ok(Checkpoint {
+        config,
+        tensors,
+        tokenizer,
+        prompting: None,
+    })
+}
+
+struct Meta<'a>(&'a Content);
+
+impl Meta<'_> {
+    fn get(&self, key: &str) -> Result<&Value, String> {
+        self.0
+            .metadata
+            .get(key)
+            .ok_or_else(|| format!("no `{key}` in the metadata"))
+    }
+
+    fn str(&self, key: &str) -> Result<&str, String> {
+        self.get(key)?
+            .to_string()
+            .map(String::as_str)
+            .map_err(|e| format!("`{key}`: {e}"))
+    }
+
+    fn int(&self, key: &str) -> Result<usize, String> {
+        let v = self.get(key)?;
+        v.to_u32()
+            .map(|x| x as usize)
+            .or_else(|_| v.to_u64().map(|x| x as usize))
+            .or_else(|_| v.to_i32().map(|x| x as usize))
+            .map_err(|e| format!("`{key}`: {e}"))
+    }
+
+    fn float(&self, key: &str) -> Result<f64, String> {
+        self.get(key)?
+            .to_f32()
+            .map(f64::from)
+            .map_err(|e| format!("`{key}`: {e}"))
+    }
+
+    fn strings(&self, key: &str) -> Result<Vec<&str>, String> {
+        let items = self
+            .get(key)?
+            .to_vec()
+            .map_err(|e| format!("`{key}`: {e}"))?;
+        items
+            .iter()
+            .map(|v| {
+                v.to_string()
+                    .map(String::as_str)
+                    .map_err(|e| format!("`{key}`: {e}"))
+            })
+            .collect()
+    }
+
+    fn token_id(&self, key: &str) -> Option<u32> {
+        self.int(key).ok().map(|v| v as u32)
+    }
+}
+
+/// The model's shape from `<arch>.*` metadata (Llama and Qwen2 layouts).
+fn config(meta: &Meta) -> Result<Config, String> {
+    let arch = meta.str("general.architecture")?;
+    if !matches!(arch, "llama" | "qwen2") {
+        return Err(format!(
+            "architecture `{arch}` is not supported (llama and qwen2 are)"
+        ));
+    }
+    let key = |k: &str| format!("{arch}.{k}");
+    if meta.get(&key("rope.scaling.type")).is_ok()
+        || meta.0.tensor_infos.contains_key("rope_freqs.weight")
+    {
+        return Err("RoPE scaling is not supported yet".into());
+    }
+    let vocab = match meta.int(&key("vocab_size")) {
+        Ok(v) => v,
+        Err(_) => meta.strings("tokenizer.ggml.tokens")?.len(),
+    };
+    let heads = meta.int(&key("attention.head_count"))?;
+    let config = Config {
+        vocab,
+        hidden: meta.int(&key("embedding_length"))?,
+        intermediate: meta.int(&key("feed_forward_length"))?,
+        layers: meta.int(&key("block_count"))?,
+        heads,
+        kv_heads: meta.int(&key("attention.head_count_kv")).unwrap_or(heads),
+        context: meta.int(&key("context_length"))?,
+        rope_theta: meta.float(&key("rope.freq_base")).unwrap_or(10_000.0),
+        norm_eps: meta.float(&key("attention.layer_norm_rms_epsilon"))?,
+        qkv_bias: meta.0.tensor_infos.contains_key("blk.0.attn_q.bias"),
+        tie_embeddings: !meta.0.tensor_infos.contains_key("output.weight"),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// llama.cpp's tensor names → Hugging Face's.
+fn hf_name(gguf: &str) -> Option<String> {
+    let fixed = match gguf {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(name) = fixed {
+        return Some(name.to_owned());
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (part, kind) = rest.rsplit_once('.')?;
+    let hf = match part {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}.{kind}"))
+}
+
+/// Undoes llama.cpp's conversion of Q/K rows (`convert_hf_to_gguf.permute`):
+/// per head, the interleaved rotary pairs go back to the rotate-half layout.
+fn unpermute(w: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    w.reshape((heads, out / heads / 2, 2, inp))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((out, inp))
+}
+
+/// The byte-level BPE tokenizer the file describes, as a `tokenizer.json`.
+fn tokenizer(meta: &Meta) -> Result<Tokenizer, String> {
+    let model = meta.str("tokenizer.ggml.model")?;
+    if model != "gpt2" {
+        return Err(format!(
+            "tokenizer model `{model}` is not supported yet (byte-level BPE, `gpt2`, is)"
+        ));
+    }
+    let tokens = meta.strings("tokenizer.ggml.tokens")?;
+    let merges = meta.strings("tokenizer.ggml.merges")?;
+    let types: Vec<i32> = match meta.get("tokenizer.ggml.token_type") {
+        Ok(v) => v
+            .to_vec()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|t| t.to_i32().unwrap_or(1))
+            .collect(),
+        Err(_) => vec![1; tokens.len()],
+    };
+    let pre = meta.str("tokenizer.ggml.pre").unwrap_or("default");
+    let vocab: serde_json::Map<String, serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((*t).to_owned(), json!(i)))
+        .collect();
+    // Control (3) and user-defined (4) tokens match as whole strings.
+    let added: Vec<serde_json::Value> = tokens
+        .iter()
+        .zip(&types)
+        .enumerate()
+        .filter(|(_, (_, &ty))| ty == 3 || ty == 4)
+        .map(|(i, (t, &ty))| {
+            json!({"id": i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
+                   "normalized": ty == 4, "special": ty == 3})
+        })
+        .collect();
+    let bos = meta.token_id("tokenizer.ggml.bos_token_id");
+    let eos = meta
+        .token_id("tokenizer.ggml.eos_token_id")
+        .ok_or("no `tokenizer.ggml.eos_token_id` in the metadata")?;
+    let pad = meta.token_id("tokenizer.ggml.padding_token_id");
+    let add_bos = meta
+        .get("tokenizer.ggml.add_bos_token")
+        .ok()
+        .and_then(|v| v.to_bool().ok())
+        .unwrap_or(false);
+    let name = |id: u32| tokens.get(id as usize).map(|s| (*s).to_owned());
+    let post = match (add_bos, bos.and_then(name)) {
+        (true, Some(b)) => json!({
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": b, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": b, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": b, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {b.clone(): {"id": b, "ids": [bos], "tokens": [b]}}
+        }),
+        _ => {
+            json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false})
+        }
+    };
+    let text = json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": pre_tokenizer(pre)?,
+        "post_processor": post,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+                  "ignore_merges": false, "vocab": vocab, "merges": merges}
+    })
+    .to_string();
+    let template = meta
+        .str("tokenizer.chat_template")
+        .ok()
+        .map(|source| ChatTemplate {
+            source: source.to_owned(),
+            bos_token: bos.and_then(name).unwrap_or_default(),
+            eos_token: name(eos).unwrap_or_default(),
+        });
+    let specials = Specials {
+        bos: bos.and_then(name),
+        eos: name(eos).ok_or("the end token id is outside the vocabulary")?,
+        pad: pad.and_then(name),
+    };
+    Tokenizer::from_hf_json(&text, &specials, template)
+}
+
+/// Llama 3's split pattern (numbers in groups of up to three).
+const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen2's split pattern (digits one by one).
+const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// llama.cpp's pre-tokenizer names → the `tokenizers` pre-tokenizer.
+fn pre_tokenizer(pre: &str) -> Result<serde_json::Value, String> {
+    let byte_level = |regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex});
+    let split = |pattern: &str| json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false});
+    let sequence =
+        |items: Vec<serde_json::Value>| json!({"type": "Sequence", "pretokenizers": items});
+    Ok(match pre {
+        "default" | "gpt-2" | "gpt2" => byte_level(true),
+        // SmolLM, StarCoder, Refact: every digit apart, then GPT-2's split.
+        "smollm" | "starcoder" | "refact" => sequence(vec![
+            json!({"type": "Digits", "individual_digits": true}),
+            byte_level(true),
+        ]),
+        "llama-bpe" | "llama3" => sequence(vec![split(LLAMA3), byte_level(false)]),
+        "qwen2" => sequence(vec![split(QWEN2), byte_level(false)]),
+        other => {
+            return Err(format!(
+                "pre-tokenizer `{other}` is not supported yet (smollm, starcoder, gpt2, llama-bpe and qwen2 are)"
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_hugging_face() {
+        assert_eq!(
+            hf_name("blk.12.attn_output.weight").unwrap(),
+            "model.layers.12.self_attn.o_proj.weight"
+        );
+        assert_eq!(
+            hf_name("blk.0.ffn_norm.weight").unwrap(),
+            "model.layers.0.post_attention_layernorm.weight"
+        );
+        assert_eq!(
+            hf_name("blk.3.attn_q.bias").unwrap(),
+            "model.layers.3.self_attn.q_proj.bias"
+        );
+        assert_eq!(
+            hf_name("token_embd.weight").unwrap(),
+            "model.embed_tokens.weight"
+        );
+        assert!(hf_name("blk.0.attn_qkv.weight").is_none());
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permute() {
+        // Two heads of size 4, one input column: rows [h0: 0 1 2 3, h1: 4 5 6 7].
+        let hf: Vec<f32> = (0..8).map(|x| x as f32).collect();
+        // convert_hf_to_gguf.permute: reshape(heads, 2, hd/2, in).swapaxes(1, 2).
+        let gguf = vec![0.0f32, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0];
+        let t = Tensor::from_vec(gguf, (8, 1), &Device::Cpu).unwrap();
+        let back = unpermute(&t, 2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(back, hf);
+    }
+}

@@ -1,0 +1,290 @@
+//! Hugging Face model folders in and out: `config.json` (Llama, Mistral,
+//! Qwen2), weights in one `model.safetensors` or shards listed by
+//! `model.safetensors.index.json` (any stored dtype, converted), the
+//! tokenizer (`tokenizer.json`, `tokenizer_config.json`, `chat_template.jinja`).
+//! Trained models are written the same way, so transformers, vLLM and mpx
+//! itself load them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::{json, Value as Json};
+
+use super::chat::ChatTemplate;
+use super::{Checkpoint, Config, Params, Prompting, Specials, Tokenizer};
+
+/// Where mpx keeps what transformers has no field for: how prompts are put
+/// to the model (chat template, system prompt).
+const MPX_FILE: &str = "mpx.json";
+
+/// Reads a model folder; weights are converted to `dtype`.
+pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, String> {
+    let config_json = read_json(&dir.join("config.json"))?;
+    let config = config_from_hf(&config_json)
+        .map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
+    let mut tensors = BTreeMap::new();
+    for file in weight_files(dir)? {
+        let path = dir.join(&file);
+        let loaded = candle_core::safetensors::load(&path, device)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        for (name, t) in loaded {
+            let t = t.to_dtype(dtype).map_err(|e| e.to_string())?;
+            tensors.insert(name, t);
+        }
+    }
+    // Buffers some checkpoints carry, and the copy of tied embeddings.
+    tensors.retain(|name, _| !name.ends_with("rotary_emb.inv_freq"));
+    if config.tie_embeddings {
+        tensors.remove("lm_head.weight");
+    }
+    let tokenizer = tokenizer(dir)?;
+    let prompting = match std::fs::read_to_string(dir.join(MPX_FILE)) {
+        Ok(text) => Some(
+            serde_json::from_str::<Prompting>(&text)
+                .map_err(|e| format!("{}: {e}", dir.join(MPX_FILE).display()))?,
+        ),
+        Err(_) => None,
+    };
+    Ok(Checkpoint {
+        config,
+        tensors,
+        tokenizer,
+        prompting,
+    })
+}
+
+fn read_json(path: &Path) -> Result<Json, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The safetensors files of a folder: the shards an index lists, or the one
+/// `model.safetensors`.
+fn weight_files(dir: &Path) -> Result<Vec<String>, String> {
+    let index = dir.join("model.safetensors.index.json");
+    if index.is_file() {
+        let json = read_json(&index)?;
+        let map = json
+            .get("weight_map")
+            .and_then(Json::as_object)
+            .ok_or_else(|| format!("{}: no `weight_map`", index.display()))?;
+        let mut files: Vec<String> = map
+            .values()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        files.sort();
+        files.dedup();
+        return Ok(files);
+    }
+    if dir.join("model.safetensors").is_file() {
+        return Ok(vec!["model.safetensors".into()]);
+    }
+    Err(format!(
+        "{}: no model.safetensors or model.safetensors.index.json",
+        dir.display()
+    ))
+}
+
+/// mpx's shape from a transformers `config.json`; anything mpx's decoder
+/// would compute differently is an error, not a silent mismatch.
+pub fn config_from_hf(json: &Json) -> Result<Config, String> {
+    let model_type = json.get("model_type").and_then(Json::as_str).unwrap_or("");
+    if !matches!(model_type, "llama" | "mistral" | "qwen2") {
+        return Err(format!(
+            "model_type `{model_type}` is not supported (llama, mistral and qwen2 are)"
+        ));
+    }
+    let int = |key: &str| {
+        json.get(key)
+            .and_then(Json::as_u64)
+            .map(|v| v as usize)
+            .ok_or_else(|| format!("`{key}` is missing"))
+    };
+    let flag = |key: &str| json.get(key).and_then(Json::as_bool).unwrap_or(false);
+    let rope = json.get("rope_parameters");
+    let rope_theta = json
+        .get("rope_theta")
+        .or_else(|| rope.and_then(|r| r.get("rope_theta")))
+        .and_then(Json::as_f64)
+        .unwrap_or(10_000.0);
+    let scaled = json.get("rope_scaling").is_some_and(|v| !v.is_null())
+        || rope
+            .and_then(|r| r.get("rope_type"))
+            .and_then(Json::as_str)
+            .is_some_and(|t| t != "default");
+    if scaled {
+        return Err("RoPE scaling is not supported yet".into());
+    }
+    if let Some(act) = json.get("hidden_act").and_then(Json::as_str) {
+        if act != "silu" {
+            return Err(format!("hidden_act `{act}` is not supported (silu is)"));
+        }
+    }
+    if model_type == "llama" && (flag("attention_bias") || flag("mlp_bias")) {
+        return Err("attention_bias and mlp_bias are not supported".into());
+    }
+    let heads = int("num_attention_heads")?;
+    let hidden = int("hidden_size")?;
+    if let Some(hd) = json.get("head_dim").and_then(Json::as_u64) {
+        if hd as usize != hidden / heads {
+            return Err(format!(
+                "head_dim {hd} differs from hidden_size / num_attention_heads"
+            ));
+        }
+    }
+    let mut context = int("max_position_embeddings")?;
+    // Sliding-window attention equals full attention up to the window.
+    let windowed = model_type == "mistral" || flag("use_sliding_window");
+    if let Some(w) = json.get("sliding_window").and_then(Json::as_u64) {
+        if windowed {
+            context = context.min(w as usize);
+        }
+    }
+    let config = Config {
+        vocab: int("vocab_size")?,
+        hidden,
+        intermediate: int("intermediate_size")?,
+        layers: int("num_hidden_layers")?,
+        heads,
+        kv_heads: int("num_key_value_heads").unwrap_or(heads),
+        context,
+        rope_theta,
+        norm_eps: json
+            .get("rms_norm_eps")
+            .and_then(Json::as_f64)
+            .unwrap_or(1e-6),
+        qkv_bias: model_type == "qwen2",
+        tie_embeddings: flag("tie_word_embeddings"),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// The transformers `config.json` for `config` (Qwen2 when the Q/K/V
+/// projections have biases, Llama otherwise).
+pub fn config_to_hf(config: &Config, tokenizer: &Tokenizer) -> Json {
+    let (arch, model_type) = if config.qkv_bias {
+        ("Qwen2ForCausalLM", "qwen2")
+    } else {
+        ("LlamaForCausalLM", "llama")
+    };
+    json!({
+        "architectures": [arch],
+        "model_type": model_type,
+        "vocab_size": config.vocab,
+        "hidden_size": config.hidden,
+        "intermediate_size": config.intermediate,
+        "num_hidden_layers": config.layers,
+        "num_attention_heads": config.heads,
+        "num_key_value_heads": config.kv_heads,
+        "head_dim": config.head_dim(),
+        "max_position_embeddings": config.context,
+        "rope_theta": config.rope_theta,
+        "rms_norm_eps": config.norm_eps,
+        "tie_word_embeddings": config.tie_embeddings,
+        "hidden_act": "silu",
+        "attention_bias": false,
+        "mlp_bias": false,
+        "bos_token_id": tokenizer.bos(),
+        "eos_token_id": tokenizer.eos(),
+        "pad_token_id": tokenizer.pad(),
+        "torch_dtype": "float32",
+    })
+}
+
+/// A folder's tokenizer: `tokenizer.json`, special tokens and the chat
+/// template from `tokenizer_config.json` (or `chat_template.jinja`).
+fn tokenizer(dir: &Path) -> Result<Tokenizer, String> {
+    let path = dir.join("tokenizer.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config_path = dir.join("tokenizer_config.json");
+    let config = if config_path.is_file() {
+        read_json(&config_path)?
+    } else {
+        json!({})
+    };
+    let token = |key: &str| match config.get(key) {
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(Json::Object(o)) => o.get("content").and_then(Json::as_str).map(str::to_owned),
+        _ => None,
+    };
+    let eos =
+        token("eos_token").ok_or_else(|| format!("{}: no `eos_token`", config_path.display()))?;
+    let specials = Specials {
+        bos: token("bos_token"),
+        eos,
+        pad: token("pad_token"),
+    };
+    let jinja = dir.join("chat_template.jinja");
+    let source = if jinja.is_file() {
+        Some(std::fs::read_to_string(&jinja).map_err(|e| format!("{}: {e}", jinja.display()))?)
+    } else {
+        match config.get("chat_template") {
+            Some(Json::String(s)) => Some(s.clone()),
+            // A list of named templates: the default one.
+            Some(Json::Array(items)) => items
+                .iter()
+                .find(|t| t.get("name").and_then(Json::as_str) == Some("default"))
+                .and_then(|t| t.get("template").and_then(Json::as_str))
+                .map(str::to_owned),
+            _ => None,
+        }
+    };
+    let template = source.map(|source| ChatTemplate {
+        source,
+        bos_token: specials.bos.clone().unwrap_or_default(),
+        eos_token: specials.eos.clone(),
+    });
+    Tokenizer::from_hf_json(&text, &specials, template)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes a Hugging Face folder: `config.json`, `model.safetensors`
+/// (float32), `generation_config.json`, the tokenizer files with the chat
+/// template, and `mpx.json`.
+pub fn save(
+    dir: &Path,
+    config: &Config,
+    params: &Params,
+    tokenizer: &Tokenizer,
+    prompting: &Prompting,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+    let write = |name: &str, json: &Json| {
+        let text = serde_json::to_string_pretty(json).unwrap_or_default();
+        std::fs::write(dir.join(name), text + "\n").map_err(io)
+    };
+    let tensors: std::collections::HashMap<String, Tensor> = params
+        .tensors()
+        .into_iter()
+        .map(|(k, t)| t.to_dtype(DType::F32).map(|t| (k, t)))
+        .collect::<candle_core::Result<_>>()
+        .map_err(|e| e.to_string())?;
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))
+        .map_err(|e| e.to_string())?;
+    write("config.json", &config_to_hf(config, tokenizer))?;
+    write(
+        "generation_config.json",
+        &json!({"bos_token_id": tokenizer.bos(), "eos_token_id": tokenizer.eos(),
+                "pad_token_id": tokenizer.pad()}),
+    )?;
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.hf_json()).map_err(io)?;
+    let name = |id: Option<u32>| id.and_then(|i| tokenizer.token(i));
+    let mut tc = json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": name(tokenizer.bos()),
+        "eos_token": name(Some(tokenizer.eos())),
+        "pad_token": name(Some(tokenizer.pad())),
+        "model_max_length": config.context,
+        "clean_up_tokenization_spaces": false,
+    });
+    if let Some(t) = tokenizer.template() {
+        tc["chat_template"] = Json::String(t.source.clone());
+    }
+    write("tokenizer_config.json", &tc)?;
+    write(
+        MPX_FILE,
+        &serde_json::to_value(prompting).unwrap_or_default(),
+    )
+}

@@ -1,0 +1,342 @@
+//! Pretrained checkpoints against transformers.
+//!
+//! SmolLM2-135M-Instruct (a Q4_1 GGUF, fetched by `scripts/fetch_smollm2.sh`,
+//! which `.ci/run` calls): token ids, chat templates and summed completion
+//! log-probs equal transformers' (`tests/fixtures/reference/smollm2_reference.py`,
+//! GGUF dequantized to float32 by transformers). Tiny Llama, Qwen2 and Mistral
+//! folders saved by transformers (`tests/fixtures/reference/hf_tiny.py`) load
+//! with equal logits.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use candle_core::{DType, Device, Tensor};
+use mpx::model::{sequence_logprob, Checkpoint, Message, Prompting};
+use serde_json::Value as Json;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn smollm2() -> PathBuf {
+    let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch_smollm2.sh (.ci/run does)",
+        path.display()
+    );
+    path
+}
+
+fn reference(name: &str) -> Json {
+    let path = root().join("tests/fixtures/reference").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn ids(v: &Json) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn smollm2_tokens_chat_templates_and_logprobs_match_transformers() {
+    let reference = reference("smollm2.json");
+    let checkpoint = Checkpoint::open(&smollm2(), DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(checkpoint.config.vocab, 49_152);
+    assert!(checkpoint.config.tie_embeddings);
+    let (model, tokenizer) = checkpoint.into_model(DType::F32, &Device::Cpu).unwrap();
+
+    let strings = reference["tokens"].as_array().unwrap();
+    assert!(strings.len() >= 10);
+    for s in strings {
+        let text = s["text"].as_str().unwrap();
+        let got = tokenizer.encode(text, false).unwrap();
+        assert_eq!(got, ids(&s["ids"]), "token ids of {text:?}");
+        assert_eq!(tokenizer.decode(&got), text, "decoding {text:?}");
+    }
+
+    let template = tokenizer.template().expect("SmolLM2 ships a chat template");
+    for case in reference["chat_templates"].as_array().unwrap() {
+        let messages: Vec<Message> = case["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| Message {
+                role: m["role"].as_str().unwrap().into(),
+                content: m["content"].as_str().unwrap().into(),
+            })
+            .collect();
+        let text = template.render(&messages, true).unwrap();
+        assert_eq!(text, case["text"].as_str().unwrap());
+        assert_eq!(tokenizer.encode(&text, false).unwrap(), ids(&case["ids"]));
+    }
+
+    let cases = reference["logprobs"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let chat = case["chat"].as_bool().unwrap();
+        let prompting = Prompting { chat, system: None };
+        let prompt = tokenizer
+            .prompt(case["prompt"].as_str().unwrap(), &prompting)
+            .unwrap();
+        let completion = tokenizer
+            .encode(case["completion"].as_str().unwrap(), false)
+            .unwrap();
+        assert_eq!(prompt, ids(&case["prompt_ids"]));
+        assert_eq!(completion, ids(&case["completion_ids"]));
+        let got = sequence_logprob(&model, &prompt, &completion).unwrap();
+        let want = case["logprob"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-3,
+            "{:?} + {:?}: mpx {got}, transformers {want}",
+            case["prompt"],
+            case["completion"]
+        );
+    }
+}
+
+#[test]
+fn tokenize_and_logprob_commands_print_json() {
+    let model = smollm2();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .args(["tokenize", "--model"])
+        .arg(&model)
+        .arg("Hello, world!")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got, serde_json::json!([19556, 28, 905, 17]));
+
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .args(["logprob", "--model"])
+        .arg(&model)
+        .args([
+            "--chat",
+            "--prompt",
+            "What is 2+2?",
+            "--completion",
+            "2+2 equals 4.",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let want = reference("smollm2.json")["logprobs"][5]["logprob"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (got["logprob"].as_f64().unwrap() - want).abs() < 1e-3,
+        "{got}"
+    );
+    assert_eq!(got["prompt_tokens"], 37);
+    assert_eq!(got["completion_tokens"], 7);
+
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .args([
+            "logprob",
+            "--model",
+            "no/such.gguf",
+            "--prompt",
+            "a",
+            "--completion",
+            "b",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such.gguf: no such file or folder"));
+}
+
+/// Logits `[seq, vocab]` of `ids` under the folder's model, as rows.
+fn logits(dir: &Path, ids: &[u32]) -> Vec<Vec<f32>> {
+    let checkpoint = Checkpoint::open(dir, DType::F32, &Device::Cpu).unwrap();
+    let (model, _) = checkpoint.into_model(DType::F32, &Device::Cpu).unwrap();
+    let input = Tensor::new(ids, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let out = model.forward(&input, None).unwrap();
+    out.squeeze(0).unwrap().to_vec2::<f32>().unwrap()
+}
+
+fn max_diff(a: &[Vec<f32>], b: &Json) -> f64 {
+    let b = b.as_array().unwrap();
+    assert_eq!(a.len(), b.len());
+    let mut worst = 0.0f64;
+    for (ra, rb) in a.iter().zip(b) {
+        let rb = rb.as_array().unwrap();
+        assert_eq!(ra.len(), rb.len());
+        for (x, y) in ra.iter().zip(rb) {
+            worst = worst.max((f64::from(*x) - y.as_f64().unwrap()).abs());
+        }
+    }
+    worst
+}
+
+#[test]
+fn folders_saved_by_transformers_load_with_equal_logits() {
+    let reference = reference("hf_tiny.json");
+    let text = reference["text"].as_str().unwrap();
+    let models = reference["models"].as_array().unwrap();
+    assert_eq!(models.len(), 3);
+    for m in models {
+        let name = m["name"].as_str().unwrap();
+        let dir = root().join("tests/fixtures/hf").join(name);
+        let checkpoint = Checkpoint::open(&dir, DType::F32, &Device::Cpu).unwrap();
+        let tokenizer = &checkpoint.tokenizer;
+        let want_ids = ids(&m["ids"]);
+        assert_eq!(tokenizer.encode(text, true).unwrap(), want_ids, "{name}");
+        let chat = tokenizer
+            .template()
+            .unwrap()
+            .render(&[Message::user("hi")], true)
+            .unwrap();
+        assert_eq!(chat, m["chat"].as_str().unwrap(), "{name}");
+        let diff = max_diff(&logits(&dir, &want_ids), &m["logits"]);
+        assert!(diff < 1e-5, "{name}: logits differ by {diff}");
+    }
+}
+
+#[test]
+fn a_model_mpx_trained_and_exported_loads_in_transformers_with_equal_logits() {
+    let reference = reference("mpx_export.json");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/run/export.mpx"),
+        dir.path().join("export.mpx"),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["run", "export.mpx", "-q", "--store", "st"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hash = reference["stage"].as_str().unwrap();
+    let stage = dir.path().join("st/stages").join(hash);
+    assert!(
+        stage.is_dir(),
+        "the train stage's hash changed: re-export with tests/fixtures/reference/hf_tiny.py --export"
+    );
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
+        assert!(stage.join(file).is_file(), "{file} missing");
+    }
+    let config: Json =
+        serde_json::from_str(&std::fs::read_to_string(stage.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"], reference["architectures"]);
+
+    // The exported tokenizer, as mpx reads it back, agrees with transformers.
+    let checkpoint = Checkpoint::open(&stage, DType::F32, &Device::Cpu).unwrap();
+    let text = reference["text"].as_str().unwrap();
+    let want_ids = ids(&reference["ids"]);
+    assert_eq!(checkpoint.tokenizer.encode(text, true).unwrap(), want_ids);
+    assert_eq!(
+        checkpoint.tokenizer.encode("3+4=7", false).unwrap(),
+        ids(&reference["completion_ids"])
+    );
+    assert_eq!(
+        checkpoint.tokenizer.decode(&want_ids),
+        reference["decoded"].as_str().unwrap()
+    );
+
+    let diff = max_diff(&logits(&stage, &want_ids), &reference["logits"]);
+    assert!(diff < 1e-4, "logits differ from transformers' by {diff}");
+}
+
+/// `experiments/smollm2_mpo.mpx` end to end: SmolLM2 samples pairs on the
+/// arithmetic task, a few MPO steps train on them, both models are
+/// evaluated. Run on a copy (the repository's reports stay untouched).
+#[test]
+fn the_smollm2_mpo_experiment_runs_and_training_moves_the_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    std::fs::create_dir(dir.path().join("models")).unwrap();
+    std::fs::copy(
+        root().join("experiments/smollm2_mpo.mpx"),
+        dir.path().join("experiments/smollm2_mpo.mpx"),
+    )
+    .unwrap();
+    std::fs::hard_link(
+        smollm2(),
+        dir.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    )
+    .or_else(|_| {
+        std::fs::copy(
+            smollm2(),
+            dir.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        )
+        .map(|_| ())
+    })
+    .unwrap();
+    let out = Command::cargo_bin("mpx")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["run", "experiments/smollm2_mpo.mpx", "--store", "st"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    println!("{table}\n{stderr}");
+    assert!(table.contains("| smol (baseline) |"), "{table}");
+    assert!(table.contains("| mpo |"), "{table}");
+
+    // Metrics of every stage, by stage name.
+    let mut metrics = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir.path().join("st/stages")).unwrap() {
+        let stage = entry.unwrap().path();
+        let spec: Json =
+            serde_json::from_str(&std::fs::read_to_string(stage.join("spec.json")).unwrap())
+                .unwrap();
+        let m: Json =
+            serde_json::from_str(&std::fs::read_to_string(stage.join("metrics.json")).unwrap())
+                .unwrap();
+        metrics.insert(spec["stage"]["name"].as_str().unwrap().to_owned(), m);
+    }
+    let pairs = &metrics["prefs[seed=1]"];
+    assert!(pairs["pairs"].as_u64().unwrap() >= 4, "{pairs}");
+    let train = &metrics["mpo[seed=1]"];
+    assert_eq!(train["steps"], 4);
+    assert!(train["tokens_per_second"].as_f64().unwrap() > 0.0);
+    // The trained model prefers the chosen answers of its training pairs
+    // more than the model it started from.
+    let before = metrics["fit(smol)[seed=1]"]["pairs.margin"]
+        .as_f64()
+        .unwrap();
+    let after = metrics["fit(mpo)[seed=1]"]["pairs.margin"]
+        .as_f64()
+        .unwrap();
+    assert!(after > before, "margin {before} -> {after}");
+    for model in ["smol", "mpo"] {
+        let eval = &metrics[&format!("arith_eval({model})[seed=1]")];
+        let acc = eval["cot.accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{eval}");
+        assert_eq!(eval["cot.n"], 32);
+    }
+}
