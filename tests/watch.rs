@@ -64,6 +64,24 @@ impl Watch {
         }
     }
 
+    /// Waits until every one of `texts` has appeared in a line, in any
+    /// order (stdout and stderr are read by separate threads, so lines of
+    /// the two streams may arrive in either order).
+    fn expect_all(&mut self, texts: &[&str]) {
+        let mut missing: Vec<&str> = texts.to_vec();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    missing.retain(|t| !line.contains(t));
+                    self.seen.push(line);
+                }
+                Err(_) => panic!("no line with {missing:?}; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
     /// Lines that arrive within `d`.
     fn quiet_for(&mut self, d: Duration) -> Vec<String> {
         let deadline = Instant::now() + d;
@@ -119,8 +137,8 @@ fn edits_rerun_only_what_changed_and_broken_files_keep_the_report() {
         "small.mpx",
         &edited.replace("loss = sft()", "loss = sfft()"),
     );
-    w.expect("small.mpx:");
-    w.expect("keeping the last report");
+    // The diagnostics (stderr) and the cycle line (stdout).
+    w.expect_all(&["small.mpx:", "keeping the last report"]);
     assert_eq!(
         std::fs::read_to_string(d.join("reports/small/table.md")).unwrap(),
         table

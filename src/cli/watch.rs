@@ -52,6 +52,10 @@ pub fn watch(args: &RunArgs) -> ExitCode {
     loop {
         {
             cycle += 1;
+            // The files' contents before they are read: an edit from here on
+            // differs from this snapshot, so none is lost while we check.
+            watched.files.insert(absolute(&args.file));
+            let before = watched.fingerprint();
             // Check and plan; a broken file keeps the last good report.
             let loaded = match open(&args.file, &args.sets, args.store.as_deref()) {
                 Ok(l) => l,
@@ -59,9 +63,8 @@ pub fn watch(args: &RunArgs) -> ExitCode {
                     println!(
                         "cycle {cycle}: the experiment has errors (above); keeping the last report"
                     );
-                    watched.files.insert(absolute(&args.file));
                     resubscribe(&mut watcher, &watched, &mut subscribed);
-                    fingerprint = watched.fingerprint();
+                    fingerprint = before;
                     if !wait(&rx, &mut debouncer, &watched, &mut fingerprint) {
                         return ExitCode::from(130);
                     }
@@ -71,6 +74,11 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             watched = inputs(&loaded, &args.file);
             resubscribe(&mut watcher, &watched, &mut subscribed);
             fingerprint = watched.fingerprint();
+            for (path, hash) in before {
+                if let Some(slot) = fingerprint.get_mut(&path) {
+                    *slot = hash;
+                }
+            }
             // Run this plan on a worker thread until it ends or an edit
             // replaces it.
             let plan = loaded.plan.clone();
