@@ -98,41 +98,43 @@ fn smollm2_tokens_chat_templates_and_logprobs_match_transformers() {
     }
 }
 
+/// Runs `mpx ARGS` in `dir`.
+fn mpx<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> std::process::Output {
+    Command::cargo_bin("mpx")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `mpx ARGS` in `dir`, which must succeed.
+fn mpx_ok<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> std::process::Output {
+    let out = mpx(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    out
+}
+
 #[test]
 fn tokenize_and_logprob_commands_print_json() {
     let model = smollm2();
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .args(["tokenize", "--model"])
-        .arg(&model)
-        .arg("Hello, world!")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let model = model.to_str().unwrap();
+    let out = mpx_ok(&root(), &["tokenize", "--model", model, "Hello, world!"]);
     let got: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got, serde_json::json!([19556, 28, 905, 17]));
 
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .args(["logprob", "--model"])
-        .arg(&model)
-        .args([
-            "--chat",
-            "--prompt",
-            "What is 2+2?",
-            "--completion",
-            "2+2 equals 4.",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let args = [
+        "logprob",
+        "--model",
+        model,
+        "--chat",
+        "--prompt",
+        "What is 2+2?",
+    ];
+    let out = mpx_ok(
+        &root(),
+        &[&args[..], &["--completion", "2+2 equals 4."]].concat(),
     );
     let got: Json = serde_json::from_slice(&out.stdout).unwrap();
     let want = reference("smollm2.json")["logprobs"][5]["logprob"]
@@ -145,19 +147,16 @@ fn tokenize_and_logprob_commands_print_json() {
     assert_eq!(got["prompt_tokens"], 37);
     assert_eq!(got["completion_tokens"], 7);
 
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .args([
-            "logprob",
-            "--model",
-            "no/such.gguf",
-            "--prompt",
-            "a",
-            "--completion",
-            "b",
-        ])
-        .output()
-        .unwrap();
+    let missing = [
+        "logprob",
+        "--model",
+        "no/such.gguf",
+        "--prompt",
+        "a",
+        "--completion",
+        "b",
+    ];
+    let out = mpx(&root(), &missing);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such.gguf: no such file or folder"));
 }
@@ -221,17 +220,7 @@ fn a_model_mpx_trained_and_exported_loads_in_transformers_with_equal_logits() {
         dir.path().join("export.mpx"),
     )
     .unwrap();
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .current_dir(dir.path())
-        .args(["run", "export.mpx", "-q", "--store", "st"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mpx_ok(dir.path(), &["run", "export.mpx", "-q", "--store", "st"]);
     let hash = reference["stage"].as_str().unwrap();
     let stage = dir.path().join("st/stages").join(hash);
     assert!(
@@ -294,14 +283,11 @@ fn the_smollm2_mpo_experiment_runs_and_training_moves_the_pairs() {
         .map(|_| ())
     })
     .unwrap();
-    let out = Command::cargo_bin("mpx")
-        .unwrap()
-        .current_dir(dir.path())
-        .args(["run", "experiments/smollm2_mpo.mpx", "--store", "st"])
-        .output()
-        .unwrap();
+    let out = mpx_ok(
+        dir.path(),
+        &["run", "experiments/smollm2_mpo.mpx", "--store", "st"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     let table = String::from_utf8_lossy(&out.stdout);
     println!("{table}\n{stderr}");
     assert!(table.contains("| smol (baseline) |"), "{table}");

@@ -9,17 +9,6 @@ use serde_json::json;
 
 use crate::model::{sequence_logprob, Checkpoint, Message, Prompting};
 
-fn dtype(name: &str) -> Result<DType, String> {
-    match name {
-        "f32" => Ok(DType::F32),
-        "bf16" => Ok(DType::BF16),
-        "f16" => Ok(DType::F16),
-        other => Err(format!(
-            "unknown dtype `{other}`: expected f32, bf16 or f16"
-        )),
-    }
-}
-
 fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(1)
@@ -60,7 +49,7 @@ pub fn logprob(
     device: &str,
 ) -> ExitCode {
     let result = (|| {
-        let dtype = dtype(dtype_name)?;
+        let dtype = crate::model::dtype(dtype_name)?;
         let device = crate::model::device(device)?;
         let checkpoint = Checkpoint::open(model, dtype, &device)?;
         if chat && checkpoint.tokenizer.template().is_none() {

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use super::data::TextPair;
 use super::spec::call;
 use super::stages::{Ctx, StageError};
-use crate::check::value::{Call, Value};
+use crate::check::value::Value;
 use crate::model::{hf, Checkpoint, Config, Llama, Params, Prompting, Tokenizer};
 use crate::train::Example;
 
@@ -42,9 +42,12 @@ impl Loaded {
             .collect()
     }
 
-    /// Generated ids back to text, without specials.
-    pub fn decode(&self, ids: &[u32]) -> String {
-        self.tokenizer.decode(ids)
+    /// The same model without a gradient graph (sampling, scoring).
+    pub fn frozen(self) -> Result<Self, StageError> {
+        Ok(Self {
+            model: self.model.frozen()?,
+            ..self
+        })
     }
 
     /// Publishes the model as a Hugging Face folder in `dir`.
@@ -56,14 +59,6 @@ impl Loaded {
             &self.tokenizer,
             &self.prompting,
         )?)
-    }
-}
-
-fn dtype(c: &Call) -> DType {
-    match c.args.get("dtype") {
-        Some(Value::Str(d)) if d == "bf16" => DType::BF16,
-        Some(Value::Str(d)) if d == "f16" => DType::F16,
-        _ => DType::F32,
     }
 }
 
@@ -85,7 +80,10 @@ pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Loaded, StageErr
             return Err(StageError::Failed(format!("`{}` without a path", c.name)));
         };
         let path = ctx.root.join(&file.path);
-        let dtype = dtype(&c);
+        let dtype = match c.args.get("dtype") {
+            Some(Value::Str(d)) => crate::model::dtype(d)?,
+            _ => DType::F32,
+        };
         let checkpoint = Checkpoint::open(&path, dtype, ctx.device)?;
         let chat = !matches!(c.args.get("chat"), Some(Value::Bool(false)))
             && checkpoint.tokenizer.template().is_some();

@@ -13,7 +13,7 @@ use crate::data::arith::Style;
 use crate::data::pairs::{correctness_pairs, dropout_prefix};
 use crate::data::{PairRecord, Prompt};
 use crate::eval::judge::{judge, Verdict};
-use crate::model::{generate_many, Llama, Sampling};
+use crate::model::{generate_many, Sampling};
 use crate::rng::Rng;
 use crate::train::pair_logps;
 
@@ -29,7 +29,6 @@ fn style(value: Option<&Json>) -> Style {
 fn sample(
     ctx: &Ctx,
     loaded: &Loaded,
-    model: &Llama,
     prompts: &[Vec<u32>],
     sampling: &Sampling,
     rng: &mut Rng,
@@ -40,8 +39,8 @@ fn sample(
     for part in prompts.chunks(chunk) {
         ctx.cancelled()?;
         let eos = loaded.tokenizer.eos();
-        let ids = generate_many(model, part, INFER_BATCH, sampling, eos, rng)?;
-        out.extend(ids.iter().map(|t| loaded.decode(t)));
+        let ids = generate_many(&loaded.model, part, INFER_BATCH, sampling, eos, rng)?;
+        out.extend(ids.iter().map(|t| loaded.tokenizer.decode(t)));
         ctx.progress
             .update(out.len() as u64, prompts.len() as u64, what);
     }
@@ -51,8 +50,7 @@ fn sample(
 /// Correctness-based or DropoutNTP pairs from the model's own samples.
 pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
     let p = &ctx.stage.params;
-    let loaded = load_model(ctx, ctx.param("model")?)?;
-    let model = loaded.model.frozen()?;
+    let loaded = load_model(ctx, ctx.param("model")?)?.frozen()?;
     let method = call(ctx.param("method")?)?;
     let n = p.get("samples").and_then(Json::as_u64).unwrap_or(8) as usize;
     let max_pairs = p
@@ -87,7 +85,6 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
         let cont = sample(
             ctx,
             &loaded,
-            &model,
             &prompts,
             &sampling,
             &mut rng,
@@ -114,9 +111,7 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
             let ids = loaded.prompt(&q.text)?;
             prompts.extend(std::iter::repeat_n(ids, n));
         }
-        let samples = sample(
-            ctx, &loaded, &model, &prompts, &sampling, &mut rng, "sampling",
-        )?;
+        let samples = sample(ctx, &loaded, &prompts, &sampling, &mut rng, "sampling")?;
         let (mut correct, mut unparsable, mut mixed) = (0, 0, 0);
         for (q, group) in questions.iter().zip(samples.chunks(n)) {
             let verdicts: Vec<Verdict> = group
@@ -164,8 +159,7 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
 
 /// Every metric of an eval suite on one model.
 pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
-    let loaded = load_model(ctx, ctx.param("model")?)?;
-    let model = loaded.model.frozen()?;
+    let loaded = load_model(ctx, ctx.param("model")?)?.frozen()?;
     let source = ctx.source("data")?;
     let metrics = ctx
         .param("metrics")?
@@ -198,7 +192,7 @@ pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                     .map(|q| loaded.prompt(&q.text))
                     .collect::<Result<_, _>>()?;
                 let mut rng = Rng::new(ctx.seed(), "eval");
-                let answers = sample(ctx, &loaded, &model, &prompts, &sampling, &mut rng, name)?;
+                let answers = sample(ctx, &loaded, &prompts, &sampling, &mut rng, name)?;
                 let (mut correct, mut unparsable) = (0usize, 0usize);
                 for (q, a) in questions.iter().zip(&answers) {
                     let verdict = judge(a, &q.answer, how, &[]);
@@ -227,7 +221,7 @@ pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                     })
                     .unwrap_or(0.1);
                 let data = loaded.examples(&source.pairs()?)?;
-                let logps = pair_logps(&model, &data, INFER_BATCH)?;
+                let logps = pair_logps(&loaded.model, &data, INFER_BATCH)?;
                 let n = logps.len().max(1) as f64;
                 let right = logps.iter().filter(|(c, r)| c > r).count() as f64;
                 let margin = logps.iter().map(|(c, r)| beta * (c - r)).sum::<f64>() / n;
@@ -237,8 +231,8 @@ pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
             }
             "nll" => {
                 let data = loaded.examples(&source.supervised(source.len().unwrap_or(0))?)?;
-                let logps = pair_logps(&model, &data, INFER_BATCH)?;
-                let context = model.config().context;
+                let logps = pair_logps(&loaded.model, &data, INFER_BATCH)?;
+                let context = loaded.model.config().context;
                 let tokens: usize = data
                     .iter()
                     .map(|e| {

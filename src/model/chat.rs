@@ -4,6 +4,8 @@
 //! trimmed and left-stripped, Python string methods, `raise_exception`, and a
 //! `tojson` that keeps non-ASCII text and does not HTML-escape.
 
+use std::sync::Arc;
+
 use minijinja::{context, Environment, Error, ErrorKind, Value};
 use serde::Serialize;
 
@@ -23,22 +25,29 @@ impl Message {
     }
 }
 
-/// A chat template with the special-token strings it may refer to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A chat template, compiled once, with the special-token strings it may
+/// refer to.
+#[derive(Clone)]
 pub struct ChatTemplate {
-    pub source: String,
-    pub bos_token: String,
-    pub eos_token: String,
+    source: String,
+    bos_token: String,
+    eos_token: String,
+    env: Arc<Environment<'static>>,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("source", &self.source)
+            .field("bos_token", &self.bos_token)
+            .field("eos_token", &self.eos_token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChatTemplate {
-    /// The text of `messages`; with `add_generation_prompt`, followed by
-    /// the opening of the assistant's turn.
-    pub fn render(
-        &self,
-        messages: &[Message],
-        add_generation_prompt: bool,
-    ) -> Result<String, String> {
+    /// Compiles `source`; an error says why it does not parse.
+    pub fn new(source: String, bos_token: String, eos_token: String) -> Result<Self, String> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -50,9 +59,29 @@ impl ChatTemplate {
             },
         );
         env.add_filter("tojson", tojson);
-        env.add_template("chat", &self.source)
+        env.add_template_owned("chat", source.clone())
             .map_err(|e| format!("the chat template does not parse: {e:#}"))?;
-        let template = env.get_template("chat").map_err(|e| e.to_string())?;
+        Ok(Self {
+            source,
+            bos_token,
+            eos_token,
+            env: Arc::new(env),
+        })
+    }
+
+    /// The Jinja source, as the model shipped it.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The text of `messages`; with `add_generation_prompt`, followed by
+    /// the opening of the assistant's turn.
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<String, String> {
+        let template = self.env.get_template("chat").map_err(|e| e.to_string())?;
         template
             .render(context! {
                 messages => messages,
@@ -111,11 +140,7 @@ mod tests {
     const CHATML: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nBe nice.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'].strip() + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
     fn template(source: &str) -> ChatTemplate {
-        ChatTemplate {
-            source: source.into(),
-            bos_token: "<s>".into(),
-            eos_token: "</s>".into(),
-        }
+        ChatTemplate::new(source.into(), "<s>".into(), "</s>".into()).unwrap()
     }
 
     #[test]

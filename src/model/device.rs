@@ -1,7 +1,7 @@
 //! Choosing where tensors live: the CPU, or a CUDA GPU when mpx is built with
 //! `--features cuda` (then `auto` prefers the GPU).
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 /// Sets candle's CPU threading for this machine, once, before any tensor
 /// work. candle runs element-wise ops on a pool whose idle workers spin; on
@@ -12,6 +12,19 @@ pub fn tune_threads() {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if cores <= 2 && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
+/// The dtype a name (`f32`, `bf16`, `f16`, as the language and the CLI
+/// write it) stands for.
+pub fn dtype(name: &str) -> Result<DType, String> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        "f16" => Ok(DType::F16),
+        other => Err(format!(
+            "unknown dtype `{other}`: expected f32, bf16 or f16"
+        )),
     }
 }
 

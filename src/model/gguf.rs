@@ -11,7 +11,6 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
-use super::chat::ChatTemplate;
 use super::{Checkpoint, Config, Specials, Tokenizer};
 
 /// Reads `path`: shape, dequantized tensors (in `dtype`) and tokenizer.
@@ -249,14 +248,7 @@ fn tokenizer(meta: &Meta) -> Result<Tokenizer, String> {
                   "ignore_merges": false, "vocab": vocab, "merges": merges}
     })
     .to_string();
-    let template = meta
-        .str("tokenizer.chat_template")
-        .ok()
-        .map(|source| ChatTemplate {
-            source: source.to_owned(),
-            bos_token: bos.and_then(name).unwrap_or_default(),
-            eos_token: name(eos).unwrap_or_default(),
-        });
+    let template = meta.str("tokenizer.chat_template").ok().map(str::to_owned);
     let specials = Specials {
         bos: bos.and_then(name),
         eos: name(eos).ok_or("the end token id is outside the vocabulary")?,

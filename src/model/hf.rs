@@ -11,7 +11,6 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value as Json};
 
-use super::chat::ChatTemplate;
 use super::{Checkpoint, Config, Params, Prompting, Specials, Tokenizer};
 
 /// Where mpx keeps what transformers has no field for: how prompts are put
@@ -231,12 +230,7 @@ fn tokenizer(dir: &Path) -> Result<Tokenizer, String> {
             _ => None,
         }
     };
-    let template = source.map(|source| ChatTemplate {
-        source,
-        bos_token: specials.bos.clone().unwrap_or_default(),
-        eos_token: specials.eos.clone(),
-    });
-    Tokenizer::from_hf_json(&text, &specials, template)
+    Tokenizer::from_hf_json(&text, &specials, source)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -280,7 +274,7 @@ pub fn save(
         "clean_up_tokenization_spaces": false,
     });
     if let Some(t) = tokenizer.template() {
-        tc["chat_template"] = Json::String(t.source.clone());
+        tc["chat_template"] = Json::String(t.source().to_owned());
     }
     write("tokenizer_config.json", &tc)?;
     write(

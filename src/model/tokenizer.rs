@@ -19,6 +19,17 @@ impl ByteTokenizer {
     pub const EOS: u32 = 257;
     pub const PAD: u32 = 258;
     pub const VOCAB: usize = 259;
+    /// The specials' names in the exported `tokenizer.json`, by id.
+    const NAMES: [(u32, &'static str); 3] = [
+        (Self::BOS, "<bos>"),
+        (Self::EOS, "<eos>"),
+        (Self::PAD, "<pad>"),
+    ];
+
+    /// The name of a special token.
+    fn special_name(id: u32) -> Option<&'static str> {
+        Self::NAMES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+    }
 
     /// Token ids of `text`, without specials.
     pub fn encode(self, text: &str) -> Vec<u32> {
@@ -49,7 +60,7 @@ impl ByteTokenizer {
             "version": "1.0",
             "truncation": null,
             "padding": null,
-            "added_tokens": [added(Self::BOS, "<bos>"), added(Self::EOS, "<eos>"), added(Self::PAD, "<pad>")],
+            "added_tokens": Self::NAMES.map(|(id, name)| added(id, name)),
             "normalizer": null,
             "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false},
             "post_processor": {
@@ -131,12 +142,18 @@ impl Tokenizer {
     }
 
     /// A Hugging Face tokenizer from its `tokenizer.json` text, with its
-    /// special tokens and chat template.
+    /// special tokens and the source of its chat template.
     pub fn from_hf_json(
         text: &str,
         specials: &Specials,
-        template: Option<ChatTemplate>,
+        template: Option<String>,
     ) -> Result<Self, String> {
+        let template = template
+            .map(|source| {
+                let bos = specials.bos.clone().unwrap_or_default();
+                ChatTemplate::new(source, bos, specials.eos.clone())
+            })
+            .transpose()?;
         let inner: tokenizers::Tokenizer = text
             .parse()
             .map_err(|e| format!("not a tokenizer.json: {e}"))?;
@@ -245,12 +262,7 @@ impl Tokenizer {
     /// The token text of `id` (for `tokenizer_config.json`).
     pub fn token(&self, id: u32) -> Option<String> {
         match &self.kind {
-            Kind::Bytes => match id {
-                ByteTokenizer::BOS => Some("<bos>".into()),
-                ByteTokenizer::EOS => Some("<eos>".into()),
-                ByteTokenizer::PAD => Some("<pad>".into()),
-                _ => None,
-            },
+            Kind::Bytes => ByteTokenizer::special_name(id).map(str::to_owned),
             Kind::Hf(t) => t.id_to_token(id),
         }
     }
