@@ -10,6 +10,7 @@ same thread count as candle (all cores unless --threads).
 
 import argparse
 import os
+import resource
 import time
 
 import torch
@@ -100,6 +101,7 @@ def main():
     for name, spec in SHAPES.items():
         if args.shape in name:
             run(name, spec)
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,9 @@
 //!   cargo bench --bench `mpo_step`                      # both shapes
 //!   cargo bench --bench `mpo_step` -- small             # one shape
 //!   cargo bench --bench `mpo_step` --no-default-features  # without gemm's AVX-512 kernels
+//!   MPX_ENGINE=candle cargo bench --bench `mpo_step`      # the candle graph, not the CPU engine
 
 use std::time::Instant;
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use candle_core::{DType, Device};
 use mpx::model::{Config, Llama, Params};
@@ -88,7 +86,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    println!("threads: {}", candle_core::utils::get_num_threads());
+    println!("threads: {}", rayon::current_num_threads());
     for shape in shapes() {
         if !filter.is_empty() && !filter.iter().any(|f| shape.name.contains(f.as_str())) {
             continue;
@@ -145,4 +143,5 @@ fn main() {
             tokens as f64 / median
         );
     }
+    println!("peak RSS {} MiB", mpx::model::cpu::peak_rss_mib());
 }

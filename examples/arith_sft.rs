@@ -13,10 +13,6 @@
 
 use std::time::Instant;
 
-// As in the `mpx` binary: without it every step page-faults its tensors in.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use candle_core::{DType, Device};
 use mpx::data::arith::{ArithSpec, Style};
 use mpx::eval::judge::{judge, Match, Verdict};

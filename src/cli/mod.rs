@@ -36,7 +36,7 @@ struct SetArgs {
 /// Options of `run` and `watch`.
 #[derive(Debug, clap::Args)]
 struct RunOpts {
-    /// Stages run at once (CPU threads are split between them)
+    /// Stages run at once (they share one thread per core)
     /// [default: the number of CPU cores].
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,

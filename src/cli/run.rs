@@ -61,8 +61,9 @@ pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result
     })
 }
 
-/// What `run` and `watch` share: the device, CPU threads split between
-/// `--jobs` slots (matrix multiplies in each slot use cores / jobs threads),
+/// What `run` and `watch` share: the device, `--jobs` slots (every slot's
+/// matrix multiplies and kernels share one pool of a thread per core, so a
+/// lone running stage gets every core and two share them),
 /// a Ctrl-C handler that stops stages cleanly, and the executor's options.
 pub(super) fn prepare(args: &RunArgs) -> Result<(candle_core::Device, Options), ExitCode> {
     let device = crate::model::device(&args.device).map_err(|e| {
@@ -71,9 +72,6 @@ pub(super) fn prepare(args: &RunArgs) -> Result<(candle_core::Device, Options), 
     })?;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let jobs = args.jobs.unwrap_or(cores).max(1);
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", (cores / jobs).max(1).to_string());
-    }
     let _ = ctrlc::set_handler(|| {
         if CANCEL.all() {
             eprintln!(

@@ -22,7 +22,7 @@ use crate::store::{Status, Store};
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Stages at once; CPU threads are split between them.
+    /// Stages at once; they share one pool of a thread per core.
     pub jobs: usize,
     /// Stop starting stages after the first failure.
     pub fail_fast: bool,

@@ -101,8 +101,11 @@ fn generate_rows(
     if budget == 0 || n == 0 {
         return Ok(out);
     }
-    let mut cache = model.new_cache();
     let ids: Vec<u32> = prompts.iter().flat_map(|p| p.iter().copied()).collect();
+    if super::cpu::supported(model) {
+        return generate_cpu(model, ids, n, len + budget, budget, sampling, eos, rng);
+    }
+    let mut cache = model.new_cache();
     let mut input = Tensor::from_vec(ids, (n, len), device)?;
     for _ in 0..budget {
         let logits = model.forward(&input, Some(&mut cache))?;
@@ -128,6 +131,45 @@ fn generate_rows(
             break;
         }
         input = Tensor::from_vec(next, (n, 1), device)?;
+    }
+    Ok(out)
+}
+
+/// [`generate_rows`] on the CPU engine: a cache sized for the whole
+/// generation, and finished rows dropped from the batch. Tokens are drawn in
+/// the same order, so results equal the candle path's up to rounding.
+#[allow(clippy::too_many_arguments)]
+fn generate_cpu(
+    model: &Llama,
+    ids: Vec<u32>,
+    n: usize,
+    capacity: usize,
+    budget: usize,
+    sampling: &Sampling,
+    eos: u32,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<u32>>> {
+    let vocab = model.config().vocab;
+    let mut decoder = super::cpu::Decoder::new(model, n, capacity);
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut logits = decoder.step(&active, &ids)?;
+    for i in 0..budget {
+        let mut next = Vec::with_capacity(active.len());
+        let mut still = Vec::with_capacity(active.len());
+        for (row, &r) in logits.chunks(vocab).zip(&active) {
+            let token = pick(row, sampling, rng);
+            if token != eos {
+                out[r].push(token);
+                still.push(r);
+                next.push(token);
+            }
+        }
+        if still.is_empty() || i + 1 == budget {
+            break;
+        }
+        active = still;
+        logits = decoder.step(&active, &next)?;
     }
     Ok(out)
 }

@@ -17,6 +17,8 @@ pub struct Batch {
     pub mask: Tensor,
     /// Completion tokens per row.
     pub lens: Vec<usize>,
+    /// Input positions that hold a real token (not padding).
+    real: usize,
 }
 
 impl Batch {
@@ -33,6 +35,7 @@ impl Batch {
         let mut targets = Vec::with_capacity(rows.len() * len);
         let mut mask = Vec::with_capacity(rows.len() * len);
         let mut lens = Vec::with_capacity(rows.len());
+        let mut real = 0;
         for (prompt, completion) in rows {
             if prompt.is_empty() {
                 candle_core::bail!("a sequence needs at least one prompt token (BOS)");
@@ -46,6 +49,7 @@ impl Batch {
                 mask.push(if scored { 1f32 } else { 0f32 });
             }
             lens.push(completion.len());
+            real += (seq.len() - 1).max(1);
         }
         let n = rows.len();
         Ok(Self {
@@ -53,6 +57,7 @@ impl Batch {
             targets: Tensor::from_vec(targets, (n, len), device)?,
             mask: Tensor::from_vec(mask, (n, len), device)?.to_dtype(dtype)?,
             lens,
+            real,
         })
     }
 
@@ -60,9 +65,9 @@ impl Batch {
         self.lens.len()
     }
 
-    /// Real (non-pad) tokens in the batch, for throughput figures.
+    /// Real (non-pad) input tokens in the batch, for throughput figures.
     pub fn tokens(&self) -> usize {
-        self.lens.len() * self.ids.dim(1).unwrap_or(0)
+        self.real
     }
 }
 
@@ -105,6 +110,9 @@ pub fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
 
 /// The summed log-prob of `completion` after `prompt` (one row, no padding).
 pub fn sequence_logprob(model: &Llama, prompt: &[u32], completion: &[u32]) -> Result<f64> {
+    if super::cpu::supported(model) {
+        return Ok(f64::from(super::cpu::logps(model, &[(prompt, completion)])?[0]));
+    }
     let batch = Batch::new(&[(prompt, completion)], 0, model.dtype(), model.device())?;
     let sum = completion_logps(model, &batch)?.sum;
     sum.to_dtype(candle_core::DType::F64)?

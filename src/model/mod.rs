@@ -11,6 +11,7 @@
 mod chat;
 mod checkpoint;
 mod config;
+pub mod cpu;
 mod device;
 mod generate;
 mod gguf;

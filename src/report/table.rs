@@ -62,20 +62,47 @@ pub fn tidy(axes: &[String], rows: &[Measurement]) -> PolarsResult<DataFrame> {
 
 /// Seeds aggregated: one row per (model, axes, suite, metric) in order of
 /// first appearance, with `mean`, `std` (n−1; null for one seed) and `n`.
+/// polars groups the rows (eagerly: its lazy engine would bring a query
+/// planner, an async runtime and cloud storage clients into the build for
+/// this one call); the three statistics are computed over each group.
 pub fn aggregate(tidy: &DataFrame, axes: &[String]) -> PolarsResult<DataFrame> {
-    let mut keys = vec![col("model")];
-    keys.extend(axes.iter().map(|a| col(a.as_str())));
-    keys.push(col("suite"));
-    keys.push(col("metric"));
-    tidy.clone()
-        .lazy()
-        .group_by_stable(keys)
-        .agg([
-            col("value").mean().alias("mean"),
-            col("value").std(1).alias("std"),
-            col("value").count().cast(DataType::Int64).alias("n"),
-        ])
-        .collect()
+    let mut keys = vec!["model".to_owned()];
+    keys.extend(axes.iter().cloned());
+    keys.push("suite".to_owned());
+    keys.push("metric".to_owned());
+    let groups = tidy.group_by_stable(&keys)?;
+    let values = tidy.column("value")?.f64()?;
+    let (mut mean, mut std, mut n) = (Vec::new(), Vec::new(), Vec::new());
+    for group in groups.get_groups().iter() {
+        let xs: Vec<f64> = match group {
+            GroupsIndicator::Idx((_, idx)) => idx.iter().filter_map(|&i| values.get(i as usize)).collect(),
+            GroupsIndicator::Slice([first, len]) => (first..first + len)
+                .filter_map(|i| values.get(i as usize))
+                .collect(),
+        };
+        let (m, s) = mean_std(&xs);
+        mean.push(m);
+        std.push(s);
+        n.push(xs.len() as i64);
+    }
+    let mut columns = groups.keys();
+    columns.push(Column::new("mean".into(), mean));
+    columns.push(Column::new("std".into(), std));
+    columns.push(Column::new("n".into(), n));
+    DataFrame::new_infer_height(columns)
+}
+
+/// Mean and sample standard deviation (n−1; `None` below two values).
+fn mean_std(xs: &[f64]) -> (Option<f64>, Option<f64>) {
+    if xs.is_empty() {
+        return (None, None);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let std = (xs.len() > 1).then(|| {
+        (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt()
+    });
+    (Some(mean), std)
 }
 
 /// One cell of the report.

@@ -76,17 +76,7 @@ impl AdamW {
         grad_scale: f64,
     ) -> Result<()> {
         self.step += 1;
-        let c = self.config;
-        let t = self.step as i32;
-        let hyper = Hyper {
-            decay: 1.0 - lr * c.weight_decay,
-            beta1: c.beta1,
-            beta2: c.beta2,
-            eps: c.eps,
-            step_size: lr / (1.0 - c.beta1.powi(t)),
-            bc2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
-            scale: grad_scale,
-        };
+        let hyper = self.hyper(lr, grad_scale);
         for (name, var) in params.iter() {
             let Some(grad) = grads.get(name) else {
                 continue;
@@ -109,6 +99,53 @@ impl AdamW {
             }
         }
         Ok(())
+    }
+
+    /// [`AdamW::step`] with gradients as f32 slices by parameter name, for
+    /// f32 parameters on the CPU.
+    pub fn step_slices(
+        &mut self,
+        params: &Params,
+        grads: &BTreeMap<&str, &[f32]>,
+        lr: f64,
+        grad_scale: f64,
+    ) -> Result<()> {
+        self.step += 1;
+        let hyper = self.hyper(lr, grad_scale);
+        for (name, var) in params.iter() {
+            let Some(grad) = grads.get(name.as_str()) else {
+                continue;
+            };
+            let moments = self
+                .moments
+                .entry(name.clone())
+                .or_insert_with(|| fresh_moments(var));
+            let Moments::Cpu { m, v } = moments else {
+                candle_core::bail!("`{name}` is not an f32 parameter on the CPU");
+            };
+            let op = FusedAdamWSlice {
+                hyper,
+                grad,
+                m: RefCell::new(m),
+                v: RefCell::new(v),
+            };
+            var.as_tensor().inplace_op1(&op)?;
+        }
+        Ok(())
+    }
+
+    fn hyper(&self, lr: f64, grad_scale: f64) -> Hyper {
+        let c = self.config;
+        let t = self.step as i32;
+        Hyper {
+            decay: 1.0 - lr * c.weight_decay,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            step_size: lr / (1.0 - c.beta1.powi(t)),
+            bc2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
+            scale: grad_scale,
+        }
     }
 
     /// Moments by parameter name, as f32 tensors (for checkpoints).
@@ -224,30 +261,63 @@ impl InplaceOp2 for FusedAdamW<'_> {
             candle_core::bail!("fused AdamW needs contiguous tensors");
         };
         let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
-        let mut m = self.m.borrow_mut();
-        let mut v = self.v.borrow_mut();
-        let h = self.hyper;
-        let (scale, decay) = (h.scale as f32, h.decay as f32);
-        let (b1, b2, eps) = (h.beta1 as f32, h.beta2 as f32, h.eps as f32);
-        let (step_size, bc2_sqrt) = (h.step_size as f32, h.bc2_sqrt as f32);
-        // Memory-bound: chunks across threads, each a tight loop.
-        const CHUNK: usize = 1 << 16;
-        p.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), m), v)| {
-                for i in 0..p.len() {
-                    let grad = g[i] * scale;
-                    p[i] *= decay;
-                    m[i] += (grad - m[i]) * (1.0 - b1);
-                    v[i] = v[i] * b2 + grad * grad * (1.0 - b2);
-                    let denom = v[i].sqrt() / bc2_sqrt + eps;
-                    p[i] -= step_size * m[i] / denom;
-                }
-            });
+        fused_update(p, g, &mut self.m.borrow_mut(), &mut self.v.borrow_mut(), self.hyper);
         Ok(())
     }
+}
+
+/// The same update with the gradient given as a slice (the CPU engine's
+/// buffers, which outlive the step and are not tensors).
+struct FusedAdamWSlice<'a> {
+    hyper: Hyper,
+    grad: &'a [f32],
+    m: RefCell<&'a mut Vec<f32>>,
+    v: RefCell<&'a mut Vec<f32>>,
+}
+
+impl candle_core::InplaceOp1 for FusedAdamWSlice<'_> {
+    fn name(&self) -> &'static str {
+        "fused-adamw"
+    }
+
+    fn cpu_fwd(&self, dst: &mut CpuStorage, dst_l: &Layout) -> Result<()> {
+        let CpuStorage::F32(p) = dst else {
+            candle_core::bail!("fused AdamW needs f32 parameters");
+        };
+        let Some((p0, p1)) = dst_l.contiguous_offsets() else {
+            candle_core::bail!("fused AdamW needs contiguous tensors");
+        };
+        if p1 - p0 != self.grad.len() {
+            candle_core::bail!("a gradient of {} values for {} parameters", self.grad.len(), p1 - p0);
+        }
+        let (m, v) = (&mut self.m.borrow_mut(), &mut self.v.borrow_mut());
+        fused_update(&mut p[p0..p1], self.grad, m, v, self.hyper);
+        Ok(())
+    }
+}
+
+/// For each element, decay, moment updates and the bias-corrected step, in
+/// `PyTorch`'s order of operations. Memory-bound: chunks across threads,
+/// each a tight loop (element-wise, so the split never changes a result).
+fn fused_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: Hyper) {
+    const CHUNK: usize = 1 << 16;
+    let (scale, decay) = (h.scale as f32, h.decay as f32);
+    let (b1, b2, eps) = (h.beta1 as f32, h.beta2 as f32, h.eps as f32);
+    let (step_size, bc2_sqrt) = (h.step_size as f32, h.bc2_sqrt as f32);
+    p.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .for_each(|(((p, g), m), v)| {
+            for i in 0..p.len() {
+                let grad = g[i] * scale;
+                p[i] *= decay;
+                m[i] += (grad - m[i]) * (1.0 - b1);
+                v[i] = v[i] * b2 + grad * grad * (1.0 - b2);
+                let denom = v[i].sqrt() / bc2_sqrt + eps;
+                p[i] -= step_size * m[i] / denom;
+            }
+        });
 }
 
 /// Moments and arithmetic are f32 (the master precision), or f64 for f64
@@ -317,6 +387,29 @@ fn sum_of_squares(g: &Tensor) -> Result<f64> {
     }
 }
 
+/// [`clip_scale`] over f32 slices; each is summed in fixed chunks added in
+/// order, so the norm does not depend on the number of threads.
+pub fn clip_scale_slices<'a>(grads: impl Iterator<Item = &'a [f32]>, max: f64) -> (f64, f64) {
+    let mut total = 0.0;
+    for g in grads {
+        let parts: Vec<f64> = g
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
+            .collect();
+        total += parts.iter().sum::<f64>();
+    }
+    clip_factor(total.sqrt(), max)
+}
+
+fn clip_factor(norm: f64, max: f64) -> (f64, f64) {
+    let scale = if max > 0.0 {
+        (max / (norm + 1e-6)).min(1.0)
+    } else {
+        1.0
+    };
+    (norm, scale)
+}
+
 /// Global L2 norm of all gradients, and the factor that clips it to `max`
 /// (`PyTorch`'s `clip_grad_norm_`: `max / (norm + 1e-6)`, at most 1; `max`
 /// of 0 disables clipping).
@@ -325,11 +418,5 @@ pub fn clip_scale(grads: &BTreeMap<String, Tensor>, max: f64) -> Result<(f64, f6
     for g in grads.values() {
         total += sum_of_squares(g)?;
     }
-    let norm = total.sqrt();
-    let scale = if max > 0.0 {
-        (max / (norm + 1e-6)).min(1.0)
-    } else {
-        1.0
-    };
-    Ok((norm, scale))
+    Ok(clip_factor(total.sqrt(), max))
 }

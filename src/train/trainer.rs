@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Result as CandleResult, Tensor};
+use candle_core::{DType, Device, Result as CandleResult, Tensor, Var};
 use serde::Serialize;
 
 use super::checkpoint::{self, CheckpointError, CheckpointMeta};
+use super::optim::clip_scale_slices;
 use super::{clip_scale, AdamW, AdamWConfig, Delta, Objective, PairLogps, Schedule};
-use crate::model::{completion_logps, Batch, Llama, Tokenizer};
+use crate::model::{completion_logps, cpu, Batch, Llama, Tokenizer};
 use crate::rng::Rng;
 
 /// A tokenized preference pair with its cached reference log-probs.
@@ -115,6 +116,9 @@ pub struct Trainer {
     order: Vec<usize>,
     cursor: usize,
     step: u64,
+    /// The CPU engine's gradient buffers, kept from step to step (zeroing
+    /// is cheaper than faulting fresh memory in).
+    cpu_grads: Option<cpu::Gradients>,
 }
 
 impl Trainer {
@@ -129,6 +133,7 @@ impl Trainer {
             order: Vec::new(),
             cursor: 0,
             step: 0,
+            cpu_grads: None,
         }
     }
 
@@ -170,11 +175,35 @@ impl Trainer {
         let indices = self.next_indices(data.len());
         let micro = indices.len().div_ceil(self.config.grad_accum.max(1));
         let chunks: Vec<&[usize]> = indices.chunks(micro).collect();
+        let fast = cpu::supported(&self.model);
         let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
+        let mut cpu_grads = if fast {
+            let mut g = self
+                .cpu_grads
+                .take()
+                .unwrap_or_else(|| cpu::Gradients::new(&self.model));
+            g.zero();
+            Some(g)
+        } else {
+            None
+        };
         let mut stats = Stats::default();
         for chunk in &chunks {
             let examples: Vec<&Example> = chunk.iter().map(|&i| &data[i]).collect();
-            let (out, tokens, x) = self.micro_step(&examples)?;
+            let rows = self.rows(&examples);
+            // The summed log-probs: a leaf the objective differentiates
+            // against (the CPU engine), or the candle graph's output.
+            let (sums, pass, tokens) = if fast {
+                let (s, pass) = cpu::forward_train(&self.model, &rows)?;
+                let leaf = Var::from_tensor(&Tensor::from_vec(s, rows.len(), &Device::Cpu)?)?;
+                let tokens = pass.tokens();
+                (leaf.as_tensor().clone(), Some(pass), tokens)
+            } else {
+                let model = &self.model;
+                let batch = Batch::new(&rows, PAD, model.dtype(), model.device())?;
+                (completion_logps(model, &batch)?.sum, None, batch.tokens())
+            };
+            let (out, x) = self.objective_on(&examples, &sums)?;
             let loss = out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             if !loss.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
@@ -184,19 +213,37 @@ impl Trainer {
             }
             let scaled = (&out.loss / chunks.len() as f64)?;
             let store = scaled.backward()?;
-            for (name, var) in self.model.params().iter() {
-                if let Some(g) = store.get(var) {
-                    let g = match grads.remove(name) {
-                        Some(acc) => (acc + g)?,
-                        None => g.clone(),
-                    };
-                    grads.insert(name.clone(), g);
+            if let (Some(pass), Some(acc)) = (pass, cpu_grads.as_mut()) {
+                let d = match store.get(&sums) {
+                    Some(g) => g.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+                    None => vec![0.0; rows.len()],
+                };
+                cpu::backward(&self.model, pass, &d, acc)?;
+            } else {
+                for (name, var) in self.model.params().iter() {
+                    if let Some(g) = store.get(var) {
+                        let g = match grads.remove(name) {
+                            Some(acc) => (acc + g)?,
+                            None => g.clone(),
+                        };
+                        grads.insert(name.clone(), g);
+                    }
                 }
             }
             stats.add(&out, &x, loss, tokens, chunks.len())?;
         }
-        let (norm, scale) = clip_scale(&grads, self.config.clip)?;
-        self.opt.step(self.model.params(), &grads, lr, scale)?;
+        let norm = if let Some(acc) = cpu_grads {
+            let slices = acc.slices();
+            let (norm, scale) = clip_scale_slices(slices.values().copied(), self.config.clip);
+            self.opt
+                .step_slices(self.model.params(), &slices, lr, scale)?;
+            self.cpu_grads = Some(acc);
+            norm
+        } else {
+            let (norm, scale) = clip_scale(&grads, self.config.clip)?;
+            self.opt.step(self.model.params(), &grads, lr, scale)?;
+            norm
+        };
         self.step += 1;
         Ok(StepLog {
             step: self.step,
@@ -215,33 +262,37 @@ impl Trainer {
         })
     }
 
-    /// Forward and loss for one micro-batch: chosen rows then rejected rows
-    /// in one batch, so both go through a single forward pass.
-    fn micro_step(
-        &mut self,
-        examples: &[&Example],
-    ) -> CandleResult<(super::LossOutput, usize, PairLogps)> {
-        let model = &self.model;
-        let n = examples.len();
-        let context = model.config().context;
+    /// A micro-batch's rows: chosen rows, then rejected rows when the
+    /// objective needs them, so both go through a single forward pass.
+    fn rows<'e>(&self, examples: &[&'e Example]) -> Vec<(&'e [u32], &'e [u32])> {
+        let context = self.model.config().context;
         let mut rows: Vec<(&[u32], &[u32])> = examples
             .iter()
             .map(|e| fit(&e.prompt, &e.chosen, context))
             .collect();
-        let with_rejected = self.objective.needs_rejected();
-        if with_rejected {
+        if self.objective.needs_rejected() {
             rows.extend(
                 examples
                     .iter()
                     .map(|e| fit(&e.prompt, &e.rejected, context)),
             );
         }
-        let (dtype, device) = (model.dtype(), model.device().clone());
-        let batch = Batch::new(&rows, PAD, dtype, &device)?;
-        let logps = completion_logps(model, &batch)?;
-        let chosen = logps.sum.narrow(0, 0, n)?;
-        let rejected = if with_rejected {
-            logps.sum.narrow(0, n, n)?
+        rows
+    }
+
+    /// The objective on a micro-batch whose rows' summed log-probs are
+    /// `sums` (laid out as [`Trainer::rows`] does).
+    fn objective_on(
+        &mut self,
+        examples: &[&Example],
+        sums: &Tensor,
+    ) -> CandleResult<(super::LossOutput, PairLogps)> {
+        let n = examples.len();
+        let context = self.model.config().context;
+        let (dtype, device) = (self.model.dtype(), self.model.device().clone());
+        let chosen = sums.narrow(0, 0, n)?;
+        let rejected = if self.objective.needs_rejected() {
+            sums.narrow(0, n, n)?
         } else {
             chosen.detach()
         };
@@ -258,7 +309,7 @@ impl Trainer {
             rejected_len: col(&|e| fit(&e.prompt, &e.rejected, context).1.len() as f64)?,
         };
         let out = self.objective.compute(&x, &mut self.delta, true)?;
-        Ok((out, batch.tokens(), x))
+        Ok((out, x))
     }
 
     /// Saves weights, optimizer, δ and the batch order.

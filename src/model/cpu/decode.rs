@@ -1,0 +1,170 @@
+//! Generation on the CPU engine: a key/value cache allocated once for the
+//! whole generation (no re-concatenation per token), grouped-query
+//! attention reading the cache in place, and logits for the last position
+//! of each row only.
+
+use candle_core::Result;
+use rayon::prelude::*;
+
+use super::attention::{softmax_prefix, Heads};
+use super::forward::linear;
+use super::gemm::{matmul, Mat, MatMut, Threads};
+use super::kernels::{add_bias, rms_norm, rope, swiglu};
+use super::weights::Weights;
+use super::Rope;
+use crate::model::Config;
+
+/// Keys and values of `rows` sequences, `[rows, capacity, kv width]` per
+/// layer, filled up to `len` positions.
+pub(crate) struct Cache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    rows: usize,
+    capacity: usize,
+    len: usize,
+}
+
+impl Cache {
+    pub fn new(config: &Config, rows: usize, capacity: usize) -> Self {
+        let width = config.kv_heads * config.head_dim();
+        let layer = || vec![0.0f32; rows * capacity * width];
+        Self {
+            k: (0..config.layers).map(|_| layer()).collect(),
+            v: (0..config.layers).map(|_| layer()).collect(),
+            rows,
+            capacity,
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Feeds `t` more tokens to each of the cache rows in `active` (`ids`: row
+/// after row; rows left out have finished and are never fed again) and
+/// returns the logits of each active row's last token, `[active, vocab]`.
+pub(crate) fn step(
+    w: &Weights<'_>,
+    config: &Config,
+    rope_t: &Rope,
+    cache: &mut Cache,
+    active: &[usize],
+    ids: &[u32],
+) -> Result<Vec<f32>> {
+    let (h, inter, rows) = (config.hidden, config.intermediate, active.len());
+    if rows == 0 || ids.len() % rows != 0 || active.iter().any(|&r| r >= cache.rows) {
+        candle_core::bail!("decode step: {} ids for {rows} active rows", ids.len());
+    }
+    let t = ids.len() / rows;
+    let start = cache.len;
+    if start + t > cache.capacity {
+        candle_core::bail!(
+            "sequence of {} tokens exceeds the model's context of {}",
+            start + t,
+            cache.capacity
+        );
+    }
+    let sh = Heads {
+        heads: config.heads,
+        kv_heads: config.kv_heads,
+        dim: config.head_dim(),
+    };
+    let (qw, kw, n) = (sh.q_width(), sh.kv_width(), rows * t);
+    let mut x = vec![0.0f32; n * h];
+    for (row, &id) in x.chunks_mut(h).zip(ids) {
+        let id = id as usize;
+        if id >= config.vocab {
+            candle_core::bail!("token id {id} is outside the vocabulary of {}", config.vocab);
+        }
+        row.copy_from_slice(&w.embed[id * h..(id + 1) * h]);
+    }
+    let mut hbuf = vec![0.0f32; n * h];
+    let (mut q, mut k, mut v) = (vec![0.0f32; n * qw], vec![0.0f32; n * kw], vec![0.0f32; n * kw]);
+    let (mut o, mut a) = (vec![0.0f32; n * qw], vec![0.0f32; n * h]);
+    let (mut gate, mut up) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
+    let (mut m, mut sig) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
+    let keys = start + t;
+    for (l, lw) in w.layers.iter().enumerate() {
+        rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
+        linear(&hbuf, lw.q, n, h, qw, &mut q);
+        linear(&hbuf, lw.k, n, h, kw, &mut k);
+        linear(&hbuf, lw.v, n, h, kw, &mut v);
+        if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
+            add_bias(&mut q, qb);
+            add_bias(&mut k, kb);
+            add_bias(&mut v, vb);
+        }
+        for (i, (qr, kr)) in q.chunks_mut(qw).zip(k.chunks_mut(kw)).enumerate() {
+            let pos = start + i % t;
+            rope(qr, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
+            rope(kr, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
+        }
+        let (ck, cv) = (&mut cache.k[l], &mut cache.v[l]);
+        for (j, &r) in active.iter().enumerate() {
+            let at = (r * cache.capacity + start) * kw;
+            ck[at..at + t * kw].copy_from_slice(&k[j * t * kw..(j + 1) * t * kw]);
+            cv[at..at + t * kw].copy_from_slice(&v[j * t * kw..(j + 1) * t * kw]);
+        }
+        let cap = cache.capacity;
+        o.par_chunks_mut(t * qw)
+            .zip(q.par_chunks(t * qw))
+            .zip(active)
+            .for_each(|((o, q), &r)| {
+                let kr = &ck[r * cap * kw..][..keys * kw];
+                let vr = &cv[r * cap * kw..][..keys * kw];
+                let mut p = vec![0.0f32; t * keys];
+                for hd in 0..sh.heads {
+                    let g = sh.group(hd);
+                    let d = sh.dim;
+                    matmul(
+                        (t, keys, d),
+                        MatMut::rows(&mut p, keys),
+                        Mat::cols(q, qw, hd * d),
+                        Mat::cols_t(kr, kw, g * d),
+                        sh.scale(),
+                        false,
+                        Threads::One,
+                    );
+                    for (i, row) in p.chunks_mut(keys).enumerate() {
+                        softmax_prefix(row, start + i);
+                    }
+                    matmul(
+                        (t, d, keys),
+                        MatMut::cols(o, qw, hd * d),
+                        Mat::rows(&p, keys),
+                        Mat::cols(vr, kw, g * d),
+                        1.0,
+                        false,
+                        Threads::One,
+                    );
+                }
+            });
+        linear(&o, lw.o, n, qw, h, &mut a);
+        add(&mut x, &a);
+        rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
+        linear(&hbuf, lw.gate, n, h, inter, &mut gate);
+        linear(&hbuf, lw.up, n, h, inter, &mut up);
+        swiglu(&gate, &up, &mut m, &mut sig);
+        linear(&m, lw.down, n, inter, h, &mut a);
+        add(&mut x, &a);
+    }
+    cache.len += t;
+    let mut last = vec![0.0f32; rows * h];
+    for (r, row) in last.chunks_mut(h).enumerate() {
+        let i = r * t + t - 1;
+        row.copy_from_slice(&x[i * h..(i + 1) * h]);
+    }
+    let mut normed = vec![0.0f32; rows * h];
+    rms_norm(&last, w.norm, config.norm_eps, &mut normed);
+    let mut logits = vec![0.0f32; rows * config.vocab];
+    linear(&normed, w.lm_head, rows, h, config.vocab, &mut logits);
+    Ok(logits)
+}
+
+fn add(x: &mut [f32], a: &[f32]) {
+    for (x, a) in x.iter_mut().zip(a) {
+        *x += a;
+    }
+}

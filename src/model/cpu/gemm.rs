@@ -1,0 +1,225 @@
+//! The one place mpx calls `gemm` directly: a bounds-checked, safe wrapper
+//! over its raw-pointer API. Every matrix is a slice with a row and a column
+//! stride; the wrapper asserts that each stays inside its slice before the
+//! call, so the `unsafe` block below cannot read or write out of bounds.
+//!
+//! `gemm` splits work over the output's rows and columns, never over the
+//! inner dimension, so results do not depend on the thread count.
+
+#![allow(unsafe_code)]
+
+use gemm::Parallelism;
+
+/// A read-only strided matrix.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f32],
+    /// Elements between consecutive rows and columns.
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Row-major with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn t(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            rs: 1,
+            cs: cols,
+        }
+    }
+
+    /// Row-major rows of width `stride`, `cols` of which start at `offset`
+    /// (one head's columns of a `[tokens, heads · head_dim]` buffer).
+    pub fn cols(data: &'a [f32], stride: usize, offset: usize) -> Self {
+        Self {
+            data: &data[offset..],
+            rs: stride,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of [`Mat::cols`].
+    pub fn cols_t(data: &'a [f32], stride: usize, offset: usize) -> Self {
+        Self {
+            data: &data[offset..],
+            rs: 1,
+            cs: stride,
+        }
+    }
+}
+
+/// A writable strided matrix.
+pub(crate) struct MatMut<'a> {
+    pub data: &'a mut [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> MatMut<'a> {
+    pub fn rows(data: &'a mut [f32], cols: usize) -> Self {
+        Self {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    pub fn cols(data: &'a mut [f32], stride: usize, offset: usize) -> Self {
+        Self {
+            data: &mut data[offset..],
+            rs: stride,
+            cs: 1,
+        }
+    }
+}
+
+/// Whether `gemm` may use the rayon pool. `Pool` runs on one thread when
+/// called from a pool worker already (a shard of a sharded pass, which is
+/// the parallelism there).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Threads {
+    Pool,
+    One,
+}
+
+fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
+}
+
+/// `c = scale · a·b` (or `c += scale · a·b` with `accumulate`) for
+/// `a: [m, k]`, `b: [k, n]`, `c: [m, n]`.
+#[allow(clippy::too_many_arguments, clippy::similar_names)]
+pub(crate) fn matmul(
+    (m, n, k): (usize, usize, usize),
+    c: MatMut<'_>,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    scale: f32,
+    accumulate: bool,
+    threads: Threads,
+) {
+    assert!(fits(c.data.len(), m, n, c.rs, c.cs), "gemm: c out of bounds");
+    assert!(fits(a.data.len(), m, k, a.rs, a.cs), "gemm: a out of bounds");
+    assert!(fits(b.data.len(), k, n, b.rs, b.cs), "gemm: b out of bounds");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    c.data[i * c.rs + j * c.cs] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    let parallelism = match threads {
+        Threads::Pool
+            if rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() =>
+        {
+            Parallelism::Rayon(rayon::current_num_threads())
+        }
+        _ => Parallelism::None,
+    };
+    // SAFETY: the asserts above keep every element `gemm` touches, at
+    // (i·rs + j·cs) for i < rows and j < cols, inside its slice; `c` is a
+    // unique borrow, so it aliases neither input; strides fit in isize
+    // because they index allocated slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.data.as_mut_ptr(),
+            c.cs as isize,
+            c.rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn products_and_transposes_match_a_naive_loop() {
+        let (m, n, k) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 2.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let want = naive(m, n, k, &a, &b);
+        let mut c = vec![0.0; m * n];
+        matmul(
+            (m, n, k),
+            MatMut::rows(&mut c, n),
+            Mat::rows(&a, k),
+            Mat::rows(&b, n),
+            1.0,
+            false,
+            Threads::Pool,
+        );
+        assert_eq!(c, want);
+        // bᵀ stored row-major [n, k], read transposed; accumulate doubles.
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        matmul(
+            (m, n, k),
+            MatMut::rows(&mut c, n),
+            Mat::rows(&a, k),
+            Mat::t(&bt, k),
+            1.0,
+            true,
+            Threads::One,
+        );
+        let twice: Vec<f32> = want.iter().map(|x| 2.0 * x).collect();
+        assert_eq!(c, twice);
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn a_matrix_past_its_slice_is_refused() {
+        let a = vec![0.0; 5];
+        let mut c = vec![0.0; 4];
+        matmul(
+            (2, 2, 3),
+            MatMut::rows(&mut c, 2),
+            Mat::rows(&a, 3),
+            Mat::rows(&a, 2),
+            1.0,
+            false,
+            Threads::One,
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! The CPU engine: the Llama decoder's forward and backward written by hand
+//! in f32 over packed (unpadded) rows, with `gemm` for every product and
+//! fused kernels for the rest. The candle model ([`Llama`]'s own forward)
+//! stays the reference and the path for other devices and dtypes; this one
+//! is what CPU training, log-probs and sampling run on, for speed: no
+//! autograd graph, no per-node gradient bookkeeping, no padded positions,
+//! logits only where a token is scored, and gradients accumulated in place.
+//!
+//! In: a [`Llama`] whose weights are f32 on the CPU. Out: summed completion
+//! log-probs per row, gradients by parameter name, next-token logits.
+
+mod attention;
+mod backward;
+mod decode;
+mod forward;
+mod gemm;
+mod kernels;
+mod weights;
+
+use std::collections::BTreeMap;
+
+use candle_core::{DType, Result, Tensor};
+
+use super::Llama;
+pub(crate) use decode::Cache;
+use forward::{Packed, Tape};
+use weights::{with_weights, Grads};
+
+/// `RoPE` tables up to some length.
+pub(crate) struct Rope {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl Rope {
+    fn new(model: &Llama, len: usize) -> Self {
+        let c = model.config();
+        let (cos, sin) = kernels::rope_tables(len.min(c.context), c.head_dim(), c.rope_theta);
+        Self { cos, sin }
+    }
+}
+
+/// Whether `model` can run on this engine: f32 weights on the CPU. (The
+/// `MPX_ENGINE=candle` environment variable sends everything through the
+/// candle graph instead, to compare the two.)
+pub fn supported(model: &Llama) -> bool {
+    model.device().is_cpu()
+        && model.dtype() == DType::F32
+        && std::env::var("MPX_ENGINE").map_or(true, |v| v != "candle")
+}
+
+/// Input tokens a shard should hold at least: below this, splitting the
+/// rows costs more than a second core gains.
+const SHARD_TOKENS: usize = 512;
+
+/// At most this many bytes of per-shard gradient buffers.
+const SHARD_GRAD_BYTES: usize = 256 << 20;
+
+/// Consecutive groups of rows of about equal token counts. The split
+/// depends only on the rows (and the model's size), never on the number of
+/// threads, so results are the same on every machine: each shard runs on
+/// one core, and per-shard sums are added in shard order.
+fn shards(rows: &[(&[u32], &[u32])], max: usize) -> Vec<std::ops::Range<usize>> {
+    let len = |r: &(&[u32], &[u32])| (r.0.len() + r.1.len()).saturating_sub(1).max(1);
+    let total: usize = rows.iter().map(len).sum();
+    // An even count (two cores share it evenly), at least SHARD_TOKENS each.
+    let k = if total >= 2 * SHARD_TOKENS {
+        2 * (total / (2 * SHARD_TOKENS))
+    } else {
+        1
+    };
+    let k = k.min(max.clamp(1, 16)).min(rows.len().max(1));
+    let mut out = Vec::with_capacity(k);
+    let (mut start, mut acc) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        acc += len(r);
+        // Close shard j once the running total passes (j + 1)/k of the rows.
+        if acc * k >= total * (out.len() + 1) && out.len() + 1 < k {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    out.push(start..rows.len());
+    out
+}
+
+/// Runs `f` on each shard, in parallel when there are several.
+fn each_shard<T: Send>(
+    shards: &[std::ops::Range<usize>],
+    f: impl Fn(std::ops::Range<usize>) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    use rayon::prelude::*;
+    if shards.len() == 1 {
+        return Ok(vec![f(shards[0].clone())?]);
+    }
+    shards.par_iter().map(|r| f(r.clone())).collect()
+}
+
+fn longest(rows: &[(&[u32], &[u32])], model: &Llama) -> usize {
+    let c = model.config().context;
+    rows.iter()
+        .map(|r| (r.0.len() + r.1.len()).saturating_sub(1).max(1))
+        .max()
+        .unwrap_or(1)
+        .min(c)
+}
+
+/// Summed completion log-prob of each `(prompt, completion)` row.
+pub fn logps(model: &Llama, rows: &[(&[u32], &[u32])]) -> Result<Vec<f32>> {
+    let rope = Rope::new(model, longest(rows, model));
+    let context = model.config().context;
+    with_weights(model, |w| {
+        let parts = each_shard(&shards(rows, 16), |r| {
+            let packed = Packed::new(&rows[r], context)?;
+            forward::forward(w, model.config(), &rope, &packed, false).map(|(s, _)| s)
+        })?;
+        Ok(parts.concat())
+    })
+}
+
+/// A forward pass kept for its backward.
+pub struct Pass {
+    /// Each shard's rows (a range of the pass's rows), packing and tape.
+    shards: Vec<(std::ops::Range<usize>, Packed, Tape)>,
+    rope: Rope,
+}
+
+impl Pass {
+    /// Tokens the forward ran over (no padding).
+    pub fn tokens(&self) -> usize {
+        self.shards.iter().map(|s| s.1.tokens()).sum()
+    }
+
+    fn rows(&self) -> usize {
+        self.shards.last().map_or(0, |s| s.0.end)
+    }
+}
+
+/// Forward with the activations kept: summed log-probs and the [`Pass`].
+pub fn forward_train(model: &Llama, rows: &[(&[u32], &[u32])]) -> Result<(Vec<f32>, Pass)> {
+    let rope = Rope::new(model, longest(rows, model));
+    let context = model.config().context;
+    let grad_bytes = 4 * model.params().count();
+    let max = (SHARD_GRAD_BYTES / grad_bytes.max(1)).max(1);
+    let parts = with_weights(model, |w| {
+        each_shard(&shards(rows, max), |r| {
+            let packed = Packed::new(&rows[r.clone()], context)?;
+            let (sums, tape) = forward::forward(w, model.config(), &rope, &packed, true)?;
+            Ok((sums, (r, packed, tape.expect("a tape when asked for one"))))
+        })
+    })?;
+    let mut sums = Vec::with_capacity(rows.len());
+    let mut shards = Vec::with_capacity(parts.len());
+    for (s, shard) in parts {
+        sums.extend(s);
+        shards.push(shard);
+    }
+    Ok((sums, Pass { shards, rope }))
+}
+
+/// Gradient buffers for `model`, added to by [`backward`].
+pub struct Gradients(Grads);
+
+impl Gradients {
+    pub fn new(model: &Llama) -> Self {
+        Self(Grads::zeros(model))
+    }
+
+    /// Zero again, for the next step (the buffers are kept).
+    pub fn zero(&mut self) {
+        self.0.zero();
+    }
+
+    /// Each gradient by parameter name.
+    pub fn slices(&self) -> BTreeMap<&str, &[f32]> {
+        self.0.slices()
+    }
+
+    /// By parameter name, as tensors.
+    pub fn into_tensors(self, model: &Llama) -> Result<BTreeMap<String, Tensor>> {
+        self.0.into_tensors(model)
+    }
+}
+
+/// Adds to `grads` the gradient of `Σᵣ d[r] · sums[r]`, where `sums` came
+/// from the `pass`'s forward.
+pub fn backward(model: &Llama, pass: Pass, d: &[f32], grads: &mut Gradients) -> Result<()> {
+    if d.len() != pass.rows() {
+        candle_core::bail!("{} row gradients for {} rows", d.len(), pass.rows());
+    }
+    let rope = &pass.rope;
+    with_weights(model, |w| {
+        if pass.shards.len() == 1 {
+            for (r, packed, tape) in pass.shards {
+                backward::backward(w, model.config(), rope, &packed, tape, &d[r], &mut grads.0);
+            }
+            return Ok(());
+        }
+        use rayon::prelude::*;
+        let parts: Vec<Grads> = pass
+            .shards
+            .into_par_iter()
+            .map(|(r, packed, tape)| {
+                let mut g = Grads::zeros(model);
+                backward::backward(w, model.config(), rope, &packed, tape, &d[r], &mut g);
+                g
+            })
+            .collect();
+        grads.0.add_all(&parts);
+        Ok(())
+    })
+}
+
+/// Incremental decoding for generation.
+pub struct Decoder<'m> {
+    model: &'m Llama,
+    cache: Cache,
+    rope: Rope,
+}
+
+impl<'m> Decoder<'m> {
+    /// Room for `rows` sequences of up to `capacity` positions.
+    pub fn new(model: &'m Llama, rows: usize, capacity: usize) -> Self {
+        let capacity = capacity.min(model.config().context);
+        Self {
+            model,
+            cache: Cache::new(model.config(), rows, capacity),
+            rope: Rope::new(model, capacity),
+        }
+    }
+
+    /// Positions already decoded.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cache.len() == 0
+    }
+
+    /// Feeds the same number of tokens to each row in `active` (`ids` row
+    /// after row; a row left out once is finished); returns the last
+    /// position's logits of each active row, `[active, vocab]`.
+    pub fn step(&mut self, active: &[usize], ids: &[u32]) -> Result<Vec<f32>> {
+        let (model, cache, rope) = (self.model, &mut self.cache, &self.rope);
+        with_weights(model, |w| decode::step(w, model.config(), rope, cache, active, ids))
+    }
+}
+
+/// This process's peak resident memory in MiB (Linux's `VmHWM`; 0 where
+/// the kernel does not say), for benchmarks.
+pub fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
