@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::attention::{self, Heads, Saved};
 use super::forward::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed, Tape};
 use super::gemm::{matmul, Mat, MatMut, Threads};
-use super::kernels::{bias_backward, rms_apply, rms_norm_backward, rope, swiglu_backward};
+use super::kernels::{bias_backward, rms_apply, rms_norm_backward, rope, split, swiglu_backward};
 use super::weights::{Grads, Weights};
 use super::Rope;
 use crate::model::Config;
@@ -62,6 +62,7 @@ pub(crate) fn backward(
     dlogits
         .par_chunks_mut(vocab)
         .zip(&packed.scored)
+        .with_min_len(split(1))
         .for_each(|(row, &(_, target, r))| {
             for p in row.iter_mut() {
                 *p *= -d[r];
@@ -137,6 +138,7 @@ pub(crate) fn backward(
         dq.par_chunks_mut(qw)
             .zip(dk.par_chunks_mut(kw))
             .zip(&positions)
+            .with_min_len(split(64))
             .for_each(|((q, k), &pos)| {
                 rope(q, sh.dim, pos, &rope_t.cos, &rope_t.sin, true);
                 rope(k, sh.dim, pos, &rope_t.cos, &rope_t.sin, true);

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::attention::{softmax_prefix, Heads};
 use super::forward::linear;
-use super::gemm::{matmul, Mat, MatMut, Threads};
+use super::gemm::rows_dot;
 use super::kernels::{add_bias, rms_norm, rope, swiglu};
 use super::weights::Weights;
 use super::Rope;
@@ -88,9 +88,9 @@ pub(crate) fn step(
     let keys = start + t;
     for (l, lw) in w.layers.iter().enumerate() {
         rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
-        linear(&hbuf, lw.q, n, h, qw, &mut q);
-        linear(&hbuf, lw.k, n, h, kw, &mut k);
-        linear(&hbuf, lw.v, n, h, kw, &mut v);
+        proj(&hbuf, lw.q, (n, h, qw), &mut q);
+        proj(&hbuf, lw.k, (n, h, kw), &mut k);
+        proj(&hbuf, lw.v, (n, h, kw), &mut v);
         if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
             add_bias(&mut q, qb);
             add_bias(&mut k, kb);
@@ -114,40 +114,15 @@ pub(crate) fn step(
             .for_each(|((o, q), &r)| {
                 let kr = &ck[r * cap * kw..][..keys * kw];
                 let vr = &cv[r * cap * kw..][..keys * kw];
-                let mut p = vec![0.0f32; t * keys];
-                for hd in 0..sh.heads {
-                    let g = sh.group(hd);
-                    let d = sh.dim;
-                    matmul(
-                        (t, keys, d),
-                        MatMut::rows(&mut p, keys),
-                        Mat::cols(q, qw, hd * d),
-                        Mat::cols_t(kr, kw, g * d),
-                        sh.scale(),
-                        false,
-                        Threads::One,
-                    );
-                    for (i, row) in p.chunks_mut(keys).enumerate() {
-                        softmax_prefix(row, start + i);
-                    }
-                    matmul(
-                        (t, d, keys),
-                        MatMut::cols(o, qw, hd * d),
-                        Mat::rows(&p, keys),
-                        Mat::cols(vr, kw, g * d),
-                        1.0,
-                        false,
-                        Threads::One,
-                    );
-                }
+                attend(sh, start, q, kr, vr, o);
             });
-        linear(&o, lw.o, n, qw, h, &mut a);
+        proj(&o, lw.o, (n, qw, h), &mut a);
         add(&mut x, &a);
         rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
-        linear(&hbuf, lw.gate, n, h, inter, &mut gate);
-        linear(&hbuf, lw.up, n, h, inter, &mut up);
+        proj(&hbuf, lw.gate, (n, h, inter), &mut gate);
+        proj(&hbuf, lw.up, (n, h, inter), &mut up);
         swiglu(&gate, &up, &mut m, &mut sig);
-        linear(&m, lw.down, n, inter, h, &mut a);
+        proj(&m, lw.down, (n, inter, h), &mut a);
         add(&mut x, &a);
     }
     cache.len += t;
@@ -159,8 +134,65 @@ pub(crate) fn step(
     let mut normed = vec![0.0f32; rows * h];
     rms_norm(&last, w.norm, config.norm_eps, &mut normed);
     let mut logits = vec![0.0f32; rows * config.vocab];
-    linear(&normed, w.lm_head, rows, h, config.vocab, &mut logits);
+    proj(&normed, w.lm_head, (rows, h, config.vocab), &mut logits);
     Ok(logits)
+}
+
+/// `y = x·wᵀ`: [`rows_dot`] for the few rows of a decoding step through a
+/// small matrix (where `gemm`'s packing costs more than the product), `gemm`
+/// otherwise (many rows, or large weights, where it is faster as measured by
+/// `benches/generate.rs`).
+fn proj(x: &[f32], w: &[f32], (n, inp, out): (usize, usize, usize), y: &mut [f32]) {
+    if n >= 64 || inp * out > 1 << 18 {
+        linear(x, w, n, inp, out, y);
+    } else {
+        rows_dot(x, w, (n, inp, out), y);
+    }
+}
+
+/// Attention of `t` new queries (`q`, `[t, heads · dim]`, at positions
+/// `start..start + t`) over a row's cached keys and values, with plain loops:
+/// one query against at most a context of keys is too small for `gemm`.
+fn attend(sh: Heads, start: usize, q: &[f32], k: &[f32], v: &[f32], o: &mut [f32]) {
+    let (qw, kw, d) = (sh.q_width(), sh.kv_width(), sh.dim);
+    let mut p = vec![0.0f32; start + q.len() / qw];
+    for (i, (q, o)) in q.chunks(qw).zip(o.chunks_mut(qw)).enumerate() {
+        let keys = start + i + 1;
+        for h in 0..sh.heads {
+            let g = sh.group(h);
+            let qh = &q[h * d..(h + 1) * d];
+            for (j, pj) in p[..keys].iter_mut().enumerate() {
+                let kj = &k[j * kw + g * d..][..d];
+                *pj = dot(qh, kj) * sh.scale();
+            }
+            softmax_prefix(&mut p[..keys], keys - 1);
+            let oh = &mut o[h * d..(h + 1) * d];
+            oh.fill(0.0);
+            for (j, &pj) in p[..keys].iter().enumerate() {
+                let vj = &v[j * kw + g * d..][..d];
+                for (a, b) in oh.iter_mut().zip(vj) {
+                    *a += pj * b;
+                }
+            }
+        }
+    }
+}
+
+/// A dot product with eight running sums (vectorizes; fixed order).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        sum += x * y;
+    }
+    sum
 }
 
 fn add(x: &mut [f32], a: &[f32]) {

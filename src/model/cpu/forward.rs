@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::attention::{self, Heads};
 use super::gemm::{matmul, Mat, MatMut, Threads};
-use super::kernels::{add_bias, rms_norm, rope, swiglu};
+use super::kernels::{add_bias, rms_norm, rope, split, swiglu};
 use super::weights::Weights;
 use super::Rope;
 use crate::model::Config;
@@ -195,6 +195,7 @@ pub(crate) fn forward(
         q.par_chunks_mut(qw)
             .zip(k.par_chunks_mut(kw))
             .zip(&positions)
+            .with_min_len(split(64))
             .for_each(|((q, k), &pos)| {
                 rope(q, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
                 rope(k, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
@@ -275,6 +276,7 @@ pub(crate) fn forward(
 pub(crate) fn add_into(x: &mut [f32], a: &[f32]) {
     x.par_chunks_mut(8192)
         .zip(a.par_chunks(8192))
+        .with_min_len(split(1))
         .for_each(|(x, a)| {
             for (x, a) in x.iter_mut().zip(a) {
                 *x += a;
@@ -300,6 +302,7 @@ fn log_softmax_at(logits: &mut [f32], vocab: usize, scored: &[(usize, u32, usize
     logits
         .par_chunks_mut(vocab)
         .zip(scored)
+        .with_min_len(split(1))
         .map(|(row, &(_, target, _))| {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let picked = row[target as usize];

@@ -8,6 +8,17 @@ use rayon::prelude::*;
 /// Tokens per parallel chunk (also the reduction granularity).
 const CHUNK: usize = 32;
 
+/// The least number of items a parallel loop hands to one task: no split at
+/// all inside a pool worker (a shard, which is the parallelism there), and
+/// `least` items otherwise. Splitting never changes a result.
+pub(crate) fn split(least: usize) -> usize {
+    if rayon::current_thread_index().is_some() {
+        usize::MAX
+    } else {
+        least
+    }
+}
+
 /// `RMSNorm` forward over rows of width `h`: `y = x · r · w` with
 /// `r = 1 / sqrt(mean(x²) + ε)` (transformers' `rsqrt` form). Returns each
 /// row's `r` for the backward.
@@ -17,6 +28,7 @@ pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f64, y: &mut [f32]) -> Vec<f32
     y.par_chunks_mut(h * CHUNK)
         .zip(x.par_chunks(h * CHUNK))
         .zip(inv.par_chunks_mut(CHUNK))
+        .with_min_len(split(1))
         .for_each(|((y, x), inv)| {
             for ((y, x), r) in y.chunks_mut(h).zip(x.chunks(h)).zip(inv.iter_mut()) {
                 *r = inv_norm(x, eps);
@@ -40,6 +52,7 @@ pub(crate) fn rms_apply(x: &[f32], inv: &[f32], w: &[f32], y: &mut [f32]) {
     y.par_chunks_mut(h * CHUNK)
         .zip(x.par_chunks(h * CHUNK))
         .zip(inv.par_chunks(CHUNK))
+        .with_min_len(split(1))
         .for_each(|((y, x), inv)| {
             for ((y, x), r) in y.chunks_mut(h).zip(x.chunks(h)).zip(inv) {
                 for ((y, x), w) in y.iter_mut().zip(x).zip(w) {
@@ -65,6 +78,7 @@ pub(crate) fn rms_norm_backward(
         .zip(dy.par_chunks(h * CHUNK))
         .zip(x.par_chunks(h * CHUNK))
         .zip(inv.par_chunks(CHUNK))
+        .with_min_len(split(1))
         .map(|(((dx, dy), x), inv)| {
             let mut dw = vec![0.0f32; h];
             for (((dx, dy), x), &r) in dx.chunks_mut(h).zip(dy.chunks(h)).zip(x.chunks(h)).zip(inv) {
@@ -129,6 +143,7 @@ pub(crate) fn swiglu(g: &[f32], u: &[f32], m: &mut [f32], sig: &mut [f32]) {
         .zip(sig.par_chunks_mut(4096))
         .zip(g.par_chunks(4096))
         .zip(u.par_chunks(4096))
+        .with_min_len(split(1))
         .for_each(|(((m, sig), g), u)| {
             for i in 0..m.len() {
                 let s = 1.0 / (1.0 + (-g[i]).exp());
@@ -145,6 +160,7 @@ pub(crate) fn swiglu_backward(dm: &mut [f32], g: &[f32], u: &[f32], sig: &[f32],
         .zip(du.par_chunks_mut(4096))
         .zip(g.par_chunks(4096))
         .zip(u.par_chunks(4096).zip(sig.par_chunks(4096)))
+        .with_min_len(split(1))
         .for_each(|(((dm, du), g), (u, sig))| {
             for i in 0..dm.len() {
                 let (s, d) = (sig[i], dm[i]);
