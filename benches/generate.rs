@@ -65,7 +65,8 @@ fn main() {
             max_tokens: shape.new,
         };
         for &b in shape.batches {
-            let run = |rng: &mut Rng| generate(&model, &prompt, b, &sampling, u32::MAX, rng).unwrap();
+            let run =
+                |rng: &mut Rng| generate(&model, &prompt, b, &sampling, u32::MAX, rng).unwrap();
             run(&mut rng); // warm-up
             let mut best = f64::INFINITY;
             let mut tokens = 0;

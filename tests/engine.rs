@@ -20,7 +20,11 @@ fn config(tie: bool, qkv_bias: bool, kv_heads: usize) -> Config {
 }
 
 fn model(cfg: &Config, seed: u64) -> Llama {
-    Llama::new(cfg.clone(), Params::init(cfg, seed, DType::F32, &Device::Cpu).unwrap()).unwrap()
+    Llama::new(
+        cfg.clone(),
+        Params::init(cfg, seed, DType::F32, &Device::Cpu).unwrap(),
+    )
+    .unwrap()
 }
 
 /// Prompts and completions of different lengths, a one-token prompt and an
@@ -38,7 +42,9 @@ fn rows(vocab: usize, seed: u64) -> Vec<(Vec<u32>, Vec<u32>)> {
 }
 
 fn borrowed(rows: &[(Vec<u32>, Vec<u32>)]) -> Vec<(&[u32], &[u32])> {
-    rows.iter().map(|(p, c)| (p.as_slice(), c.as_slice())).collect()
+    rows.iter()
+        .map(|(p, c)| (p.as_slice(), c.as_slice()))
+        .collect()
 }
 
 fn variants() -> Vec<Config> {
@@ -60,7 +66,10 @@ fn log_probs_match_the_candle_graph() {
         let slow: Vec<f32> = completion_logps(&m, &batch).unwrap().sum.to_vec1().unwrap();
         assert_eq!(fast.len(), slow.len());
         for (a, b) in fast.iter().zip(&slow) {
-            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{cfg:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{cfg:?}: {a} vs {b}"
+            );
         }
         assert_eq!(fast[3], 0.0, "an empty completion scores nothing");
     }
@@ -93,7 +102,13 @@ fn gradients_match_the_candle_graph() {
         let store = loss.backward().unwrap();
         let mut compared = 0;
         for (name, var) in m.params().iter() {
-            let want = store.get(var).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let want = store
+                .get(var)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             let got = fast[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let scale = want.iter().fold(0f32, |a, b| a.max(b.abs())).max(1e-3);
             for (a, b) in got.iter().zip(&want) {
@@ -115,7 +130,15 @@ fn greedy_generation_matches_the_candle_graph() {
     let cfg = config(true, true, 2);
     let m = model(&cfg, 3).frozen().unwrap();
     let prompt: Vec<u32> = vec![1, 17, 42, 5, 9];
-    let out = generate(&m, &prompt, 3, &Sampling::greedy(20), u32::MAX, &mut Rng::new(0, "g")).unwrap();
+    let out = generate(
+        &m,
+        &prompt,
+        3,
+        &Sampling::greedy(20),
+        u32::MAX,
+        &mut Rng::new(0, "g"),
+    )
+    .unwrap();
     assert_eq!(out.len(), 3);
     assert!(out.iter().all(|o| o.len() == 20));
     // Greedy rows of one prompt agree, and continuing a prompt by its own
@@ -123,13 +146,24 @@ fn greedy_generation_matches_the_candle_graph() {
     assert!(out.iter().all(|o| o == &out[0]));
     let mut longer = prompt.clone();
     longer.push(out[0][0]);
-    let rest = generate(&m, &longer, 1, &Sampling::greedy(19), u32::MAX, &mut Rng::new(0, "g")).unwrap();
+    let rest = generate(
+        &m,
+        &longer,
+        1,
+        &Sampling::greedy(19),
+        u32::MAX,
+        &mut Rng::new(0, "g"),
+    )
+    .unwrap();
     assert_eq!(rest[0], out[0][1..]);
     // The same tokens from the candle graph: each step's argmax recomputed
     // from a full forward over the sequence so far.
     let mut seq = prompt.clone();
     for &t in &out[0] {
-        let input = Tensor::new(seq.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let input = Tensor::new(seq.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let logits = m.forward(&input, None).unwrap().squeeze(0).unwrap();
         let last: Vec<f32> = logits.get(seq.len() - 1).unwrap().to_vec1().unwrap();
         let best = last
@@ -138,5 +172,77 @@ fn greedy_generation_matches_the_candle_graph() {
             .fold(0, |b, (i, x)| if *x > last[b] { i } else { b });
         assert_eq!(best as u32, t);
         seq.push(t);
+    }
+}
+
+/// Enough rows for the engine to split them into shards (one per core).
+fn many_rows(vocab: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
+    let mut rng = Rng::new(7, "many");
+    let mut ids = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.below(vocab) as u32).collect() };
+    (0..48).map(|i| (ids(3 + i % 5), ids(20 + i % 7))).collect()
+}
+
+#[test]
+fn sharded_passes_match_the_candle_graph_and_do_not_depend_on_threads() {
+    let cfg = config(false, true, 2);
+    let m = model(&cfg, 5);
+    let data = many_rows(cfg.vocab);
+    let rows = borrowed(&data);
+    let d: Vec<f32> = (0..rows.len())
+        .map(|r| ((r % 3) as f32 - 1.0) * 0.3)
+        .collect();
+    let pass = |m: &Llama| {
+        let (sums, pass) = cpu::forward_train(m, &rows).unwrap();
+        let mut g = cpu::Gradients::new(m);
+        cpu::backward(m, pass, &d, &mut g).unwrap();
+        let g: Vec<Vec<f32>> = g.slices().values().map(|s| s.to_vec()).collect();
+        (sums, cpu::logps(m, &rows).unwrap(), g)
+    };
+    let pooled = pass(&m);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    assert_eq!(
+        one.install(|| pass(&m)),
+        pooled,
+        "bit for bit on one thread"
+    );
+    assert_eq!(
+        three.install(|| pass(&m)),
+        pooled,
+        "bit for bit on three threads"
+    );
+    assert_eq!(pooled.0, pooled.1, "log-probs with and without the tape");
+
+    let batch = Batch::new(&rows, 0, DType::F32, &Device::Cpu).unwrap();
+    let s = completion_logps(&m, &batch).unwrap().sum;
+    let slow: Vec<f32> = s.to_vec1().unwrap();
+    for (a, b) in pooled.0.iter().zip(&slow) {
+        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    let loss = (s * Tensor::new(d.as_slice(), &Device::Cpu).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let store = loss.backward().unwrap();
+    let names: Vec<&String> = m.params().iter().map(|(n, _)| n).collect();
+    for (name, got) in names.iter().zip(&pooled.2) {
+        let var = m.params().get(name).unwrap();
+        let want = store
+            .get(var)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let scale = want.iter().fold(0f32, |a, b| a.max(b.abs())).max(1e-3);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= 2e-4 * scale, "`{name}`: {a} vs {b}");
+        }
     }
 }

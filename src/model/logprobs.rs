@@ -111,7 +111,9 @@ pub fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
 /// The summed log-prob of `completion` after `prompt` (one row, no padding).
 pub fn sequence_logprob(model: &Llama, prompt: &[u32], completion: &[u32]) -> Result<f64> {
     if super::cpu::supported(model) {
-        return Ok(f64::from(super::cpu::logps(model, &[(prompt, completion)])?[0]));
+        return Ok(f64::from(
+            super::cpu::logps(model, &[(prompt, completion)])?[0],
+        ));
     }
     let batch = Batch::new(&[(prompt, completion)], 0, model.dtype(), model.device())?;
     let sum = completion_logps(model, &batch)?.sum;

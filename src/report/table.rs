@@ -75,7 +75,9 @@ pub fn aggregate(tidy: &DataFrame, axes: &[String]) -> PolarsResult<DataFrame> {
     let (mut mean, mut std, mut n) = (Vec::new(), Vec::new(), Vec::new());
     for group in groups.get_groups().iter() {
         let xs: Vec<f64> = match group {
-            GroupsIndicator::Idx((_, idx)) => idx.iter().filter_map(|&i| values.get(i as usize)).collect(),
+            GroupsIndicator::Idx((_, idx)) => {
+                idx.iter().filter_map(|&i| values.get(i as usize)).collect()
+            }
             GroupsIndicator::Slice([first, len]) => (first..first + len)
                 .filter_map(|i| values.get(i as usize))
                 .collect(),
@@ -99,9 +101,8 @@ fn mean_std(xs: &[f64]) -> (Option<f64>, Option<f64>) {
     }
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
-    let std = (xs.len() > 1).then(|| {
-        (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt()
-    });
+    let std = (xs.len() > 1)
+        .then(|| (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt());
     (Some(mean), std)
 }
 

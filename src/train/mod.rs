@@ -19,7 +19,7 @@ mod trainer;
 pub use delta::{Delta, DeltaMode};
 pub use loss::{LossOutput, PairLogps, TermOutput};
 pub use objective::{Loss, Objective, Reduction, Term};
-pub use optim::{clip_scale, AdamW, AdamWConfig};
+pub use optim::{clip_scale, clip_scale_slices, AdamW, AdamWConfig};
 pub use schedule::{Decay, Schedule, Warmup};
 pub use trainer::{
     cache_reference, pair_logps, Example, StepLog, TrainConfig, TrainError, Trainer,

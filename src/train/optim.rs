@@ -261,7 +261,13 @@ impl InplaceOp2 for FusedAdamW<'_> {
             candle_core::bail!("fused AdamW needs contiguous tensors");
         };
         let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
-        fused_update(p, g, &mut self.m.borrow_mut(), &mut self.v.borrow_mut(), self.hyper);
+        fused_update(
+            p,
+            g,
+            &mut self.m.borrow_mut(),
+            &mut self.v.borrow_mut(),
+            self.hyper,
+        );
         Ok(())
     }
 }
@@ -288,7 +294,11 @@ impl candle_core::InplaceOp1 for FusedAdamWSlice<'_> {
             candle_core::bail!("fused AdamW needs contiguous tensors");
         };
         if p1 - p0 != self.grad.len() {
-            candle_core::bail!("a gradient of {} values for {} parameters", self.grad.len(), p1 - p0);
+            candle_core::bail!(
+                "a gradient of {} values for {} parameters",
+                self.grad.len(),
+                p1 - p0
+            );
         }
         let (m, v) = (&mut self.m.borrow_mut(), &mut self.v.borrow_mut());
         fused_update(&mut p[p0..p1], self.grad, m, v, self.hyper);

@@ -10,8 +10,9 @@ use candle_core::{DType, Device, Result as CandleResult, Tensor, Var};
 use serde::Serialize;
 
 use super::checkpoint::{self, CheckpointError, CheckpointMeta};
-use super::optim::clip_scale_slices;
-use super::{clip_scale, AdamW, AdamWConfig, Delta, Objective, PairLogps, Schedule};
+use super::{
+    clip_scale, clip_scale_slices, AdamW, AdamWConfig, Delta, Objective, PairLogps, Schedule,
+};
 use crate::model::{completion_logps, cpu, Batch, Llama, Tokenizer};
 use crate::rng::Rng;
 

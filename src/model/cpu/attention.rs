@@ -57,12 +57,22 @@ pub(crate) fn softmax_prefix(row: &mut [f32], last: usize) {
 
 /// Query blocks `(first, end)`: queries `first..end` see keys `..end`.
 fn blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..len).step_by(BLOCK).map(move |i| (i, (i + BLOCK).min(len)))
+    (0..len)
+        .step_by(BLOCK)
+        .map(move |i| (i, (i + BLOCK).min(len)))
 }
 
 /// Forward for one row of `len` tokens: fills `p` (`heads` blocks of
 /// `len × len` probabilities, zero above the diagonal) and `o`.
-pub(crate) fn forward(sh: Heads, len: usize, q: &[f32], k: &[f32], v: &[f32], p: &mut [f32], o: &mut [f32]) {
+pub(crate) fn forward(
+    sh: Heads,
+    len: usize,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    p: &mut [f32],
+    o: &mut [f32],
+) {
     let (qw, kw, d) = (sh.q_width(), sh.kv_width(), sh.dim);
     for (h, p) in p.chunks_mut(len * len).enumerate().take(sh.heads) {
         let g = sh.group(h);
@@ -149,7 +159,11 @@ pub(crate) fn backward(
             // dS = P ∘ (dP − Σⱼ P∘dP) · scale
             for (r, (ds, p)) in ds.chunks_mut(len).zip(pb.chunks(len)).enumerate() {
                 let last = i + r;
-                let dot: f32 = ds[..=last].iter().zip(&p[..=last]).map(|(a, b)| a * b).sum();
+                let dot: f32 = ds[..=last]
+                    .iter()
+                    .zip(&p[..=last])
+                    .map(|(a, b)| a * b)
+                    .sum();
                 for (x, p) in ds[..end].iter_mut().zip(p) {
                     *x = p * (*x - dot) * sh.scale();
                 }

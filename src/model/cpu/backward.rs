@@ -13,7 +13,15 @@ use super::Rope;
 use crate::model::Config;
 
 /// `dx = dy·w` for `dy: [n, out]`, `w: [out, in]`.
-fn linear_dx(dy: &[f32], w: &[f32], n: usize, inp: usize, out: usize, dx: &mut [f32], accumulate: bool) {
+fn linear_dx(
+    dy: &[f32],
+    w: &[f32],
+    n: usize,
+    inp: usize,
+    out: usize,
+    dx: &mut [f32],
+    accumulate: bool,
+) {
     matmul(
         (n, inp, out),
         MatMut::rows(dx, inp),
@@ -49,7 +57,12 @@ pub(crate) fn backward(
     d: &[f32],
     grads: &mut Grads,
 ) {
-    let (h, n, inter, vocab) = (config.hidden, packed.tokens(), config.intermediate, config.vocab);
+    let (h, n, inter, vocab) = (
+        config.hidden,
+        packed.tokens(),
+        config.intermediate,
+        config.vocab,
+    );
     let sh = Heads {
         heads: config.heads,
         kv_heads: config.kv_heads,
@@ -100,12 +113,23 @@ pub(crate) fn backward(
         linear_dw(&dm, &hbuf, n, h, inter, g.gate);
         linear_dw(&du, &hbuf, n, h, inter, g.up);
         drop((dm, du));
-        rms_norm_backward(&dh, &lt.x_mid, &lt.norms2, lw.post_norm, &mut dx, g.post_norm);
+        rms_norm_backward(
+            &dh,
+            &lt.x_mid,
+            &lt.norms2,
+            lw.post_norm,
+            &mut dx,
+            g.post_norm,
+        );
         // Attention: x_mid = x + o_proj(attn(rope(q), rope(k), v))
         let mut dout = vec![0.0f32; n * qw];
         linear_dx(&dx, lw.o, n, qw, h, &mut dout, false);
         linear_dw(&dx, &lt.o, n, qw, h, g.o);
-        let (mut dq, mut dk, mut dv) = (vec![0.0f32; n * qw], vec![0.0f32; n * kw], vec![0.0f32; n * kw]);
+        let (mut dq, mut dk, mut dv) = (
+            vec![0.0f32; n * qw],
+            vec![0.0f32; n * kw],
+            vec![0.0f32; n * kw],
+        );
         {
             let (qs, ks, vs, dos) = (
                 row_blocks(&lt.q, &packed.rows, qw),

@@ -76,12 +76,19 @@ pub(crate) fn step(
     for (row, &id) in x.chunks_mut(h).zip(ids) {
         let id = id as usize;
         if id >= config.vocab {
-            candle_core::bail!("token id {id} is outside the vocabulary of {}", config.vocab);
+            candle_core::bail!(
+                "token id {id} is outside the vocabulary of {}",
+                config.vocab
+            );
         }
         row.copy_from_slice(&w.embed[id * h..(id + 1) * h]);
     }
     let mut hbuf = vec![0.0f32; n * h];
-    let (mut q, mut k, mut v) = (vec![0.0f32; n * qw], vec![0.0f32; n * kw], vec![0.0f32; n * kw]);
+    let (mut q, mut k, mut v) = (
+        vec![0.0f32; n * qw],
+        vec![0.0f32; n * kw],
+        vec![0.0f32; n * kw],
+    );
     let (mut o, mut a) = (vec![0.0f32; n * qw], vec![0.0f32; n * h]);
     let (mut gate, mut up) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
     let (mut m, mut sig) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);

@@ -110,7 +110,11 @@ pub(crate) fn prob_offsets(packed: &Packed, heads: usize) -> (Vec<usize>, usize)
 }
 
 /// Splits `buf` into each row's `width`-wide token block.
-pub(crate) fn row_blocks<'a>(buf: &'a [f32], rows: &[(usize, usize)], width: usize) -> Vec<&'a [f32]> {
+pub(crate) fn row_blocks<'a>(
+    buf: &'a [f32],
+    rows: &[(usize, usize)],
+    width: usize,
+) -> Vec<&'a [f32]> {
     rows.iter()
         .map(|&(s, l)| &buf[s * width..(s + l) * width])
         .collect()
@@ -166,24 +170,27 @@ pub(crate) fn forward(
     for (row, &id) in x.chunks_mut(h).zip(&packed.ids) {
         let id = id as usize;
         if id >= config.vocab {
-            candle_core::bail!("token id {id} is outside the vocabulary of {}", config.vocab);
+            candle_core::bail!(
+                "token id {id} is outside the vocabulary of {}",
+                config.vocab
+            );
         }
         row.copy_from_slice(&w.embed[id * h..(id + 1) * h]);
     }
     if let Some(&(_, t, _)) = packed.scored.iter().find(|s| s.1 as usize >= config.vocab) {
         candle_core::bail!("token id {t} is outside the vocabulary of {}", config.vocab);
     }
-    let positions: Vec<usize> = packed
-        .rows
-        .iter()
-        .flat_map(|&(_, l)| 0..l)
-        .collect();
+    let positions: Vec<usize> = packed.rows.iter().flat_map(|&(_, l)| 0..l).collect();
     let (p_offsets, p_len) = prob_offsets(packed, sh.heads);
     let mut layers = Vec::with_capacity(if keep { config.layers } else { 0 });
     let mut hbuf = vec![0.0f32; n * h];
     for lw in &w.layers {
         let norms1 = rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
-        let (mut q, mut k, mut v) = (vec![0.0f32; n * qw], vec![0.0f32; n * kw], vec![0.0f32; n * kw]);
+        let (mut q, mut k, mut v) = (
+            vec![0.0f32; n * qw],
+            vec![0.0f32; n * kw],
+            vec![0.0f32; n * kw],
+        );
         linear(&hbuf, lw.q, n, h, qw, &mut q);
         linear(&hbuf, lw.k, n, h, kw, &mut k);
         linear(&hbuf, lw.v, n, h, kw, &mut v);
@@ -298,7 +305,12 @@ pub(crate) fn split_probs<'a>(mut p: &'a mut [f32], offsets: &[usize]) -> Vec<&'
 
 /// Log-prob of each scored target from its logits row (`[scored, vocab]`);
 /// with `probs`, each row is replaced by its softmax for the backward.
-fn log_softmax_at(logits: &mut [f32], vocab: usize, scored: &[(usize, u32, usize)], probs: bool) -> Vec<f32> {
+fn log_softmax_at(
+    logits: &mut [f32],
+    vocab: usize,
+    scored: &[(usize, u32, usize)],
+    probs: bool,
+) -> Vec<f32> {
     logits
         .par_chunks_mut(vocab)
         .zip(scored)

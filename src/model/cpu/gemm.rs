@@ -108,9 +108,18 @@ pub(crate) fn matmul(
     accumulate: bool,
     threads: Threads,
 ) {
-    assert!(fits(c.data.len(), m, n, c.rs, c.cs), "gemm: c out of bounds");
-    assert!(fits(a.data.len(), m, k, a.rs, a.cs), "gemm: a out of bounds");
-    assert!(fits(b.data.len(), k, n, b.rs, b.cs), "gemm: b out of bounds");
+    assert!(
+        fits(c.data.len(), m, n, c.rs, c.cs),
+        "gemm: c out of bounds"
+    );
+    assert!(
+        fits(a.data.len(), m, k, a.rs, a.cs),
+        "gemm: a out of bounds"
+    );
+    assert!(
+        fits(b.data.len(), k, n, b.rs, b.cs),
+        "gemm: b out of bounds"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -171,7 +180,10 @@ pub(crate) fn matmul(
 /// with AVX2 and FMA it is one instruction).
 pub(crate) fn rows_dot(x: &[f32], w: &[f32], (n, inp, out): (usize, usize, usize), y: &mut [f32]) {
     use rayon::prelude::*;
-    assert!(x.len() >= n * inp && w.len() >= out * inp && y.len() >= n * out, "rows_dot: sizes");
+    assert!(
+        x.len() >= n * inp && w.len() >= out * inp && y.len() >= n * out,
+        "rows_dot: sizes"
+    );
     const OUTS: usize = 64;
     let mut yt = vec![0.0f32; out * n];
     let parallel = n * inp * out >= 1 << 18 && rayon::current_thread_index().is_none();

@@ -81,7 +81,8 @@ pub(crate) fn rms_norm_backward(
         .with_min_len(split(1))
         .map(|(((dx, dy), x), inv)| {
             let mut dw = vec![0.0f32; h];
-            for (((dx, dy), x), &r) in dx.chunks_mut(h).zip(dy.chunks(h)).zip(x.chunks(h)).zip(inv) {
+            for (((dx, dy), x), &r) in dx.chunks_mut(h).zip(dy.chunks(h)).zip(x.chunks(h)).zip(inv)
+            {
                 // g = w·dy; dx = r·g − x·r³·mean(g·x)
                 let dot: f32 = dy.iter().zip(w).zip(x).map(|((d, w), x)| d * w * x).sum();
                 let c = dot * r * r * r / h as f32;
@@ -118,7 +119,14 @@ pub(crate) fn rope_tables(context: usize, head_dim: usize, theta: f64) -> (Vec<f
 
 /// Rotates each head of a token's `[heads · head_dim]` vector in place by
 /// the angles of `pos` (`inverse` rotates back: the backward).
-pub(crate) fn rope(v: &mut [f32], head_dim: usize, pos: usize, cos: &[f32], sin: &[f32], inverse: bool) {
+pub(crate) fn rope(
+    v: &mut [f32],
+    head_dim: usize,
+    pos: usize,
+    cos: &[f32],
+    sin: &[f32],
+    inverse: bool,
+) {
     let half = head_dim / 2;
     let (c, s) = (&cos[pos * half..][..half], &sin[pos * half..][..half]);
     for head in v.chunks_mut(head_dim) {
@@ -208,7 +216,10 @@ mod tests {
 
     fn close(a: &[f32], b: &[f64], tol: f64) {
         for (x, y) in a.iter().zip(b) {
-            assert!((f64::from(*x) - y).abs() <= tol * (1.0 + y.abs()), "{x} vs {y}");
+            assert!(
+                (f64::from(*x) - y).abs() <= tol * (1.0 + y.abs()),
+                "{x} vs {y}"
+            );
         }
     }
 
@@ -225,7 +236,9 @@ mod tests {
                 .zip(dy.chunks(h))
                 .map(|(x, dy)| {
                     let n = (x.iter().map(|v| v * v).sum::<f64>() / h as f64 + eps).sqrt();
-                    (0..h).map(|i| f64::from(dy[i]) * x[i] / n * w[i]).sum::<f64>()
+                    (0..h)
+                        .map(|i| f64::from(dy[i]) * x[i] / n * w[i])
+                        .sum::<f64>()
                 })
                 .sum()
         };

