@@ -8,7 +8,6 @@ use rayon::prelude::*;
 
 use super::attention::{softmax_prefix, Heads};
 use super::forward::linear;
-use super::gemm::rows_dot;
 use super::kernels::{add_bias, rms_norm, rope, swiglu};
 use super::weights::Weights;
 use super::Rope;
@@ -145,16 +144,9 @@ pub(crate) fn step(
     Ok(logits)
 }
 
-/// `y = x·wᵀ`: [`rows_dot`] for the few rows of a decoding step through a
-/// small matrix (where `gemm`'s packing costs more than the product), `gemm`
-/// otherwise (many rows, or large weights, where it is faster as measured by
-/// `benches/generate.rs`).
+/// `y = x·wᵀ` over the rows of a decoding step.
 fn proj(x: &[f32], w: &[f32], (n, inp, out): (usize, usize, usize), y: &mut [f32]) {
-    if n >= 64 || inp * out > 1 << 18 {
-        linear(x, w, n, inp, out, y);
-    } else {
-        rows_dot(x, w, (n, inp, out), y);
-    }
+    linear(x, w, n, inp, out, y);
 }
 
 /// Attention of `t` new queries (`q`, `[t, heads · dim]`, at positions

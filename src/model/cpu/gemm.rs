@@ -170,84 +170,6 @@ pub(crate) fn matmul(
     }
 }
 
-/// `y = x·wᵀ` for few rows (`x: [n, in]`, `w: [out, in]`, `y: [n, out]`),
-/// as generation needs it: each weight row is read once for all rows of
-/// `x` (which stay in cache), where `gemm` would first copy the whole weight
-/// matrix into its packed layout. Outputs are split over threads in fixed
-/// chunks; every output is one dot product in a fixed order (eight lanes of
-/// fused multiply-adds, then their sum), so results do not depend on the
-/// threads or on whether the CPU has FMA (`mul_add` is exact either way;
-/// with AVX2 and FMA it is one instruction).
-pub(crate) fn rows_dot(x: &[f32], w: &[f32], (n, inp, out): (usize, usize, usize), y: &mut [f32]) {
-    use rayon::prelude::*;
-    assert!(
-        x.len() >= n * inp && w.len() >= out * inp && y.len() >= n * out,
-        "rows_dot: sizes"
-    );
-    const OUTS: usize = 64;
-    let mut yt = vec![0.0f32; out * n];
-    let parallel = n * inp * out >= 1 << 18 && rayon::current_thread_index().is_none();
-    let body = |(c, yt): (usize, &mut [f32])| {
-        let o0 = c * OUTS;
-        let rows = yt.len() / n;
-        dot_block(x, &w[o0 * inp..(o0 + rows) * inp], n, inp, yt);
-    };
-    if parallel {
-        yt.par_chunks_mut(OUTS * n).enumerate().for_each(body);
-    } else {
-        yt.chunks_mut(OUTS * n).enumerate().for_each(body);
-    }
-    for (o, col) in yt.chunks(n).enumerate() {
-        for (r, v) in col.iter().enumerate() {
-            y[r * out + o] = *v;
-        }
-    }
-}
-
-/// `yt[o · n + r] = x_r · w_o` for a block of weight rows.
-fn dot_block(x: &[f32], w: &[f32], n: usize, inp: usize, yt: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { dot_block_fma(x, w, n, inp, yt) };
-        return;
-    }
-    dot_block_any(x, w, n, inp, yt);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_block_fma(x: &[f32], w: &[f32], n: usize, inp: usize, yt: &mut [f32]) {
-    dot_block_any(x, w, n, inp, yt);
-}
-
-#[inline(always)]
-fn dot_block_any(x: &[f32], w: &[f32], n: usize, inp: usize, yt: &mut [f32]) {
-    for (wo, yo) in w.chunks_exact(inp).zip(yt.chunks_mut(n)) {
-        for (xr, y) in x.chunks_exact(inp).zip(yo.iter_mut()) {
-            *y = dot8(xr, wo);
-        }
-    }
-}
-
-/// `a · b` in eight lanes of fused multiply-adds, summed in a fixed order.
-#[inline(always)]
-fn dot8(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        let x: &[f32; 8] = x.try_into().expect("chunks of 8");
-        let y: &[f32; 8] = y.try_into().expect("chunks of 8");
-        acc = std::array::from_fn(|l| x[l].mul_add(y[l], acc[l]));
-    }
-    let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        sum = x.mul_add(*y, sum);
-    }
-    sum
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,23 +214,6 @@ mod tests {
         );
         let twice: Vec<f32> = want.iter().map(|x| 2.0 * x).collect();
         assert_eq!(c, twice);
-    }
-
-    #[test]
-    fn rows_dot_matches_a_naive_loop() {
-        let (n, inp, out) = (3, 19, 70);
-        let x: Vec<f32> = (0..n * inp).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut y = vec![0.0; n * out];
-        rows_dot(&x, &w, (n, inp, out), &mut y);
-        for r in 0..n {
-            for o in 0..out {
-                let want: f64 = (0..inp)
-                    .map(|k| f64::from(x[r * inp + k]) * f64::from(w[o * inp + k]))
-                    .sum();
-                assert!((f64::from(y[r * out + o]) - want).abs() < 1e-4);
-            }
-        }
     }
 
     #[test]
