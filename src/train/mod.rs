@@ -9,18 +9,20 @@
 
 pub mod calls;
 pub mod checkpoint;
+mod clip;
 mod delta;
 mod loss;
 mod objective;
 mod optim;
+mod reference;
 mod schedule;
 mod trainer;
 
+pub use clip::{clip_scale, clip_scale_slices};
 pub use delta::{Delta, DeltaMode};
 pub use loss::{LossOutput, PairLogps, TermOutput};
 pub use objective::{Loss, Objective, Reduction, Term};
-pub use optim::{clip_scale, clip_scale_slices, AdamW, AdamWConfig};
+pub use optim::{AdamW, AdamWConfig};
+pub use reference::{cache_reference, pair_logps};
 pub use schedule::{Decay, Schedule, Warmup};
-pub use trainer::{
-    cache_reference, pair_logps, Example, StepLog, TrainConfig, TrainError, Trainer,
-};
+pub use trainer::{Example, StepLog, TrainConfig, TrainError, Trainer};

@@ -56,7 +56,7 @@ impl Example {
 
 /// The id written at padded positions: any id does, since padding is on the
 /// right (never attended to by real tokens) and masked out of every loss.
-const PAD: u32 = 0;
+pub(super) const PAD: u32 = 0;
 
 /// How a train stage runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -393,41 +393,11 @@ impl Stats {
 /// The part of `prompt ++ completion` a model with `context` positions can
 /// score: the completion is cut so the input (all but the last token) fits.
 /// Log-probs, lengths and losses all use the cut completion.
-fn fit<'a>(prompt: &'a [u32], completion: &'a [u32], context: usize) -> (&'a [u32], &'a [u32]) {
+pub(super) fn fit<'a>(
+    prompt: &'a [u32],
+    completion: &'a [u32],
+    context: usize,
+) -> (&'a [u32], &'a [u32]) {
     let room = (context + 1).saturating_sub(prompt.len());
     (prompt, &completion[..completion.len().min(room)])
-}
-
-/// Summed completion log-probs of every pair under `model`, without a graph:
-/// `(chosen, rejected)` per example, `batch` pairs per forward pass.
-pub fn pair_logps(model: &Llama, data: &[Example], batch: usize) -> CandleResult<Vec<(f64, f64)>> {
-    let frozen = model.frozen()?;
-    let context = frozen.config().context;
-    let mut out = Vec::with_capacity(data.len());
-    for chunk in data.chunks(batch.max(1)) {
-        let mut rows: Vec<(&[u32], &[u32])> = chunk
-            .iter()
-            .map(|e| fit(&e.prompt, &e.chosen, context))
-            .collect();
-        rows.extend(chunk.iter().map(|e| fit(&e.prompt, &e.rejected, context)));
-        let b = Batch::new(&rows, PAD, frozen.dtype(), frozen.device())?;
-        let sums = completion_logps(&frozen, &b)?
-            .sum
-            .to_dtype(DType::F64)?
-            .to_vec1::<f64>()?;
-        let n = chunk.len();
-        out.extend((0..n).map(|i| (sums[i], sums[n + i])));
-    }
-    Ok(out)
-}
-
-/// Fills every example's reference log-probs from `reference` (computed
-/// once; the reference is frozen, so they never change).
-pub fn cache_reference(reference: &Llama, data: &mut [Example], batch: usize) -> CandleResult<()> {
-    let logps = pair_logps(reference, data, batch)?;
-    for (e, (c, r)) in data.iter_mut().zip(logps) {
-        e.ref_chosen = c;
-        e.ref_rejected = r;
-    }
-    Ok(())
 }
