@@ -7,6 +7,7 @@ use candle_core::Result;
 use rayon::prelude::*;
 
 use super::attention::{softmax_prefix, Heads};
+use super::few_rows;
 use super::forward::linear;
 use super::kernels::{add_bias, rms_norm, rope, swiglu};
 use super::weights::Weights;
@@ -144,9 +145,14 @@ pub(crate) fn step(
     Ok(logits)
 }
 
-/// `y = x·wᵀ` over the rows of a decoding step.
+/// `y = x·wᵀ` over the rows of a decoding step: a few rows (one token per
+/// sequence) without `gemm`'s packing, a prompt's many rows with it.
 fn proj(x: &[f32], w: &[f32], (n, inp, out): (usize, usize, usize), y: &mut [f32]) {
-    linear(x, w, n, inp, out, y);
+    if n <= few_rows::MAX_ROWS {
+        few_rows::linear(x, w, n, inp, out, y);
+    } else {
+        linear(x, w, n, inp, out, y);
+    }
 }
 
 /// Attention of `t` new queries (`q`, `[t, heads · dim]`, at positions

@@ -12,6 +12,7 @@
 mod attention;
 mod backward;
 mod decode;
+mod few_rows;
 mod forward;
 mod gemm;
 mod kernels;
