@@ -21,7 +21,7 @@ struct Shape {
 }
 
 fn main() {
-    mpx::model::tune_threads();
+    mpx::model::tune_process();
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

@@ -81,7 +81,7 @@ fn examples(shape: &Shape, rng: &mut Rng) -> Vec<Example> {
 }
 
 fn main() {
-    mpx::model::tune_threads();
+    mpx::model::tune_process();
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

@@ -24,7 +24,7 @@ use mpx::train::{
 };
 
 fn main() {
-    mpx::model::tune_threads();
+    mpx::model::tune_process();
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -10,7 +10,7 @@ use mpx::rng::Rng;
 use mpx::train::{clip_scale_slices, AdamW, AdamWConfig};
 
 fn main() {
-    mpx::model::tune_threads();
+    mpx::model::tune_process();
     let which = std::env::args().nth(1).unwrap_or_else(|| "small".into());
     let (cfg, rows) = if which == "small" {
         let cfg = Config {

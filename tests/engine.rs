@@ -28,16 +28,28 @@ fn model(cfg: &Config, seed: u64) -> Llama {
 }
 
 /// Prompts and completions of different lengths, a one-token prompt and an
-/// empty completion among them.
+/// empty completion among them, and rows that share a prompt (as a pair's
+/// chosen and rejected do; the engine packs those with the prompt once): a
+/// pair apart in the batch, a pair whose second completion is one token, a
+/// prompt three rows share, and an empty completion whose prompt another
+/// row repeats.
 fn rows(vocab: usize, seed: u64) -> Vec<(Vec<u32>, Vec<u32>)> {
     let mut rng = Rng::new(seed, "rows");
     let mut ids = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.below(vocab) as u32).collect() };
+    let (p0, p4, p5) = (ids(5), ids(3), ids(4));
+    let p3 = ids(7);
     vec![
-        (ids(5), ids(9)),
+        (p0.clone(), ids(9)),
         (ids(1), ids(12)),
         (ids(11), ids(3)),
-        (ids(7), ids(0)),
-        (ids(3), ids(20)),
+        (p3.clone(), ids(0)),
+        (p4.clone(), ids(20)),
+        (p5.clone(), ids(6)),
+        (p5.clone(), ids(2)),
+        (p5, ids(8)),
+        (p0, ids(14)),
+        (p4, ids(1)),
+        (p3, ids(4)),
     ]
 }
 
@@ -85,6 +97,12 @@ fn gradients_match_the_candle_graph() {
         let d: Vec<f32> = (0..rows.len()).map(|r| 0.7 - 0.4 * r as f32).collect();
 
         let (sums, pass) = cpu::forward_train(&m, &rows).unwrap();
+        // Shared prompts run once: p0 (5), p4 (3) and p5 (4) tokens saved.
+        let unshared: usize = rows
+            .iter()
+            .map(|(p, c)| (p.len() + c.len() - 1).max(1))
+            .sum();
+        assert_eq!(pass.tokens(), unshared - 12);
         let mut grads = cpu::Gradients::new(&m);
         cpu::backward(&m, pass, &d, &mut grads).unwrap();
         let fast = grads.into_tensors(&m).unwrap();
@@ -179,7 +197,13 @@ fn greedy_generation_matches_the_candle_graph() {
 fn many_rows(vocab: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
     let mut rng = Rng::new(7, "many");
     let mut ids = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.below(vocab) as u32).collect() };
-    (0..48).map(|i| (ids(3 + i % 5), ids(20 + i % 7))).collect()
+    let mut rows: Vec<(Vec<u32>, Vec<u32>)> =
+        (0..48).map(|i| (ids(3 + i % 5), ids(20 + i % 7))).collect();
+    // Pairs: the second half repeats the first half's prompts.
+    for i in 0..24 {
+        rows[24 + i].0 = rows[i].0.clone();
+    }
+    rows
 }
 
 #[test]

@@ -188,7 +188,7 @@ enum Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    crate::model::tune_threads();
+    crate::model::tune_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -3,12 +3,14 @@
 
 use candle_core::{DType, Device};
 
-/// Sets candle's CPU threading for this machine, once, before any tensor
-/// work. candle runs element-wise ops on a pool whose idle workers spin; on
+/// Tunes the process for training, once, before any tensor work: malloc
+/// keeps freed activation buffers for the next step (`cpu::alloc`), and
+/// candle's CPU threading suits this machine. candle runs element-wise ops on a pool whose idle workers spin; on
 /// two cores they compete with the matrix-multiply threads, and one MPO step
 /// got ~10% faster with the pool off (`examples/profile_step.rs`). Larger
 /// machines keep the pool. An explicit `CANDLE_NUM_THREADS` wins.
-pub fn tune_threads() {
+pub fn tune_process() {
+    super::cpu::keep_freed_memory();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if cores <= 2 && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");

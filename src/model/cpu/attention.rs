@@ -6,6 +6,7 @@
 //! Queries go in blocks of [`BLOCK`]: a block's products stop at its last
 //! key, so the masked upper triangle is (mostly) never multiplied.
 
+use super::forward::Mask;
 use super::gemm::{matmul, Mat, MatMut, Threads};
 
 /// Queries per block of the causal products.
@@ -39,7 +40,7 @@ impl Heads {
 }
 
 /// Softmax of `row[..=last]` in place (a detached-max shift); the masked
-/// tail `row[last + 1..]` becomes 0.
+/// tail `row[last + 1..]` becomes 0, as do entries of −∞ (keys a mask hides).
 pub(crate) fn softmax_prefix(row: &mut [f32], last: usize) {
     let (live, masked) = row.split_at_mut(last + 1);
     let max = live.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -63,10 +64,14 @@ fn blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// Forward for one row of `len` tokens: fills `p` (`heads` blocks of
-/// `len × len` probabilities, zero above the diagonal) and `o`.
+/// `len × len` probabilities, zero above the diagonal and where `mask`
+/// hides a key) and `o`. (The backward needs no mask: a hidden key's
+/// probability is 0, and so are its gradients.)
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     sh: Heads,
     len: usize,
+    mask: Mask,
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -89,6 +94,7 @@ pub(crate) fn forward(
                 Threads::One,
             );
             for (r, row) in pb.chunks_mut(len).enumerate() {
+                row[mask.hidden(i + r)].fill(f32::NEG_INFINITY);
                 softmax_prefix(row, i + r);
             }
             matmul(

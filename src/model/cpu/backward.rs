@@ -90,12 +90,14 @@ pub(crate) fn backward(
     let mut dx = vec![0.0f32; n * h];
     {
         let mut dy = vec![0.0f32; n * h];
+        // (A shared prompt's last token is scored once per completion.)
         for (row, &(t, _, _)) in dhidden.chunks(h).zip(&packed.scored) {
-            dy[t * h..(t + 1) * h].copy_from_slice(row);
+            for (a, b) in dy[t * h..(t + 1) * h].iter_mut().zip(row) {
+                *a += b;
+            }
         }
         rms_norm_backward(&dy, &tape.x, &tape.norms, w.norm, &mut dx, grads.norm());
     }
-    let positions: Vec<usize> = packed.rows.iter().flat_map(|&(_, l)| 0..l).collect();
     let (p_offsets, _) = prob_offsets(packed, sh.heads);
     let mut hbuf = vec![0.0f32; n * h];
     let mut dh = vec![0.0f32; n * h];
@@ -161,7 +163,7 @@ pub(crate) fn backward(
         }
         dq.par_chunks_mut(qw)
             .zip(dk.par_chunks_mut(kw))
-            .zip(&positions)
+            .zip(&packed.pos)
             .with_min_len(split(64))
             .for_each(|((q, k), &pos)| {
                 rope(q, sh.dim, pos, &rope_t.cos, &rope_t.sin, true);

@@ -59,6 +59,9 @@ struct Kernel<'a> {
     yt: &'a mut [f32],
 }
 
+// `inline(always)` throughout: `pulp` enables the CPU's SIMD features on
+// `with_simd`, and only code inlined into it is compiled with them.
+#[allow(clippy::inline_always)]
 impl WithSimd for Kernel<'_> {
     type Output = ();
 
@@ -95,6 +98,7 @@ impl WithSimd for Kernel<'_> {
 
 /// Dot products of `R` rows of `x` with one weight row, each weight vector
 /// loaded once for all `R`.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn block<S: Simd, const R: usize>(simd: S, xs: &[f32], w: &[f32], ys: &mut [f32]) {
     let inp = w.len();

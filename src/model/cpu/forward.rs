@@ -13,44 +13,115 @@ use super::weights::Weights;
 use super::Rope;
 use crate::model::Config;
 
-/// Sequences packed back to back.
+/// Sequences packed back to back, in attention blocks: a block is one
+/// sequence, or a prompt shared by two completions (a preference pair's
+/// chosen and rejected), whose prompt tokens are then computed once.
 #[derive(Debug, Clone)]
 pub(crate) struct Packed {
-    /// Input ids, all rows.
+    /// Input ids, all blocks.
     pub ids: Vec<u32>,
-    /// Each row's first token and length.
+    /// Each block's first token and length.
     pub rows: Vec<(usize, usize)>,
-    /// Scored positions: (token index, target id, row).
+    /// Each block's mask beyond causality.
+    pub masks: Vec<Mask>,
+    /// Each token's position in its sequence (for `RoPE`).
+    pub pos: Vec<usize>,
+    /// Scored positions: (token index, target id, sequence).
     pub scored: Vec<(usize, u32, usize)>,
+    /// Sequences packed.
+    pub seqs: usize,
+}
+
+/// In a shared-prompt block `[prompt, first completion, second completion]`,
+/// queries from `split` on (the second completion) must not see the first
+/// completion's keys, `prompt..split`. A block of one sequence has
+/// `split == len`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mask {
+    pub prompt: usize,
+    pub split: usize,
+}
+
+impl Mask {
+    /// Keys query `q` may not see (an empty range for most).
+    pub fn hidden(self, q: usize) -> std::ops::Range<usize> {
+        if q >= self.split {
+            self.prompt..self.split
+        } else {
+            0..0
+        }
+    }
 }
 
 impl Packed {
     /// `rows[i] = (prompt, completion)`: the input is `prompt ++ completion`
     /// but its last token, and each completion token is scored (as
-    /// [`crate::model::Batch`] lays them out, without the padding).
+    /// [`crate::model::Batch`] lays them out, without the padding). Two
+    /// adjacent rows with the same prompt and non-empty completions share a
+    /// block: the prompt once, then each completion but its last token,
+    /// with the second completion's positions restarting after the prompt.
     pub fn new(rows: &[(&[u32], &[u32])], context: usize) -> Result<Self> {
         let mut packed = Self {
             ids: Vec::new(),
             rows: Vec::with_capacity(rows.len()),
+            masks: Vec::with_capacity(rows.len()),
+            pos: Vec::new(),
             scored: Vec::new(),
+            seqs: rows.len(),
         };
-        for (r, (prompt, completion)) in rows.iter().enumerate() {
-            if prompt.is_empty() {
-                candle_core::bail!("a sequence needs at least one prompt token (BOS)");
-            }
-            let seq: Vec<u32> = prompt.iter().chain(completion.iter()).copied().collect();
-            let len = (seq.len() - 1).max(1);
+        let fits = |len: usize| {
             if len > context {
                 candle_core::bail!(
                     "sequence of {len} tokens exceeds the model's context of {context}"
                 );
             }
+            Ok(())
+        };
+        let mut r = 0;
+        while r < rows.len() {
+            let (prompt, completion) = rows[r];
+            if prompt.is_empty() {
+                candle_core::bail!("a sequence needs at least one prompt token (BOS)");
+            }
             let start = packed.ids.len();
+            if let Some(&(_, second)) = rows.get(r + 1).filter(|n| shares_prompt(rows[r], **n)) {
+                let lp = prompt.len();
+                fits(lp + completion.len() - 1)?;
+                fits(lp + second.len() - 1)?;
+                packed.ids.extend_from_slice(prompt);
+                packed.pos.extend(0..lp);
+                for (seq, c) in [(r, completion), (r + 1, second)] {
+                    let at = packed.ids.len();
+                    packed.scored.push((start + lp - 1, c[0], seq));
+                    for (j, &t) in c.iter().enumerate().skip(1) {
+                        packed.scored.push((at + j - 1, t, seq));
+                    }
+                    packed.ids.extend_from_slice(&c[..c.len() - 1]);
+                    packed.pos.extend(lp..lp + c.len() - 1);
+                }
+                let len = packed.ids.len() - start;
+                packed.rows.push((start, len));
+                packed.masks.push(Mask {
+                    prompt: lp,
+                    split: lp + completion.len() - 1,
+                });
+                r += 2;
+                continue;
+            }
+            let seq: Vec<u32> = prompt.iter().chain(completion.iter()).copied().collect();
+            let len = (seq.len() - 1).max(1);
+            fits(len)?;
             packed.ids.extend_from_slice(&seq[..len]);
+            packed.pos.extend(0..len);
             for i in prompt.len() - 1..seq.len() - 1 {
                 packed.scored.push((start + i, seq[i + 1], r));
             }
             packed.rows.push((start, len));
+            packed.masks.push(Mask {
+                prompt: 0,
+                split: len,
+            });
+            r += 1;
         }
         Ok(packed)
     }
@@ -58,6 +129,12 @@ impl Packed {
     pub fn tokens(&self) -> usize {
         self.ids.len()
     }
+}
+
+/// Whether two rows can share one block: the same non-empty prompt, and a
+/// completion in each.
+pub(crate) fn shares_prompt(a: (&[u32], &[u32]), b: (&[u32], &[u32])) -> bool {
+    !a.0.is_empty() && a.0 == b.0 && !a.1.is_empty() && !b.1.is_empty()
 }
 
 /// One layer's activations kept for the backward.
@@ -152,6 +229,7 @@ pub(crate) fn linear(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize, y: 
 }
 
 /// Summed log-prob of each row's scored tokens, and the tape with `keep`.
+#[allow(clippy::too_many_lines)] // one pass, layer by layer
 pub(crate) fn forward(
     w: &Weights<'_>,
     config: &Config,
@@ -180,7 +258,6 @@ pub(crate) fn forward(
     if let Some(&(_, t, _)) = packed.scored.iter().find(|s| s.1 as usize >= config.vocab) {
         candle_core::bail!("token id {t} is outside the vocabulary of {}", config.vocab);
     }
-    let positions: Vec<usize> = packed.rows.iter().flat_map(|&(_, l)| 0..l).collect();
     let (p_offsets, p_len) = prob_offsets(packed, sh.heads);
     let mut layers = Vec::with_capacity(if keep { config.layers } else { 0 });
     let mut hbuf = vec![0.0f32; n * h];
@@ -201,7 +278,7 @@ pub(crate) fn forward(
         }
         q.par_chunks_mut(qw)
             .zip(k.par_chunks_mut(kw))
-            .zip(&positions)
+            .zip(&packed.pos)
             .with_min_len(split(64))
             .for_each(|((q, k), &pos)| {
                 rope(q, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
@@ -221,7 +298,8 @@ pub(crate) fn forward(
                 .zip(ps)
                 .enumerate()
                 .for_each(|(r, (o, p))| {
-                    attention::forward(sh, packed.rows[r].1, qs[r], ks[r], vs[r], p, o);
+                    let (len, mask) = (packed.rows[r].1, packed.masks[r]);
+                    attention::forward(sh, len, mask, qs[r], ks[r], vs[r], p, o);
                 });
         }
         let x_in = keep.then(|| x.clone());
@@ -264,7 +342,7 @@ pub(crate) fn forward(
     let mut logits = vec![0.0f32; s * config.vocab];
     linear(&hidden, w.lm_head, s, h, config.vocab, &mut logits);
     let logps = log_softmax_at(&mut logits, config.vocab, &packed.scored, keep);
-    let mut sums = vec![0.0f64; packed.rows.len()];
+    let mut sums = vec![0.0f64; packed.seqs];
     for (lp, &(_, _, r)) in logps.iter().zip(&packed.scored) {
         sums[r] += f64::from(*lp);
     }

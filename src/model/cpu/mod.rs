@@ -9,6 +9,7 @@
 //! In: a [`Llama`] whose weights are f32 on the CPU. Out: summed completion
 //! log-probs per row, gradients by parameter name, next-token logits.
 
+mod alloc;
 mod attention;
 mod backward;
 mod decode;
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Result, Tensor};
 
 use super::Llama;
+pub(crate) use alloc::keep_freed_memory;
 pub(crate) use decode::Cache;
 use forward::{Packed, Tape};
 use weights::{with_weights, Grads};
@@ -57,44 +59,90 @@ const SHARD_TOKENS: usize = 512;
 /// At most this many bytes of per-shard gradient buffers.
 const SHARD_GRAD_BYTES: usize = 256 << 20;
 
-/// Consecutive groups of rows of about equal token counts. The split
-/// depends only on the rows (and the model's size), never on the number of
+/// Rows in units that stay together: a row alone, or two rows with the
+/// same prompt (a pair's chosen and rejected, wherever they sit in the
+/// batch), which [`Packed`] then packs as one block with the prompt once.
+/// Units come in the order of their first row.
+fn units(rows: &[(&[u32], &[u32])]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::with_capacity(rows.len());
+    // Prompt → the unit still waiting for a second row with it.
+    let mut open: std::collections::HashMap<&[u32], usize> = std::collections::HashMap::new();
+    for (i, &row) in rows.iter().enumerate() {
+        if forward::shares_prompt(row, row) {
+            if let Some(u) = open.remove(row.0) {
+                out[u].push(i);
+                continue;
+            }
+            open.insert(row.0, out.len());
+        }
+        out.push(vec![i]);
+    }
+    out
+}
+
+/// Consecutive runs of units of about equal token counts, as the row
+/// indices each shard packs (a unit's rows adjacent). The split depends
+/// only on the rows (and the model's size), never on the number of
 /// threads, so results are the same on every machine: each shard runs on
 /// one core, and per-shard sums are added in shard order.
-fn shards(rows: &[(&[u32], &[u32])], max: usize) -> Vec<std::ops::Range<usize>> {
-    let len = |r: &(&[u32], &[u32])| (r.0.len() + r.1.len()).saturating_sub(1).max(1);
-    let total: usize = rows.iter().map(len).sum();
+fn shards(rows: &[(&[u32], &[u32])], max: usize) -> Vec<Vec<usize>> {
+    let units = units(rows);
+    let len = |u: &Vec<usize>| -> usize {
+        let first = rows[u[0]];
+        let solo = |r: (&[u32], &[u32])| (r.0.len() + r.1.len()).saturating_sub(1).max(1);
+        match u[..] {
+            [_, b] => solo(first) + rows[b].1.len() - 1,
+            _ => solo(first),
+        }
+    };
+    let total: usize = units.iter().map(len).sum();
     // An even count (two cores share it evenly), at least SHARD_TOKENS each.
     let k = if total >= 2 * SHARD_TOKENS {
         2 * (total / (2 * SHARD_TOKENS))
     } else {
         1
     };
-    let k = k.min(max.clamp(1, 16)).min(rows.len().max(1));
+    let k = k.min(max.clamp(1, 16)).min(units.len().max(1));
     let mut out = Vec::with_capacity(k);
-    let (mut start, mut acc) = (0, 0);
-    for (i, r) in rows.iter().enumerate() {
-        acc += len(r);
+    let (mut shard, mut acc) = (Vec::new(), 0);
+    for u in &units {
+        acc += len(u);
+        shard.extend_from_slice(u);
         // Close shard j once the running total passes (j + 1)/k of the rows.
         if acc * k >= total * (out.len() + 1) && out.len() + 1 < k {
-            out.push(start..i + 1);
-            start = i + 1;
+            out.push(std::mem::take(&mut shard));
         }
     }
-    out.push(start..rows.len());
+    out.push(shard);
+    out
+}
+
+/// The rows of one shard, in its order.
+fn pick<'a>(rows: &[(&'a [u32], &'a [u32])], idx: &[usize]) -> Vec<(&'a [u32], &'a [u32])> {
+    idx.iter().map(|&i| rows[i]).collect()
+}
+
+/// Per-shard values back in the rows' order.
+fn unshard(shards: &[Vec<usize>], parts: Vec<Vec<f32>>, rows: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows];
+    for (idx, part) in shards.iter().zip(parts) {
+        for (&i, v) in idx.iter().zip(part) {
+            out[i] = v;
+        }
+    }
     out
 }
 
 /// Runs `f` on each shard, in parallel when there are several.
 fn each_shard<T: Send>(
-    shards: &[std::ops::Range<usize>],
-    f: impl Fn(std::ops::Range<usize>) -> Result<T> + Sync,
+    shards: &[Vec<usize>],
+    f: impl Fn(&[usize]) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
     use rayon::prelude::*;
     if shards.len() == 1 {
-        return Ok(vec![f(shards[0].clone())?]);
+        return Ok(vec![f(&shards[0])?]);
     }
-    shards.par_iter().map(|r| f(r.clone())).collect()
+    shards.par_iter().map(|r| f(r)).collect()
 }
 
 fn longest(rows: &[(&[u32], &[u32])], model: &Llama) -> usize {
@@ -110,19 +158,20 @@ fn longest(rows: &[(&[u32], &[u32])], model: &Llama) -> usize {
 pub fn logps(model: &Llama, rows: &[(&[u32], &[u32])]) -> Result<Vec<f32>> {
     let rope = Rope::new(model, longest(rows, model));
     let context = model.config().context;
+    let shards = shards(rows, 16);
     with_weights(model, |w| {
-        let parts = each_shard(&shards(rows, 16), |r| {
-            let packed = Packed::new(&rows[r], context)?;
+        let parts = each_shard(&shards, |idx| {
+            let packed = Packed::new(&pick(rows, idx), context)?;
             forward::forward(w, model.config(), &rope, &packed, false).map(|(s, _)| s)
         })?;
-        Ok(parts.concat())
+        Ok(unshard(&shards, parts, rows.len()))
     })
 }
 
 /// A forward pass kept for its backward.
 pub struct Pass {
-    /// Each shard's rows (a range of the pass's rows), packing and tape.
-    shards: Vec<(std::ops::Range<usize>, Packed, Tape)>,
+    /// Each shard's rows (indices into the pass's rows), packing and tape.
+    shards: Vec<(Vec<usize>, Packed, Tape)>,
     rope: Rope,
 }
 
@@ -133,7 +182,7 @@ impl Pass {
     }
 
     fn rows(&self) -> usize {
-        self.shards.last().map_or(0, |s| s.0.end)
+        self.shards.iter().map(|s| s.0.len()).sum()
     }
 }
 
@@ -143,19 +192,21 @@ pub fn forward_train(model: &Llama, rows: &[(&[u32], &[u32])]) -> Result<(Vec<f3
     let context = model.config().context;
     let grad_bytes = 4 * model.params().count();
     let max = (SHARD_GRAD_BYTES / grad_bytes.max(1)).max(1);
+    let split = shards(rows, max);
     let parts = with_weights(model, |w| {
-        each_shard(&shards(rows, max), |r| {
-            let packed = Packed::new(&rows[r.clone()], context)?;
+        each_shard(&split, |idx| {
+            let packed = Packed::new(&pick(rows, idx), context)?;
             let (sums, tape) = forward::forward(w, model.config(), &rope, &packed, true)?;
-            Ok((sums, (r, packed, tape.expect("a tape when asked for one"))))
+            Ok((sums, (packed, tape.expect("a tape when asked for one"))))
         })
     })?;
-    let mut sums = Vec::with_capacity(rows.len());
-    let mut shards = Vec::with_capacity(parts.len());
-    for (s, shard) in parts {
-        sums.extend(s);
-        shards.push(shard);
-    }
+    let (sums, kept): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    let sums = unshard(&split, sums, rows.len());
+    let shards = split
+        .into_iter()
+        .zip(kept)
+        .map(|(idx, (packed, tape))| (idx, packed, tape))
+        .collect();
     Ok((sums, Pass { shards, rope }))
 }
 
@@ -191,9 +242,11 @@ pub fn backward(model: &Llama, pass: Pass, d: &[f32], grads: &mut Gradients) -> 
     }
     let rope = &pass.rope;
     with_weights(model, |w| {
+        let local = |idx: &[usize]| -> Vec<f32> { idx.iter().map(|&i| d[i]).collect() };
         if pass.shards.len() == 1 {
-            for (r, packed, tape) in pass.shards {
-                backward::backward(w, model.config(), rope, &packed, tape, &d[r], &mut grads.0);
+            for (idx, packed, tape) in pass.shards {
+                let d = local(&idx);
+                backward::backward(w, model.config(), rope, &packed, tape, &d, &mut grads.0);
             }
             return Ok(());
         }
@@ -201,9 +254,10 @@ pub fn backward(model: &Llama, pass: Pass, d: &[f32], grads: &mut Gradients) -> 
         let parts: Vec<Grads> = pass
             .shards
             .into_par_iter()
-            .map(|(r, packed, tape)| {
+            .map(|(idx, packed, tape)| {
                 let mut g = Grads::zeros(model);
-                backward::backward(w, model.config(), rope, &packed, tape, &d[r], &mut g);
+                let d = local(&idx);
+                backward::backward(w, model.config(), rope, &packed, tape, &d, &mut g);
                 g
             })
             .collect();
