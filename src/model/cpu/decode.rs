@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::attention::{softmax_prefix, Heads};
 use super::few_rows;
 use super::forward::linear;
-use super::kernels::{add_bias, rms_norm, rope, swiglu};
+use super::kernels::{add_bias, rms_norm, rope, swiglu, PARALLEL_MACS};
 use super::weights::Weights;
 use super::Rope;
 use crate::model::Config;
@@ -115,9 +115,12 @@ pub(crate) fn step(
             cv[at..at + t * kw].copy_from_slice(&v[j * t * kw..(j + 1) * t * kw]);
         }
         let cap = cache.capacity;
+        // Rows per task: enough multiply-adds to be worth a thread.
+        let per_row = 2 * t * keys * qw;
         o.par_chunks_mut(t * qw)
             .zip(q.par_chunks(t * qw))
             .zip(active)
+            .with_min_len(PARALLEL_MACS.div_ceil(per_row.max(1)))
             .for_each(|((o, q), &r)| {
                 let kr = &ck[r * cap * kw..][..keys * kw];
                 let vr = &cv[r * cap * kw..][..keys * kw];

@@ -11,6 +11,8 @@
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
+use super::kernels::PARALLEL_MACS;
+
 /// At most this many rows go through this kernel; more go to `gemm`.
 pub(crate) const MAX_ROWS: usize = 16;
 
@@ -32,17 +34,22 @@ pub(crate) fn linear(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize, y: 
     let threads = rayon::current_num_threads();
     let chunk = (out / (4 * threads)).clamp(16, 1024);
     let arch = Arch::new();
-    yt.par_chunks_mut(chunk * n)
-        .zip(w[..out * inp].par_chunks(chunk * inp))
-        .for_each(|(yt, w)| {
-            arch.dispatch(Kernel {
-                x,
-                w,
-                rows: n,
-                inp,
-                yt,
-            });
+    let kernel = |(yt, w): (&mut [f32], &[f32])| {
+        arch.dispatch(Kernel {
+            x,
+            w,
+            rows: n,
+            inp,
+            yt,
         });
+    };
+    if n * inp * out < PARALLEL_MACS {
+        kernel((&mut yt, &w[..out * inp]));
+    } else {
+        yt.par_chunks_mut(chunk * n)
+            .zip(w[..out * inp].par_chunks(chunk * inp))
+            .for_each(kernel);
+    }
     for (o, col) in yt.chunks_exact(n).enumerate() {
         for (r, &v) in col.iter().enumerate() {
             y[r * out + o] = v;

@@ -10,6 +10,8 @@
 
 use gemm::Parallelism;
 
+use super::kernels::PARALLEL_MACS;
+
 /// A read-only strided matrix.
 #[derive(Clone, Copy)]
 pub(crate) struct Mat<'a> {
@@ -85,7 +87,7 @@ impl<'a> MatMut<'a> {
 
 /// Whether `gemm` may use the rayon pool. `Pool` runs on one thread when
 /// called from a pool worker already (a shard of a sharded pass, which is
-/// the parallelism there).
+/// the parallelism there), and for products under [`PARALLEL_MACS`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Threads {
     Pool,
@@ -135,7 +137,9 @@ pub(crate) fn matmul(
     }
     let parallelism = match threads {
         Threads::Pool
-            if rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() =>
+            if rayon::current_num_threads() > 1
+                && rayon::current_thread_index().is_none()
+                && m * n * k >= PARALLEL_MACS =>
         {
             Parallelism::Rayon(rayon::current_num_threads())
         }

@@ -8,6 +8,11 @@ use rayon::prelude::*;
 /// Tokens per parallel chunk (also the reduction granularity).
 const CHUNK: usize = 32;
 
+/// Multiply-adds below which a product runs on one thread: handing out
+/// less work than this costs more in waking and joining the pool's threads
+/// than a second core gains (a decoding step of a small model).
+pub(crate) const PARALLEL_MACS: usize = 1 << 18;
+
 /// The least number of items a parallel loop hands to one task: no split at
 /// all inside a pool worker (a shard, which is the parallelism there), and
 /// `least` items otherwise. Splitting never changes a result.
