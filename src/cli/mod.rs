@@ -48,7 +48,8 @@ struct RunOpts {
     /// `store` in `mpx.toml`].
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
-    /// `cpu`, `cuda` or `auto` (CUDA needs a `--features cuda` build).
+    /// `cpu`, `cuda` / `cuda:N` or `auto` (GPU 0 when there is one, else
+    /// the CPU); CUDA needs a `--features cuda` build.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Save a training checkpoint every N steps (a killed run resumes
@@ -174,7 +175,7 @@ enum Command {
         /// Compute in f32, bf16 or f16.
         #[arg(long, default_value = "f32")]
         dtype: String,
-        /// `cpu`, `cuda` or `auto`.
+        /// `cpu`, `cuda` / `cuda:N` or `auto`.
         #[arg(long, default_value = "cpu")]
         device: String,
     },

@@ -66,10 +66,13 @@ pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result
 /// lone running stage gets every core and two share them),
 /// a Ctrl-C handler that stops stages cleanly, and the executor's options.
 pub(super) fn prepare(args: &RunArgs) -> Result<(candle_core::Device, Options), ExitCode> {
-    let device = crate::model::device(&args.device).map_err(|e| {
+    let (device, notice) = crate::model::resolve_device(&args.device).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
+    if let Some(notice) = notice {
+        eprintln!("note: {notice}");
+    }
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let jobs = args.jobs.unwrap_or(cores).max(1);
     let _ = ctrlc::set_handler(|| {
@@ -96,12 +99,14 @@ pub(super) fn prepare(args: &RunArgs) -> Result<(candle_core::Device, Options), 
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    let l = match open(&args.file, &args.sets, args.store.as_deref()) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    // The device first: a GPU this build or machine lacks is refused before
+    // the store is touched.
     let (device, opts) = match prepare(args) {
         Ok(p) => p,
+        Err(code) => return code,
+    };
+    let l = match open(&args.file, &args.sets, args.store.as_deref()) {
+        Ok(l) => l,
         Err(code) => return code,
     };
     if let Err(e) = l.store.sweep_tmp() {

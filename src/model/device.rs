@@ -30,16 +30,67 @@ pub fn dtype(name: &str) -> Result<DType, String> {
     }
 }
 
-/// `cpu`, `cuda` (GPU 0, an error without one) or `auto`.
+/// `cpu`, `cuda` / `cuda:N` (GPU N; an error without one) or `auto` (GPU 0
+/// when this build has CUDA and a GPU answers, else the CPU). A fallback of
+/// `auto` to the CPU is silent here; [`resolve_device`] says why.
 pub fn device(choice: &str) -> Result<Device, String> {
+    resolve_device(choice).map(|(d, _)| d)
+}
+
+/// [`device`], with a one-line notice when `auto` fell back to the CPU.
+pub fn resolve_device(choice: &str) -> Result<(Device, Option<String>), String> {
     match choice {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(0).map_err(|e| {
-            format!("no CUDA device: {e} (mpx must be built with `--features cuda` on a machine with a GPU)")
-        }),
-        "auto" => Device::cuda_if_available(0).map_err(|e| e.to_string()),
-        other => Err(format!("unknown device `{other}`: expected `cpu`, `cuda` or `auto`")),
+        "cpu" => Ok((Device::Cpu, None)),
+        "auto" if !cfg!(feature = "cuda") => Ok((
+            Device::Cpu,
+            Some("device `auto`: this mpx was built without CUDA; running on the CPU".into()),
+        )),
+        "auto" => match Device::new_cuda(0) {
+            Ok(d) => Ok((d, None)),
+            Err(e) => Ok((
+                Device::Cpu,
+                Some(format!(
+                    "device `auto`: no GPU answered ({}); running on the CPU",
+                    first_line(&e.to_string())
+                )),
+            )),
+        },
+        _ => gpu(choice).map(|d| (d, None)),
     }
+}
+
+/// `cuda` or `cuda:N`.
+fn gpu(choice: &str) -> Result<Device, String> {
+    let Some(index) = choice.strip_prefix("cuda") else {
+        return Err(format!(
+            "unknown device `{choice}`: expected `cpu`, `cuda`, `cuda:N` or `auto`"
+        ));
+    };
+    let index = match index {
+        "" => 0,
+        n => n
+            .strip_prefix(':')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                format!("unknown device `{choice}`: a GPU is `cuda:N`, as in `cuda:0`")
+            })?,
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(format!(
+            "device `{choice}`: this mpx was built without CUDA; build it with \
+             `cargo build --release --features cuda` (README, \"CUDA\") or use `cpu`"
+        ));
+    }
+    Device::new_cuda(index).map_err(|e| {
+        format!(
+            "device `{choice}`: no such GPU ({})",
+            first_line(&e.to_string())
+        )
+    })
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
 }
 
 #[cfg(test)]
@@ -51,11 +102,21 @@ mod tests {
         assert!(device("cpu").unwrap().is_cpu());
         assert!(device("tpu")
             .unwrap_err()
-            .contains("expected `cpu`, `cuda` or `auto`"));
+            .contains("expected `cpu`, `cuda`, `cuda:N` or `auto`"));
+        assert!(device("cuda:x").unwrap_err().contains("`cuda:0`"));
+        assert!(device("cuda0").unwrap_err().contains("`cuda:0`"));
         #[cfg(not(feature = "cuda"))]
         {
-            assert!(device("auto").unwrap().is_cpu());
-            assert!(device("cuda").is_err());
+            let (d, notice) = resolve_device("auto").unwrap();
+            assert!(d.is_cpu());
+            assert!(notice.unwrap().contains("without CUDA"));
+            for gpu in ["cuda", "cuda:0", "cuda:3"] {
+                let e = device(gpu).unwrap_err();
+                assert!(
+                    e.contains("built without CUDA") && e.contains("--features cuda"),
+                    "{e}"
+                );
+            }
         }
     }
 }
