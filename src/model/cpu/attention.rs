@@ -6,8 +6,9 @@
 //! Queries go in blocks of [`BLOCK`]: a block's products stop at its last
 //! key, so the masked upper triangle is (mostly) never multiplied.
 
-use super::forward::Mask;
 use super::gemm::{matmul, Mat, MatMut, Threads};
+use super::packed::Mask;
+use crate::model::Config;
 
 /// Queries per block of the causal products.
 const BLOCK: usize = 32;
@@ -21,6 +22,14 @@ pub(crate) struct Heads {
 }
 
 impl Heads {
+    pub fn of(config: &Config) -> Self {
+        Self {
+            heads: config.heads,
+            kv_heads: config.kv_heads,
+            dim: config.head_dim(),
+        }
+    }
+
     pub fn q_width(self) -> usize {
         self.heads * self.dim
     }

@@ -5,9 +5,10 @@
 use rayon::prelude::*;
 
 use super::attention::{self, Heads, Saved};
-use super::forward::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed, Tape};
+use super::forward::Tape;
 use super::gemm::{matmul, Mat, MatMut, Threads};
 use super::kernels::{bias_backward, rms_apply, rms_norm_backward, rope, split, swiglu_backward};
+use super::packed::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed};
 use super::weights::{Grads, Weights};
 use super::Rope;
 use crate::model::Config;
@@ -63,11 +64,7 @@ pub(crate) fn backward(
         config.intermediate,
         config.vocab,
     );
-    let sh = Heads {
-        heads: config.heads,
-        kv_heads: config.kv_heads,
-        dim: config.head_dim(),
-    };
+    let sh = Heads::of(config);
     let (qw, kw) = (sh.q_width(), sh.kv_width());
     let s = packed.scored.len();
     // ∂logp/∂logits = onehot(target) − softmax, scaled by the row's weight.

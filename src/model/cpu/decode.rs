@@ -66,23 +66,9 @@ pub(crate) fn step(
             cache.capacity
         );
     }
-    let sh = Heads {
-        heads: config.heads,
-        kv_heads: config.kv_heads,
-        dim: config.head_dim(),
-    };
+    let sh = Heads::of(config);
     let (qw, kw, n) = (sh.q_width(), sh.kv_width(), rows * t);
-    let mut x = vec![0.0f32; n * h];
-    for (row, &id) in x.chunks_mut(h).zip(ids) {
-        let id = id as usize;
-        if id >= config.vocab {
-            candle_core::bail!(
-                "token id {id} is outside the vocabulary of {}",
-                config.vocab
-            );
-        }
-        row.copy_from_slice(&w.embed[id * h..(id + 1) * h]);
-    }
+    let mut x = w.embed_ids(ids, h)?;
     let mut hbuf = vec![0.0f32; n * h];
     let (mut q, mut k, mut v) = (
         vec![0.0f32; n * qw],

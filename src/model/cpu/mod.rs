@@ -17,16 +17,19 @@ mod few_rows;
 mod forward;
 mod gemm;
 mod kernels;
+mod packed;
 mod weights;
 
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Result, Tensor};
+use rayon::prelude::*;
 
 use super::Llama;
 pub(crate) use alloc::keep_freed_memory;
 pub(crate) use decode::Cache;
-use forward::{Packed, Tape};
+use forward::Tape;
+use packed::{units, Packed};
 use weights::{with_weights, Grads};
 
 /// `RoPE` tables up to some length.
@@ -58,27 +61,6 @@ const SHARD_TOKENS: usize = 512;
 
 /// At most this many bytes of per-shard gradient buffers.
 const SHARD_GRAD_BYTES: usize = 256 << 20;
-
-/// Rows in units that stay together: a row alone, or two rows with the
-/// same prompt (a pair's chosen and rejected, wherever they sit in the
-/// batch), which [`Packed`] then packs as one block with the prompt once.
-/// Units come in the order of their first row.
-fn units(rows: &[(&[u32], &[u32])]) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = Vec::with_capacity(rows.len());
-    // Prompt → the unit still waiting for a second row with it.
-    let mut open: std::collections::HashMap<&[u32], usize> = std::collections::HashMap::new();
-    for (i, &row) in rows.iter().enumerate() {
-        if forward::shares_prompt(row, row) {
-            if let Some(u) = open.remove(row.0) {
-                out[u].push(i);
-                continue;
-            }
-            open.insert(row.0, out.len());
-        }
-        out.push(vec![i]);
-    }
-    out
-}
 
 /// Consecutive runs of units of about equal token counts, as the row
 /// indices each shard packs (a unit's rows adjacent). The split depends
@@ -138,7 +120,6 @@ fn each_shard<T: Send>(
     shards: &[Vec<usize>],
     f: impl Fn(&[usize]) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    use rayon::prelude::*;
     if shards.len() == 1 {
         return Ok(vec![f(&shards[0])?]);
     }
@@ -210,27 +191,35 @@ pub fn forward_train(model: &Llama, rows: &[(&[u32], &[u32])]) -> Result<(Vec<f3
     Ok((sums, Pass { shards, rope }))
 }
 
-/// Gradient buffers for `model`, added to by [`backward`].
-pub struct Gradients(Grads);
+/// Gradient buffers for `model`, added to by [`backward`], and the
+/// per-shard buffers a sharded backward fills before adding them up (kept
+/// from step to step, so a step zeroes them rather than allocating).
+pub struct Gradients {
+    total: Grads,
+    shards: Vec<Grads>,
+}
 
 impl Gradients {
     pub fn new(model: &Llama) -> Self {
-        Self(Grads::zeros(model))
+        Self {
+            total: Grads::zeros(model),
+            shards: Vec::new(),
+        }
     }
 
     /// Zero again, for the next step (the buffers are kept).
     pub fn zero(&mut self) {
-        self.0.zero();
+        self.total.zero();
     }
 
     /// Each gradient by parameter name.
     pub fn slices(&self) -> BTreeMap<&str, &[f32]> {
-        self.0.slices()
+        self.total.slices()
     }
 
     /// By parameter name, as tensors.
     pub fn into_tensors(self, model: &Llama) -> Result<BTreeMap<String, Tensor>> {
-        self.0.into_tensors(model)
+        self.total.into_tensors(model)
     }
 }
 
@@ -246,22 +235,24 @@ pub fn backward(model: &Llama, pass: Pass, d: &[f32], grads: &mut Gradients) -> 
         if pass.shards.len() == 1 {
             for (idx, packed, tape) in pass.shards {
                 let d = local(&idx);
-                backward::backward(w, model.config(), rope, &packed, tape, &d, &mut grads.0);
+                backward::backward(w, model.config(), rope, &packed, tape, &d, &mut grads.total);
             }
             return Ok(());
         }
-        use rayon::prelude::*;
-        let parts: Vec<Grads> = pass
-            .shards
+        let k = pass.shards.len();
+        while grads.shards.len() < k {
+            grads.shards.push(Grads::zeros(model));
+        }
+        let parts = &mut grads.shards[..k];
+        pass.shards
             .into_par_iter()
-            .map(|(idx, packed, tape)| {
-                let mut g = Grads::zeros(model);
+            .zip(parts.par_iter_mut())
+            .for_each(|((idx, packed, tape), g)| {
+                g.zero();
                 let d = local(&idx);
-                backward::backward(w, model.config(), rope, &packed, tape, &d, &mut g);
-                g
-            })
-            .collect();
-        grads.0.add_all(&parts);
+                backward::backward(w, model.config(), rope, &packed, tape, &d, g);
+            });
+        grads.total.add_all(parts);
         Ok(())
     })
 }

@@ -33,6 +33,23 @@ pub(crate) struct Weights<'a> {
     pub layers: Vec<Layer<'a>>,
 }
 
+impl Weights<'_> {
+    /// The embedding rows of `ids`, `[ids, hidden]`; an id outside the
+    /// vocabulary is an error.
+    pub fn embed_ids(&self, ids: &[u32], hidden: usize) -> Result<Vec<f32>> {
+        let vocab = self.embed.len() / hidden;
+        let mut x = vec![0.0f32; ids.len() * hidden];
+        for (row, &id) in x.chunks_mut(hidden).zip(ids) {
+            let id = id as usize;
+            if id >= vocab {
+                candle_core::bail!("token id {id} is outside the vocabulary of {vocab}");
+            }
+            row.copy_from_slice(&self.embed[id * hidden..(id + 1) * hidden]);
+        }
+        Ok(x)
+    }
+}
+
 /// Parameter names in the order [`Weights`] and [`Grads`] use: embed, norm,
 /// `lm_head` (untied only), then 12 (or 15 with biases) per layer.
 fn names(config: &Config) -> Vec<String> {
