@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Result as CandleResult};
 
-use super::trainer::{fit, Example, PAD};
+use super::example::{fit, Example, PAD};
 use crate::model::{completion_logps, cpu, Batch, Llama};
 
 /// Summed completion log-probs of every pair under `model`, without a graph:

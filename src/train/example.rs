@@ -1,0 +1,58 @@
+//! What the trainer trains on: a tokenized preference pair, and the part of
+//! a sequence a model's context can score.
+
+use crate::model::Tokenizer;
+
+/// A tokenized preference pair with its cached reference log-probs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// BOS and the prompt.
+    pub prompt: Vec<u32>,
+    /// Completions, EOS included.
+    pub chosen: Vec<u32>,
+    pub rejected: Vec<u32>,
+    pub ref_chosen: f64,
+    pub ref_rejected: f64,
+}
+
+impl Example {
+    /// A pair tokenized by `tokenizer`: the prompt as given (see
+    /// [`Tokenizer::prompt`]), each completion ending with the end token.
+    pub fn tokenize(
+        tokenizer: &Tokenizer,
+        prompt: Vec<u32>,
+        chosen: &str,
+        rejected: &str,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            prompt,
+            chosen: tokenizer.completion(chosen)?,
+            rejected: tokenizer.completion(rejected)?,
+            ref_chosen: 0.0,
+            ref_rejected: 0.0,
+        })
+    }
+
+    /// A pair for a byte-tokenized model: BOS + prompt, completions + EOS.
+    pub fn bytes(prompt: &str, chosen: &str, rejected: &str) -> Self {
+        let t = Tokenizer::bytes();
+        let prompt = t.encode(prompt, true).unwrap_or_default();
+        Self::tokenize(&t, prompt, chosen, rejected).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+}
+
+/// The id written at padded positions: any id does, since padding is on the
+/// right (never attended to by real tokens) and masked out of every loss.
+pub(super) const PAD: u32 = 0;
+
+/// The part of `prompt ++ completion` a model with `context` positions can
+/// score: the completion is cut so the input (all but the last token) fits.
+/// Log-probs, lengths and losses all use the cut completion.
+pub(super) fn fit<'a>(
+    prompt: &'a [u32],
+    completion: &'a [u32],
+    context: usize,
+) -> (&'a [u32], &'a [u32]) {
+    let room = (context + 1).saturating_sub(prompt.len());
+    (prompt, &completion[..completion.len().min(room)])
+}
