@@ -148,15 +148,11 @@ fn greedy_generation_matches_the_candle_graph() {
     let cfg = config(true, true, 2);
     let m = model(&cfg, 3).frozen().unwrap();
     let prompt: Vec<u32> = vec![1, 17, 42, 5, 9];
-    let out = generate(
-        &m,
-        &prompt,
-        3,
-        &Sampling::greedy(20),
-        u32::MAX,
-        &mut Rng::new(0, "g"),
-    )
-    .unwrap();
+    let greedy = |prompt: &[u32], rows: usize, tokens: usize| {
+        let sampling = Sampling::greedy(tokens);
+        generate(&m, prompt, rows, &sampling, u32::MAX, &mut Rng::new(0, "g")).unwrap()
+    };
+    let out = greedy(&prompt, 3, 20);
     assert_eq!(out.len(), 3);
     assert!(out.iter().all(|o| o.len() == 20));
     // Greedy rows of one prompt agree, and continuing a prompt by its own
@@ -164,15 +160,7 @@ fn greedy_generation_matches_the_candle_graph() {
     assert!(out.iter().all(|o| o == &out[0]));
     let mut longer = prompt.clone();
     longer.push(out[0][0]);
-    let rest = generate(
-        &m,
-        &longer,
-        1,
-        &Sampling::greedy(19),
-        u32::MAX,
-        &mut Rng::new(0, "g"),
-    )
-    .unwrap();
+    let rest = greedy(&longer, 1, 19);
     assert_eq!(rest[0], out[0][1..]);
     // The same tokens from the candle graph: each step's argmax recomputed
     // from a full forward over the sequence so far.
