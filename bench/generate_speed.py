@@ -5,6 +5,7 @@ second. EOS is disabled so every row generates the full budget, as on the
 Rust side.
 
   python bench/generate_speed.py [smollm2|tiny] [--threads N]
+  python bench/generate_speed.py smollm2 --device cuda --dtype bf16
 
 Needs torch and transformers (pip install torch transformers).
 """
@@ -31,12 +32,14 @@ SHAPES = {
 }
 
 
-def run(name, spec, reps):
+def run(name, spec, reps, device, dtype):
     torch.manual_seed(0)
     cfg = LlamaConfig(rms_norm_eps=1e-5, **spec["cfg"])
     model = LlamaForCausalLM(cfg).float().eval()
-    for b in spec["batches"]:
-        ids = torch.randint(3, cfg.vocab_size, (b, spec["prompt"]))
+    model = model.to(device, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
+    cuda = device.startswith("cuda")
+    for b in spec["batches"] + ([64] if cuda and 64 not in spec["batches"] else []):
+        ids = torch.randint(3, cfg.vocab_size, (b, spec["prompt"]), device=device)
         kw = dict(max_new_tokens=spec["new"], min_new_tokens=spec["new"], do_sample=True, temperature=1.0,
                   top_k=0, top_p=1.0, pad_token_id=0, eos_token_id=None, use_cache=True)
         with torch.no_grad():
@@ -45,10 +48,13 @@ def run(name, spec, reps):
             for _ in range(reps):
                 t0 = time.perf_counter()
                 out = model.generate(ids, **kw)
+                if cuda:
+                    torch.cuda.synchronize()
                 times.append(time.perf_counter() - t0)
         tokens = b * (out.shape[1] - spec["prompt"])
         best = min(times)
-        print(f"{name:<14} batch {b:>3}: {tokens} tokens, best of {reps} {best:.3f} s = {tokens / best:.0f} tokens/s")
+        label = f"{name} {dtype}" if cuda else name
+        print(f"{label:<14} batch {b:>3}: {tokens} tokens, best of {reps} {best:.3f} s = {tokens / best:.0f} tokens/s")
 
 
 def main():
@@ -56,12 +62,16 @@ def main():
     ap.add_argument("shape", nargs="?", default="")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda adds batch 64)")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}")
+    print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}  device {args.device}")
     for name, spec in SHAPES.items():
         if args.shape in name:
-            run(name, spec, args.reps)
+            run(name, spec, args.reps, args.device, args.dtype)
+    if args.device.startswith("cuda"):
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (allocated)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

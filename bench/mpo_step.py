@@ -3,9 +3,13 @@ backward over chosen and rejected rows in one batch, cached reference
 log-probs, AdamW) at the same two shapes, printed as tokens per second.
 
   python bench/mpo_step.py [small|smollm2] [--threads N]
+  python bench/mpo_step.py smollm2 --device cuda --dtype bf16
 
 Needs torch and transformers (pip install torch transformers). Uses the
-same thread count as candle (all cores unless --threads).
+same thread count as candle (all cores unless --threads). On a GPU
+(`--device cuda`, what scripts/gpu-check.sh runs) the SmolLM2 shape also
+runs at 16 pairs x 256 tokens, and `--dtype bf16` is autocast: bf16
+compute, f32 master weights and AdamW, log-softmax in f32.
 """
 
 import argparse
@@ -25,6 +29,11 @@ SHAPES = {
                                   num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True,
                                   rope_theta=100000.0),
                          pairs=1, tokens=128, steps=5),
+    # GPU only: a batch that fills more of a GPU.
+    "smollm2-135m-16x256": dict(cfg=dict(vocab_size=49152, hidden_size=576, intermediate_size=1536,
+                                         num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                                         tie_word_embeddings=True, rope_theta=100000.0),
+                                pairs=16, tokens=256, steps=5, gpu_only=True),
     # MINIATURE.md's SFT stage: SFT only, 64 sequences x 56 tokens.
     "tiny-sft": dict(cfg=dict(vocab_size=259, hidden_size=128, intermediate_size=352, num_hidden_layers=4,
                               num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=False),
@@ -32,10 +41,10 @@ SHAPES = {
 }
 
 
-def run(name, spec):
+def run(name, spec, device, dtype):
     torch.manual_seed(0)
     cfg = LlamaConfig(max_position_embeddings=256, rms_norm_eps=1e-5, **spec["cfg"])
-    model = LlamaForCausalLM(cfg).float().train()
+    model = LlamaForCausalLM(cfg).float().train().to(device)
     n_params = sum(p.numel() for p in model.parameters())
     b, t = spec["pairs"], spec["tokens"]
     half = t // 2
@@ -49,14 +58,18 @@ def run(name, spec):
     ids, targets = seqs[:, :-1], seqs[:, 1:]
     mask = torch.zeros_like(targets, dtype=torch.float32)
     mask[:, half - 1:] = 1.0
-    ref_c = torch.full((b,), -300.0)
-    ref_r = torch.full((b,), -310.0)
+    ids, targets, mask = ids.to(device), targets.to(device), mask.to(device)
+    ref_c = torch.full((b,), -300.0, device=device)
+    ref_r = torch.full((b,), -310.0, device=device)
+    cuda = device.startswith("cuda")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and dtype == "bf16")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     running = [0.0, 0]
 
     def step():
         opt.zero_grad(set_to_none=True)
-        logits = model(input_ids=ids).logits
+        with autocast:
+            logits = model(input_ids=ids).logits
         lp = torch.gather(F.log_softmax(logits.float(), -1), 2, targets.unsqueeze(2)).squeeze(2)
         s = (lp * mask).sum(1)
         sft = -(lp[:b] * mask[:b]).sum() / mask[:b].sum()
@@ -78,29 +91,38 @@ def run(name, spec):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    step()
     step()
     times = []
     for _ in range(spec["steps"]):
+        sync()
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     times.sort()
     median = times[len(times) // 2]
     tokens = len(rows) * b * t
-    print(f"{name:<14} params {n_params:>11}  {b} pairs x {t} tokens  step median {median:.3f} s "
-          f"(min {times[0]:.3f})  {tokens / median:.0f} tokens/s")
+    label = f"{name} {dtype}" if cuda else name
+    print(f"{label:<14} params {n_params:>11}  {b} pairs x {t} tokens  step median {median:.4f} s "
+          f"(min {times[0]:.4f})  {tokens / median:.0f} tokens/s")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("shape", nargs="?", default="")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"], help="bf16: autocast on a GPU")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}")
+    print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}  device {args.device}")
     for name, spec in SHAPES.items():
-        if args.shape in name:
-            run(name, spec)
+        if args.shape in name and (args.device != "cpu" or not spec.get("gpu_only")):
+            run(name, spec, args.device, args.dtype)
+    if args.device.startswith("cuda"):
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (allocated)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

@@ -226,3 +226,61 @@ fn completions_longer_than_the_context_are_cut_to_fit() {
         log.terms["sft"]
     );
 }
+
+/// Mixed precision (bf16 compute, f32 master weights): the parameters and
+/// `AdamW` stay f32, each step's loss follows the f32 run closely (bf16
+/// keeps 8 bits of mantissa, so not exactly), and the weights move.
+#[test]
+fn bf16_compute_keeps_f32_master_weights_and_tracks_f32() {
+    let mut data = copy_pairs(32, 5);
+    cache_reference(&fresh(3), &mut data, 32).unwrap();
+    let run = |compute: DType| {
+        let mut t = Trainer::new(
+            fresh(3),
+            mpo(DeltaMode::Cumulative),
+            train_config(6, 3e-3, 1),
+        )
+        .with_compute(compute);
+        let losses: Vec<f64> = (0..6).map(|_| t.step(&data).unwrap().loss).collect();
+        (losses, t.model)
+    };
+    let (f32_losses, f32_model) = run(DType::F32);
+    let (bf16_losses, bf16_model) = run(DType::BF16);
+    assert_eq!(bf16_model.dtype(), DType::F32, "master weights stay f32");
+    for (a, b) in f32_losses.iter().zip(&bf16_losses) {
+        assert!(
+            (a - b).abs() < 0.02 * a.abs().max(1.0),
+            "f32 {f32_losses:?}\nbf16 {bf16_losses:?}"
+        );
+    }
+    assert!(bf16_losses[5] < bf16_losses[0], "{bf16_losses:?}");
+    // bf16 rounding shows in the weights, but far below the update size.
+    let (a, b, init) = (
+        f32_model.params().tensors(),
+        bf16_model.params().tensors(),
+        fresh(3).params().tensors(),
+    );
+    let diff = |x: &candle_core::Tensor, y: &candle_core::Tensor| {
+        (x - y)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            .sqrt()
+    };
+    let name = "model.layers.0.mlp.up_proj.weight";
+    let moved = diff(&a[name], &init[name]);
+    assert!(moved > 0.0);
+    assert!(
+        diff(&a[name], &b[name]) < 0.2 * moved,
+        "{} vs {moved}",
+        diff(&a[name], &b[name])
+    );
+    // A cast view of f32 weights to f32 is the model itself.
+    let m = fresh(3);
+    assert_eq!(m.cast(DType::F32).unwrap().dtype(), DType::F32);
+    assert_eq!(m.cast(DType::BF16).unwrap().dtype(), DType::BF16);
+}

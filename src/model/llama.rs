@@ -40,6 +40,8 @@ pub struct Llama {
     /// `RoPE` tables, `[context, head_dim / 2]`, in the weights' dtype.
     cos: Tensor,
     sin: Tensor,
+    /// Built without a gradient graph ([`Llama::frozen`]).
+    frozen: bool,
 }
 
 /// Keys and values of the positions seen so far, per layer.
@@ -63,54 +65,70 @@ impl KvCache {
 impl Llama {
     /// A trainable model: its weights are the variables of `params`.
     pub fn new(config: Config, params: Params) -> Result<Self> {
-        Self::build(config, params, false)
+        Self::build(config, params, false, None)
     }
 
     /// A view of the same weights that builds no gradient graph (reference
     /// log-probs, generation). It shares storage, so it sees later updates.
     pub fn frozen(&self) -> Result<Self> {
-        Self::build(self.config.clone(), self.params.clone(), true)
+        Self::build(self.config.clone(), self.params.clone(), true, None)
     }
 
-    fn build(config: Config, params: Params, frozen: bool) -> Result<Self> {
+    /// Mixed precision: a view whose weights are `dtype` copies of the
+    /// parameters, taken now, so the matrix products run in `dtype` (bf16 on
+    /// a GPU) while gradients flow back through the casts to the parameters
+    /// in their own dtype (f32 master weights for the optimizer). The copies
+    /// do not follow later updates: take a new view after each optimizer
+    /// step. A frozen model's view stays frozen.
+    pub fn cast(&self, dtype: DType) -> Result<Self> {
+        Self::build(
+            self.config.clone(),
+            self.params.clone(),
+            self.frozen,
+            Some(dtype),
+        )
+    }
+
+    fn build(config: Config, params: Params, frozen: bool, cast: Option<DType>) -> Result<Self> {
         config.validate().map_err(candle_core::Error::msg)?;
-        let get = |name: &str| {
+        let get = |name: &str| -> Result<Tensor> {
             let t = params.tensor(name);
-            if frozen {
-                t.detach()
-            } else {
-                t
+            let t = if frozen { t.detach() } else { t };
+            match cast {
+                Some(dtype) if dtype != t.dtype() => t.to_dtype(dtype),
+                _ => Ok(t),
             }
         };
-        let embed = get("model.embed_tokens.weight");
+        let embed = get("model.embed_tokens.weight")?;
         let lm_head = if config.tie_embeddings {
             embed.clone()
         } else {
-            get("lm_head.weight")
+            get("lm_head.weight")?
         };
         let layers = (0..config.layers)
             .map(|i| {
                 let t = |suffix: &str| get(&format!("model.layers.{i}.{suffix}"));
-                let bias = |suffix: &str| config.qkv_bias.then(|| t(suffix));
-                Layer {
-                    input_norm: t("input_layernorm.weight"),
-                    post_norm: t("post_attention_layernorm.weight"),
-                    q: t("self_attn.q_proj.weight"),
-                    k: t("self_attn.k_proj.weight"),
-                    v: t("self_attn.v_proj.weight"),
-                    o: t("self_attn.o_proj.weight"),
-                    q_bias: bias("self_attn.q_proj.bias"),
-                    k_bias: bias("self_attn.k_proj.bias"),
-                    v_bias: bias("self_attn.v_proj.bias"),
-                    gate: t("mlp.gate_proj.weight"),
-                    up: t("mlp.up_proj.weight"),
-                    down: t("mlp.down_proj.weight"),
-                }
+                let bias = |suffix: &str| config.qkv_bias.then(|| t(suffix)).transpose();
+                Ok(Layer {
+                    input_norm: t("input_layernorm.weight")?,
+                    post_norm: t("post_attention_layernorm.weight")?,
+                    q: t("self_attn.q_proj.weight")?,
+                    k: t("self_attn.k_proj.weight")?,
+                    v: t("self_attn.v_proj.weight")?,
+                    o: t("self_attn.o_proj.weight")?,
+                    q_bias: bias("self_attn.q_proj.bias")?,
+                    k_bias: bias("self_attn.k_proj.bias")?,
+                    v_bias: bias("self_attn.v_proj.bias")?,
+                    gate: t("mlp.gate_proj.weight")?,
+                    up: t("mlp.up_proj.weight")?,
+                    down: t("mlp.down_proj.weight")?,
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let (cos, sin) = rope_tables(&config, embed.dtype(), embed.device())?;
         Ok(Self {
-            norm: get("model.norm.weight"),
+            norm: get("model.norm.weight")?,
+            frozen,
             embed,
             lm_head,
             layers,

@@ -88,9 +88,14 @@ pub fn completion_logps(model: &Llama, batch: &Batch) -> Result<SeqLogps> {
     logps_from_logits(&logits, batch)
 }
 
-/// `logits` is `[rows · len, vocab]` (or `[rows, len, vocab]`).
+/// `logits` is `[rows · len, vocab]` (or `[rows, len, vocab]`). Half-precision
+/// logits are scored in f32 (as is every log-prob and loss after them).
 pub fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
     let (rows, len) = batch.ids.dims2()?;
+    let logits = match logits.dtype() {
+        DType::F16 | DType::BF16 => logits.to_dtype(DType::F32)?,
+        _ => logits.clone(),
+    };
     let logits = logits.reshape((rows * len, ()))?;
     let max = logits.max_keepdim(D::Minus1)?.detach();
     let lse = (logits
@@ -101,7 +106,8 @@ pub fn logps_from_logits(logits: &Tensor, batch: &Batch) -> Result<SeqLogps> {
         + max)?;
     let targets = batch.targets.flatten_all()?.unsqueeze(D::Minus1)?;
     let picked = logits.gather(&targets, D::Minus1)?;
-    let per_token = ((picked - lse)?.reshape((rows, len))? * &batch.mask)?;
+    let per_token = (picked - lse)?.reshape((rows, len))?;
+    let per_token = (&per_token * batch.mask.to_dtype(per_token.dtype())?)?;
     Ok(SeqLogps {
         sum: per_token.sum(D::Minus1)?,
         per_token,

@@ -79,6 +79,9 @@ pub struct Trainer {
     /// The CPU engine's gradient buffers, kept from step to step (zeroing
     /// is cheaper than faulting fresh memory in).
     cpu_grads: Option<cpu::Gradients>,
+    /// Mixed precision: forward and backward in this dtype, the parameters
+    /// (and `AdamW`) in theirs.
+    compute: Option<DType>,
 }
 
 impl Trainer {
@@ -94,7 +97,18 @@ impl Trainer {
             cursor: 0,
             step: 0,
             cpu_grads: None,
+            compute: None,
         }
+    }
+
+    /// Runs forward and backward in `dtype` (bf16 on a GPU) while the
+    /// parameters keep theirs (f32 master weights): each step takes a cast
+    /// view of the weights ([`Llama::cast`]); log-probs and losses are
+    /// computed in f32. A no-op when `dtype` is the parameters' own.
+    #[must_use]
+    pub fn with_compute(mut self, dtype: DType) -> Self {
+        self.compute = (dtype != self.model.dtype()).then_some(dtype);
+        self
     }
 
     /// Optimizer steps completed.
@@ -135,7 +149,13 @@ impl Trainer {
         let indices = self.next_indices(data.len());
         let micro = indices.len().div_ceil(self.config.grad_accum.max(1));
         let chunks: Vec<&[usize]> = indices.chunks(micro).collect();
-        let fast = cpu::supported(&self.model);
+        let fast = cpu::supported(&self.model) && self.compute.is_none();
+        // The weights the graph path computes with: the parameters, or a
+        // half-precision view of them taken after the last update.
+        let cast = match self.compute {
+            Some(dtype) if !fast => Some(self.model.cast(dtype)?),
+            _ => None,
+        };
         let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
         let mut cpu_grads = if fast {
             let mut g = self
@@ -159,8 +179,8 @@ impl Trainer {
                 let tokens = pass.tokens();
                 (leaf.as_tensor().clone(), Some(pass), tokens)
             } else {
-                let model = &self.model;
-                let batch = Batch::new(&rows, PAD, model.dtype(), model.device())?;
+                let model = cast.as_ref().unwrap_or(&self.model);
+                let batch = Batch::new(&rows, PAD, self.model.dtype(), model.device())?;
                 (completion_logps(model, &batch)?.sum, None, batch.tokens())
             };
             let (out, x) = self.objective_on(&examples, &sums)?;
