@@ -1,9 +1,11 @@
 //! The GPU check: is mpx right and fast on a CUDA GPU? `scripts/gpu-check.sh`
 //! runs it on a GPU machine (built there by `scripts/gpu-build.sh`).
 //!
-//!   gpu_check checks   # numbers: the GPU against the CPU engine
-//!   gpu_check step     # MPO step, SmolLM2-135M shape, f32 and bf16
-//!   gpu_check sample   # sampling, SmolLM2-135M shape, f32 and bf16
+//! ```text
+//! gpu_check checks   # numbers: the GPU against the CPU engine
+//! gpu_check step     # MPO step, SmolLM2-135M shape, f32 and bf16
+//! gpu_check sample   # sampling, SmolLM2-135M shape, f32 and bf16
+//! ```
 //!
 //! `MPX_DEVICE=cpu` runs it on the CPU instead (a dry run).
 //!

@@ -77,6 +77,7 @@ fn fill(plan: &Plan, store: &Store) {
             state: "done".into(),
             seconds: 1.0,
             mpx_version: "test".into(),
+            device: Some("cpu".into()),
         })
         .unwrap();
     }

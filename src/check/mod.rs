@@ -33,6 +33,14 @@ use value::Value;
 use crate::diag::{did_you_mean, normalize, Diagnostic, SourceMap, Span};
 use crate::syntax::ast::{Ast, Decl, DeclBody, DeclKind, Expr, Field, Ident, Item, SweepEntry};
 
+/// What the `experiment` block declares besides its name.
+struct ExperimentFields {
+    seeds: Vec<i64>,
+    description: Option<String>,
+    /// The device named, and where.
+    device: Option<(String, Span)>,
+}
+
 /// `--set name=value`: replaces a `let`, a sweep axis or `seeds`.
 #[derive(Clone, Debug)]
 pub struct Override {
@@ -135,11 +143,16 @@ impl<'a> Checker<'a> {
                 )
             })
             .collect();
-        let (seeds, description) = seeds?;
+        let ExperimentFields {
+            seeds,
+            description,
+            device,
+        } = seeds?;
         Some(Program {
             experiment,
             description,
             seeds,
+            device,
             axes,
             points,
             decls: decls?,
@@ -305,7 +318,7 @@ impl<'a> Checker<'a> {
         &mut self,
         names: &BTreeMap<String, Binding<'a>>,
         replaced: &BTreeMap<String, &'a Expr>,
-    ) -> Option<(Vec<i64>, Option<String>)> {
+    ) -> Option<ExperimentFields> {
         let fields: Vec<Field> = self.experiment.map(|(_, f)| f.to_vec()).unwrap_or_default();
         let mut fields: Vec<Field> = fields
             .into_iter()
@@ -331,6 +344,20 @@ impl<'a> Checker<'a> {
             Some(Value::Str(d)) if !d.trim().is_empty() => Some(d),
             _ => None,
         };
+        let device = fields
+            .iter()
+            .find(|f| f.name.name == "device")
+            .and_then(|f| match record.remove("device") {
+                Some(Value::Str(d)) => Some((d, f.value.span)),
+                _ => None,
+            });
+        if let Some((name, span)) = &device {
+            if let Err(e) = crate::model::parse_device(name) {
+                self.diags
+                    .push(Diagnostic::error(*span, e).label("not a device"));
+                return None;
+            }
+        }
         let Some(Value::List(seeds)) = record.remove("seeds") else {
             return None;
         };
@@ -358,7 +385,11 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        Some((seeds, description))
+        Some(ExperimentFields {
+            seeds,
+            description,
+            device,
+        })
     }
 
     fn unused_axes(&mut self, axes: &[Axis], order: &[usize], axes_read: &[Vec<usize>]) {

@@ -68,6 +68,9 @@ pub struct Program {
     /// `experiment { description = "..." }`, shown in reports.
     pub description: Option<String>,
     pub seeds: Vec<i64>,
+    /// `experiment { device = "cuda:0" }` and where it was written; not part
+    /// of any stage's hash (a result is the same result on any device).
+    pub device: Option<(String, Span)>,
     pub axes: Vec<Axis>,
     /// Every sweep point after exclusions: one value per axis.
     pub points: Vec<Vec<Value>>,

@@ -173,6 +173,12 @@ static EXPERIMENT: LazyLock<Vec<Param>> = LazyLock::new(|| {
             Default::Value(Value::Str(String::new())),
             "one line shown in reports",
         ),
+        field(
+            "device",
+            Ty::Str,
+            Default::Value(Value::Str("cpu".into())),
+            "where stages train and evaluate: `cpu`, `cuda:N` (GPU N) or `auto` (a GPU when this mpx has CUDA and one answers, else the CPU); `mpx run --device` overrides it",
+        ),
     ]
 });
 

@@ -49,9 +49,10 @@ struct RunOpts {
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
     /// `cpu`, `cuda` / `cuda:N` or `auto` (GPU 0 when there is one, else
-    /// the CPU); CUDA needs a `--features cuda` build.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// the CPU); CUDA needs a `--features cuda` build [default: the
+    /// experiment's `device`, else `cpu`].
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
     /// Save a training checkpoint every N steps (a killed run resumes
     /// from the last one).
     #[arg(long, value_name = "N", default_value_t = 50)]

@@ -27,7 +27,8 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     pub fail_fast: bool,
     pub store: Option<PathBuf>,
-    pub device: String,
+    /// `--device`; `None` leaves the choice to the experiment.
+    pub device: Option<String>,
     pub checkpoint_every: u64,
     pub quiet: bool,
 }
@@ -43,6 +44,16 @@ pub(super) struct Loaded {
 
 pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Loaded, ExitCode> {
     let (map, program) = load(file, sets).map_err(|e| report_error(file, e))?;
+    open_checked(file, store, map, program)
+}
+
+/// [`open`] for an experiment already checked.
+pub(super) fn open_checked(
+    file: &Path,
+    store: Option<&Path>,
+    map: SourceMap,
+    program: Program,
+) -> Result<Loaded, ExitCode> {
     let plan = plan::plan(&program);
     let project = Project::locate(file, store).map_err(|e| {
         eprintln!("error: {e}");
@@ -61,20 +72,56 @@ pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result
     })
 }
 
-/// What `run` and `watch` share: the device, `--jobs` slots (every slot's
-/// matrix multiplies and kernels share one pool of a thread per core, so a
-/// lone running stage gets every core and two share them),
-/// a Ctrl-C handler that stops stages cleanly, and the executor's options.
-pub(super) fn prepare(args: &RunArgs) -> Result<(candle_core::Device, Options), ExitCode> {
-    let (device, notice) = crate::model::resolve_device(&args.device).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })?;
-    if let Some(notice) = notice {
-        eprintln!("note: {notice}");
+/// The devices a run uses, as named and opened: `--device`, else the
+/// experiment's `device`, else the CPU (`cuda` and `auto` open every GPU,
+/// one executor slot each). A GPU this build or machine lacks is an error,
+/// located in the experiment file when it was named there; `auto` falls
+/// back to the CPU with a note.
+pub(super) fn choose_device(
+    args: &RunArgs,
+    checked: Option<(&SourceMap, &Program)>,
+) -> Result<crate::model::Devices, ExitCode> {
+    let from_file = checked.and_then(|(map, p)| p.device.as_ref().map(|d| (map, d)));
+    let name = match (&args.device, from_file) {
+        (Some(cli), _) => cli.clone(),
+        (None, Some((_, (name, _)))) => name.clone(),
+        (None, None) => "cpu".to_owned(),
+    };
+    match crate::model::resolve_devices(&name) {
+        Ok((devices, notice)) => {
+            if let Some(notice) = notice {
+                eprintln!("note: {notice}");
+            }
+            Ok(devices)
+        }
+        Err(e) => {
+            match from_file {
+                Some((map, (_, span))) if args.device.is_none() => {
+                    let diag = Diagnostic::error(*span, e)
+                        .label("this device")
+                        .hint("`mpx run --device cpu` runs it on the CPU without editing the file");
+                    eprint!("{}", render(map, &diag));
+                }
+                _ => eprintln!("error: {e}"),
+            }
+            Err(ExitCode::from(2))
+        }
     }
+}
+
+/// What `run` and `watch` share: `--jobs` slots (by default one per GPU,
+/// or on the CPU one per core: every slot's matrix multiplies and kernels
+/// share one pool of a thread per core, so a lone running stage gets every
+/// core and two share them), a Ctrl-C handler that stops stages cleanly,
+/// and the executor's options.
+pub(super) fn prepare(args: &RunArgs, devices: &[(String, candle_core::Device)]) -> Options {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let jobs = args.jobs.unwrap_or(cores).max(1);
+    let default = if devices.iter().any(|(_, d)| !d.is_cpu()) {
+        devices.len()
+    } else {
+        cores
+    };
+    let jobs = args.jobs.unwrap_or(default).max(1);
     let _ = ctrlc::set_handler(|| {
         if CANCEL.all() {
             eprintln!(
@@ -86,26 +133,28 @@ pub(super) fn prepare(args: &RunArgs) -> Result<(candle_core::Device, Options), 
             "\ninterrupted: stopping (training saves a checkpoint); Ctrl-C again to quit now"
         );
     });
-    Ok((
-        device,
-        Options {
-            jobs,
-            fail_fast: args.fail_fast,
-            checkpoint_every: args.checkpoint_every,
-            root: PathBuf::from("."),
-            quiet: args.quiet,
-        },
-    ))
+    Options {
+        jobs,
+        fail_fast: args.fail_fast,
+        checkpoint_every: args.checkpoint_every,
+        root: PathBuf::from("."),
+        quiet: args.quiet,
+    }
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    // The device first: a GPU this build or machine lacks is refused before
-    // the store is touched.
-    let (device, opts) = match prepare(args) {
-        Ok(p) => p,
+    let (map, program) = match load(&args.file, &args.sets) {
+        Ok(checked) => checked,
+        Err(e) => return report_error(&args.file, e),
+    };
+    // The device before the store: a GPU this build or machine lacks is
+    // refused before anything is written.
+    let devices = match choose_device(args, Some((&map, &program))) {
+        Ok(d) => d,
         Err(code) => return code,
     };
-    let l = match open(&args.file, &args.sets, args.store.as_deref()) {
+    let opts = prepare(args, &devices);
+    let l = match open_checked(&args.file, args.store.as_deref(), map, program) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -130,7 +179,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         opts.jobs,
         l.project.store.display()
     ));
-    let outcomes = exec::execute(&l.plan, &l.store, &opts, &device, &CANCEL, &display);
+    let outcomes = exec::execute(&l.plan, &l.store, &opts, &devices, &CANCEL, &display);
     drop(display);
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let ran = count(&|o| matches!(o, Outcome::Ran(_)));
@@ -169,7 +218,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     );
     let cancelled = CANCEL.everything();
     if !cancelled {
-        let code = render_reports(&l, &args.file, &args.sets, &args.device).0;
+        let code = render_reports(&l, &args.file, &args.sets, args.device.as_deref()).0;
         if code != ExitCode::SUCCESS && failed == 0 {
             return code;
         }
@@ -186,17 +235,18 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// `mpx report FILE`: re-renders from the store without running anything.
 pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
     match open(file, sets, store) {
-        Ok(l) => render_reports(&l, file, sets, "cpu").0,
+        Ok(l) => render_reports(&l, file, sets, None).0,
         Err(code) => code,
     }
 }
 
 /// Renders every report of the experiment; the exit code and the tables.
+/// `cli_device` is `mpx run --device`, for the command that remakes it.
 pub(super) fn render_reports(
     l: &Loaded,
     file: &Path,
     sets: &[String],
-    device: &str,
+    cli_device: Option<&str>,
 ) -> (ExitCode, Vec<report::table::Table>) {
     let mut code = ExitCode::SUCCESS;
     let mut tables = Vec::new();
@@ -207,7 +257,7 @@ pub(super) fn render_reports(
             spec,
             store: &l.store,
             description: l.program.description.clone(),
-            provenance: provenance(l, file, sets, device),
+            provenance: provenance(l, file, sets, cli_device),
             out_dir: l.project.reports.join(&l.plan.experiment),
             base: base.clone(),
         };
@@ -255,7 +305,7 @@ pub(super) fn render_reports(
 
 /// How the report was made and how to make it again. The command is the
 /// `mpx run` that reproduces it (also when `mpx report` re-rendered it).
-fn provenance(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Provenance {
+fn provenance(l: &Loaded, file: &Path, sets: &[String], cli_device: Option<&str>) -> Provenance {
     let dir = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -292,10 +342,27 @@ fn provenance(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Provena
         command.push_str(" --set ");
         command.push_str(&quote(s));
     }
-    if device != "cpu" {
+    if let Some(device) = cli_device {
         command.push_str(" --device ");
         command.push_str(device);
     }
+    // The devices the experiment's stages ran on, as their status records
+    // them (several when stages ran on several GPUs, or some were cached
+    // from a CPU run).
+    let mut devices: Vec<String> = l
+        .plan
+        .stages
+        .iter()
+        .filter(|s| s.kind != StageKind::Report)
+        .filter_map(|s| l.store.status(&s.hash)?.device)
+        .collect();
+    devices.sort();
+    devices.dedup();
+    let device = if devices.is_empty() {
+        "not recorded".to_owned()
+    } else {
+        devices.join(", ")
+    };
     Provenance {
         mpx_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: commit,
@@ -307,7 +374,7 @@ fn provenance(l: &Loaded, file: &Path, sets: &[String], device: &str) -> Provena
             .collect(),
         plan_hash: l.plan.plan_hash.clone(),
         seeds: l.plan.seeds.clone(),
-        device: device.to_owned(),
+        device,
         command,
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher as _};
 use serde_json::Value as Json;
 
-use super::run::{open, prepare, render_reports, Loaded, RunArgs, CANCEL};
+use super::run::{choose_device, open, prepare, render_reports, Loaded, RunArgs, CANCEL};
 use crate::exec::{self, Display, Outcome};
 use crate::report::table::Table;
 use crate::watch::{changed_cells, Debouncer, Watched};
@@ -24,10 +24,15 @@ use crate::watch::{changed_cells, Debouncer, Watched};
 const QUIET: Duration = Duration::from_millis(250);
 
 pub fn watch(args: &RunArgs) -> ExitCode {
-    let (device, opts) = match prepare(args) {
-        Ok(p) => p,
+    // The device is chosen once, from the file as it is now (a broken file
+    // leaves it to `--device`, else the CPU); later edits of `device` take
+    // effect on the next `mpx watch`.
+    let first = super::load::load(&args.file, &args.sets).ok();
+    let devices = match choose_device(args, first.as_ref().map(|(map, program)| (map, program))) {
+        Ok(d) => d,
         Err(code) => return code,
     };
+    let opts = prepare(args, &devices);
     let (tx, rx) = mpsc::channel::<PathBuf>();
     let mut watcher =
         match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -86,7 +91,7 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             let outcomes = std::thread::scope(|scope| {
                 let worker = scope.spawn(|| {
                     let display = Display::new(opts.quiet);
-                    exec::execute(&plan, &store, &opts, &device, &CANCEL, &display)
+                    exec::execute(&plan, &store, &opts, &devices, &CANCEL, &display)
                 });
                 let mut replaced = false;
                 while !worker.is_finished() {
@@ -130,7 +135,8 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             let reused = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
             let cancelled = count(&|o| matches!(o, Outcome::Cancelled));
             let failed = count(&|o| matches!(o, Outcome::Failed(_)));
-            let new_tables = render_reports(&loaded, &args.file, &args.sets, &args.device).1;
+            let new_tables =
+                render_reports(&loaded, &args.file, &args.sets, args.device.as_deref()).1;
             let mut changes = Vec::new();
             for (i, t) in new_tables.iter().enumerate() {
                 match tables.get(i) {

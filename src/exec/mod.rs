@@ -13,4 +13,4 @@ pub mod spec;
 pub mod stages;
 
 pub use progress::Display;
-pub use run::{execute, Cancel, Options, Outcome};
+pub use run::{execute, Cancel, Options, Outcome, Slots};

@@ -119,17 +119,53 @@ impl Outcome {
     }
 }
 
+/// Which device each running stage uses: the one with the fewest stages on
+/// it (the first such), so with one slot per GPU every stage has a GPU to
+/// itself, and on the CPU every stage shares the one device.
+#[derive(Debug)]
+pub struct Slots {
+    running: Vec<usize>,
+}
+
+impl Slots {
+    pub fn new(devices: usize) -> Self {
+        Self {
+            running: vec![0; devices.max(1)],
+        }
+    }
+
+    /// A device for a stage starting now.
+    pub fn take(&mut self) -> usize {
+        let (i, _) = self
+            .running
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, n)| **n)
+            .expect("at least one device");
+        self.running[i] += 1;
+        i
+    }
+
+    /// A stage on device `i` finished.
+    pub fn give(&mut self, i: usize) {
+        self.running[i] -= 1;
+    }
+}
+
 /// Runs every stage of `plan` not yet in `store`; one outcome per stage, in
-/// plan order. Reports are left to the renderer.
+/// plan order. Reports are left to the renderer. Stages run on `devices`
+/// (one, or one per GPU), each on the least busy ([`Slots`]).
 pub fn execute(
     plan: &Plan,
     store: &Store,
     opts: &Options,
-    device: &Device,
+    devices: &[(String, Device)],
     cancel: &Cancel,
     display: &Display,
 ) -> Vec<Outcome> {
     let n = plan.stages.len();
+    // The device each stage runs on (`devices` is never empty).
+    let (mut slots, mut on) = (Slots::new(devices.len()), vec![0usize; n]);
     let index: HashMap<&str, usize> = plan
         .stages
         .iter()
@@ -193,10 +229,14 @@ pub fn execute(
                         running += 1;
                         started += 1;
                         busy[i] = true;
-                        display.line(&format!("[{started}/{to_run}] {}", stage.name));
+                        on[i] = slots.take();
+                        let (device_name, device) = (&devices[on[i]].0, &devices[on[i]].1);
+                        let place = placed(devices, on[i]);
+                        display.line(&format!("[{started}/{to_run}] {}{place}", stage.name));
                         let tx = tx.clone();
                         scope.spawn(move || {
-                            let result = build(plan, store, i, opts, device, cancel, display);
+                            let result =
+                                build(plan, store, i, opts, (device_name, device), cancel, display);
                             let _ = tx.send((i, result));
                         });
                         changed = true;
@@ -208,6 +248,7 @@ pub fn execute(
             }
             let Ok((i, result)) = rx.recv() else { break };
             running -= 1;
+            slots.give(on[i]);
             let name = &plan.stages[i].name;
             match &result {
                 Outcome::Ran(s) => display.line(&format!("done {name} ({s:.1} s)")),
@@ -229,13 +270,22 @@ pub fn execute(
         .collect()
 }
 
+/// ` on cuda:1` when stages are spread over several devices.
+fn placed(devices: &[(String, Device)], d: usize) -> String {
+    if devices.len() > 1 {
+        format!(" on {}", devices[d].0)
+    } else {
+        String::new()
+    }
+}
+
 /// Claims, builds and publishes one stage.
 fn build(
     plan: &Plan,
     store: &Store,
     i: usize,
     opts: &Options,
-    device: &Device,
+    (device_name, device): (&str, &Device),
     cancel: &Cancel,
     display: &Display,
 ) -> Outcome {
@@ -288,6 +338,7 @@ fn build(
                 state: "done".into(),
                 seconds,
                 mpx_version: env!("CARGO_PKG_VERSION").into(),
+                device: Some(device_name.to_owned()),
             })
             .map_err(io)?;
         let _ = std::fs::remove_dir_all(&work);
@@ -304,4 +355,23 @@ fn write_json(path: &Path, value: &Json) -> Result<(), StageError> {
     let text =
         serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(e.to_string()))?;
     std::fs::write(path, text).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slots;
+
+    #[test]
+    fn each_stage_goes_to_the_least_busy_device() {
+        let mut slots = Slots::new(3);
+        assert_eq!([slots.take(), slots.take(), slots.take()], [0, 1, 2]);
+        slots.give(1);
+        assert_eq!(slots.take(), 1, "the freed GPU is used next");
+        // More stages than GPUs (`--jobs`): they double up evenly.
+        assert_eq!([slots.take(), slots.take()], [0, 1]);
+        let mut cpu = Slots::new(1);
+        assert_eq!([cpu.take(), cpu.take()], [0, 0], "CPU stages share it");
+        cpu.give(0);
+        assert_eq!(cpu.take(), 0);
+    }
 }

@@ -7,12 +7,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 use serde_json::{json, Map, Value as Json};
 
 use super::data::Source;
 use super::models::{load_model, Loaded};
 use super::spec::TrainSpec;
+use crate::model::{Llama, Params};
 use crate::plan::{Plan, Stage, StageKind};
 use crate::store::Store;
 use crate::train::{cache_reference, pair_logps, Example, TrainError, Trainer};
@@ -122,6 +123,22 @@ pub fn run(ctx: &Ctx) -> Result<Map<String, Json>, StageError> {
     })
 }
 
+/// A half-precision model (`hf(dtype = "bf16")`) trains with f32 master
+/// weights (and `AdamW` state) and computes in its own dtype
+/// ([`Trainer::with_compute`]); other models train as they are.
+fn master_weights(model: Llama) -> Result<Llama, StageError> {
+    if !matches!(model.dtype(), DType::BF16 | DType::F16) {
+        return Ok(model);
+    }
+    let params = Params::from_tensors(
+        model.config(),
+        model.params().tensors(),
+        DType::F32,
+        model.device(),
+    )?;
+    Ok(Llama::new(model.config().clone(), params)?)
+}
+
 fn train(ctx: &Ctx) -> Result<Json, StageError> {
     let spec = TrainSpec::from_params(&ctx.stage.params)?;
     let loaded = load_model(ctx, ctx.param("model")?)?;
@@ -144,7 +161,9 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         prompting,
     } = loaded;
     let steps = spec.config.steps;
-    let mut trainer = Trainer::new(model, spec.objective, spec.config);
+    let compute = model.dtype();
+    let model = master_weights(model)?;
+    let mut trainer = Trainer::new(model, spec.objective, spec.config).with_compute(compute);
     let checkpoint = ctx.work.join("checkpoint.safetensors");
     let log_path = ctx.work.join("log.jsonl");
     let mut resumed = 0;

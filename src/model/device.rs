@@ -30,63 +30,97 @@ pub fn dtype(name: &str) -> Result<DType, String> {
     }
 }
 
-/// `cpu`, `cuda` / `cuda:N` (GPU N; an error without one) or `auto` (GPU 0
-/// when this build has CUDA and a GPU answers, else the CPU). A fallback of
-/// `auto` to the CPU is silent here; [`resolve_device`] says why.
+/// A device as the language and the CLI write it, before any hardware is
+/// asked: `cpu`, `cuda` (every GPU), `cuda:N` (GPU N), or `auto` (every
+/// GPU when this build has CUDA and one answers, else the CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    Cpu,
+    Gpu(usize),
+    AllGpus,
+    Auto,
+}
+
+/// Reads a device name; the error says what names there are.
+pub fn parse_device(choice: &str) -> Result<DeviceChoice, String> {
+    match choice {
+        "cpu" => Ok(DeviceChoice::Cpu),
+        "auto" => Ok(DeviceChoice::Auto),
+        "cuda" => Ok(DeviceChoice::AllGpus),
+        _ => {
+            let Some(index) = choice.strip_prefix("cuda") else {
+                return Err(format!(
+                    "unknown device `{choice}`: expected `cpu`, `cuda`, `cuda:N` or `auto`"
+                ));
+            };
+            index
+                .strip_prefix(':')
+                .and_then(|n| n.parse::<usize>().ok())
+                .map(DeviceChoice::Gpu)
+                .ok_or_else(|| {
+                    format!("unknown device `{choice}`: a GPU is `cuda:N`, as in `cuda:0`")
+                })
+        }
+    }
+}
+
+/// One device for `choice` (for `cuda` and `auto`, the first of
+/// [`resolve_devices`]).
 pub fn device(choice: &str) -> Result<Device, String> {
     resolve_device(choice).map(|(d, _)| d)
 }
 
 /// [`device`], with a one-line notice when `auto` fell back to the CPU.
 pub fn resolve_device(choice: &str) -> Result<(Device, Option<String>), String> {
-    match choice {
-        "cpu" => Ok((Device::Cpu, None)),
-        "auto" if !cfg!(feature = "cuda") => Ok((
-            Device::Cpu,
-            Some("device `auto`: this mpx was built without CUDA; running on the CPU".into()),
+    let (mut devices, notice) = resolve_devices(choice)?;
+    Ok((devices.swap_remove(0).1, notice))
+}
+
+/// Devices by name (`cpu`, `cuda:N`).
+pub type Devices = Vec<(String, Device)>;
+
+/// The devices a run's stages use: the CPU, one GPU, or every GPU that
+/// answers (`cuda`, and `auto` on a machine with GPUs; the executor gives
+/// each its own slot). A GPU this build or machine lacks is an error; `auto`
+/// falls back to the CPU with a one-line notice.
+pub fn resolve_devices(choice: &str) -> Result<(Devices, Option<String>), String> {
+    let cpu = || vec![("cpu".to_owned(), Device::Cpu)];
+    let parsed = parse_device(choice)?;
+    if parsed == DeviceChoice::Cpu {
+        return Ok((cpu(), None));
+    }
+    let gpus = if cfg!(feature = "cuda") {
+        open_gpus(parsed)
+    } else {
+        Err("this mpx was built without CUDA".to_owned())
+    };
+    match (gpus, parsed) {
+        (Ok(gpus), _) => Ok((gpus, None)),
+        (Err(why), DeviceChoice::Auto) => Ok((
+            cpu(),
+            Some(format!("device `auto`: {why}; running on the CPU")),
         )),
-        "auto" => match Device::new_cuda(0) {
-            Ok(d) => Ok((d, None)),
-            Err(e) => Ok((
-                Device::Cpu,
-                Some(format!(
-                    "device `auto`: no GPU answered ({}); running on the CPU",
-                    first_line(&e.to_string())
-                )),
-            )),
-        },
-        _ => gpu(choice).map(|d| (d, None)),
+        (Err(why), _) if !cfg!(feature = "cuda") => Err(format!(
+            "device `{choice}`: {why}; build it with `cargo build --release --features cuda` \
+             (README, \"CUDA\") or use `cpu`"
+        )),
+        (Err(why), _) => Err(format!("device `{choice}`: {why}")),
     }
 }
 
-/// `cuda` or `cuda:N`.
-fn gpu(choice: &str) -> Result<Device, String> {
-    let Some(index) = choice.strip_prefix("cuda") else {
-        return Err(format!(
-            "unknown device `{choice}`: expected `cpu`, `cuda`, `cuda:N` or `auto`"
-        ));
-    };
-    let index = match index {
-        "" => 0,
-        n => n
-            .strip_prefix(':')
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| {
-                format!("unknown device `{choice}`: a GPU is `cuda:N`, as in `cuda:0`")
-            })?,
-    };
-    if !cfg!(feature = "cuda") {
-        return Err(format!(
-            "device `{choice}`: this mpx was built without CUDA; build it with \
-             `cargo build --release --features cuda` (README, \"CUDA\") or use `cpu`"
-        ));
+/// GPU `i`, or every GPU that answers (up to a bound no machine reaches).
+fn open_gpus(choice: DeviceChoice) -> Result<Devices, String> {
+    let gpu = |i: usize| Device::new_cuda(i).map(|d| (format!("cuda:{i}"), d));
+    let why = |e: &candle_core::Error| first_line(&e.to_string()).to_owned();
+    if let DeviceChoice::Gpu(i) = choice {
+        return gpu(i)
+            .map(|d| vec![d])
+            .map_err(|e| format!("no such GPU ({})", why(&e)));
     }
-    Device::new_cuda(index).map_err(|e| {
-        format!(
-            "device `{choice}`: no such GPU ({})",
-            first_line(&e.to_string())
-        )
-    })
+    let first = gpu(0).map_err(|e| format!("no GPU answered ({})", why(&e)))?;
+    let mut all = vec![first];
+    all.extend((1..64).map_while(|i| gpu(i).ok()));
+    Ok(all)
 }
 
 fn first_line(s: &str) -> &str {
@@ -105,6 +139,14 @@ mod tests {
             .contains("expected `cpu`, `cuda`, `cuda:N` or `auto`"));
         assert!(device("cuda:x").unwrap_err().contains("`cuda:0`"));
         assert!(device("cuda0").unwrap_err().contains("`cuda:0`"));
+        assert_eq!(parse_device("cuda"), Ok(DeviceChoice::AllGpus));
+        assert_eq!(parse_device("cuda:3"), Ok(DeviceChoice::Gpu(3)));
+        assert_eq!(parse_device("auto"), Ok(DeviceChoice::Auto));
+        assert!(parse_device("cuda:-1").is_err() && parse_device("CPU").is_err());
+        let (cpu, notice) = resolve_devices("cpu").unwrap();
+        assert_eq!(cpu.len(), 1);
+        assert_eq!(cpu[0].0, "cpu");
+        assert!(notice.is_none());
         #[cfg(not(feature = "cuda"))]
         {
             let (d, notice) = resolve_device("auto").unwrap();

@@ -25,7 +25,10 @@ mod tokenizer;
 pub use chat::{ChatTemplate, Message};
 pub use checkpoint::Checkpoint;
 pub use config::Config;
-pub use device::{device, dtype, resolve_device, tune_process};
+pub use device::{
+    device, dtype, parse_device, resolve_device, resolve_devices, tune_process, DeviceChoice,
+    Devices,
+};
 pub use generate::{generate, generate_many, Sampling};
 pub use llama::{KvCache, Llama};
 pub use logprobs::{completion_logps, logps_from_logits, sequence_logprob, Batch, SeqLogps};

@@ -22,6 +22,9 @@ pub struct Status {
     pub state: String,
     pub seconds: f64,
     pub mpx_version: String,
+    /// Where it ran (`cpu`, `cuda:0`); absent in stores older than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,12 @@ impl Store {
     }
 
     /// Whether `hash` is published (complete).
+    /// A published stage's `status.json`, if it is published and readable.
+    pub fn status(&self, hash: &str) -> Option<Status> {
+        let text = std::fs::read_to_string(self.stage_dir(hash).join("status.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     pub fn is_done(&self, hash: &str) -> bool {
         self.stage_dir(hash).join("status.json").is_file()
     }
@@ -186,6 +195,7 @@ mod tests {
             state: "done".into(),
             seconds: 1.5,
             mpx_version: "test".into(),
+            device: Some("cpu".into()),
         }
     }
 
