@@ -177,7 +177,7 @@ static EXPERIMENT: LazyLock<Vec<Param>> = LazyLock::new(|| {
             "device",
             Ty::Str,
             Default::Value(Value::Str("cpu".into())),
-            "where stages train and evaluate: `cpu`, `cuda:N` (GPU N) or `auto` (a GPU when this mpx has CUDA and one answers, else the CPU); `mpx run --device` overrides it",
+            "where stages train and evaluate: `cpu`, `cuda:N` (GPU N), `cuda` (every GPU, a stage on each) or `auto` (as `cuda` when this mpx has CUDA and a GPU answers, else the CPU); `mpx run --device` overrides it",
         ),
     ]
 });
