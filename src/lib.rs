@@ -21,6 +21,7 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod rng;
+pub mod settings;
 pub mod store;
 pub mod syntax;
 pub mod train;

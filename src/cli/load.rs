@@ -1,6 +1,7 @@
 //! Reads an experiment through the first phases: parse, `--set`, check.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::check::{self, Override, Program};
 use crate::diag::{render_all, Diagnostic, SourceMap};
@@ -61,4 +62,31 @@ pub fn load(path: &Path, sets: &[String]) -> Result<(SourceMap, Program), LoadEr
 fn invalid(map: &SourceMap, diags: &[Diagnostic]) -> LoadError {
     let errors = diags.iter().filter(|d| d.is_error()).count();
     LoadError::Invalid(render_all(map, diags), errors)
+}
+
+/// Prints why an experiment did not load; its exit code.
+pub(super) fn report(file: &Path, err: LoadError) -> ExitCode {
+    match err {
+        LoadError::Usage(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        LoadError::Invalid(rendered, count) => {
+            eprint!("{rendered}");
+            eprintln!(
+                "error: {} has {count} error{}",
+                file.display(),
+                plural(count)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub(super) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }

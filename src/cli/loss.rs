@@ -9,7 +9,6 @@ use crate::check;
 use crate::diag::{render_all, SourceMap};
 use crate::syntax;
 use crate::train::calls::{self, Row};
-use crate::train::Objective;
 
 pub fn loss(expr: &str, logps: &Path) -> ExitCode {
     let mut map = SourceMap::default();
@@ -23,7 +22,7 @@ pub fn loss(expr: &str, logps: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let objective = match Objective::from_value(&value) {
+    let objective = match crate::settings::objective(&value) {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };

@@ -2,6 +2,7 @@
 //! 0 success, 1 experiment errors, 2 usage errors.
 
 mod builtins;
+mod experiment;
 mod load;
 mod loss;
 mod model;
@@ -125,9 +126,9 @@ enum Command {
     /// Delete stage results that no experiment run against this store still
     /// plans.
     Gc {
-        /// The store folder.
-        #[arg(default_value = ".mpx")]
-        store: PathBuf,
+        /// The store folder [default: `store` in the `mpx.toml` found from
+        /// here up, else `.mpx`].
+        store: Option<PathBuf>,
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
@@ -214,7 +215,7 @@ pub fn main() -> ExitCode {
             set,
             store,
         } => store::explain(&file, &set.set, &stage, store.as_deref()),
-        Command::Gc { store, dry_run } => store::gc(&store, dry_run),
+        Command::Gc { store, dry_run } => store::gc(store.as_deref(), dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
         Command::Tokenize {
             model,

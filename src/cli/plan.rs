@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::load::{load, LoadError};
-use crate::plan::{self, Plan};
+use super::load::{load, plural, report};
+use super::project::Project;
+use crate::plan::{self, Plan, StageKind};
+use crate::store::Store;
 
 pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
     let mut worst = ExitCode::SUCCESS;
@@ -42,38 +44,12 @@ pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
                     }
                 }
             } else {
-                let states = super::run::states(file, &plan, None);
+                let states = states(file, &plan, None);
                 print!("{}", table(&plan, states.as_deref()));
             }
             ExitCode::SUCCESS
         }
         Err(err) => report(file, err),
-    }
-}
-
-pub(super) fn report(file: &Path, err: LoadError) -> ExitCode {
-    match err {
-        LoadError::Usage(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        LoadError::Invalid(rendered, count) => {
-            eprint!("{rendered}");
-            eprintln!(
-                "error: {} has {count} error{}",
-                file.display(),
-                plural(count)
-            );
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }
 
@@ -144,4 +120,23 @@ pub fn table(plan: &Plan, states: Option<&[&str]>) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
+}
+
+/// `mpx plan`'s state column: cached or to run, when a store exists.
+pub fn states(file: &Path, plan: &Plan, store: Option<&Path>) -> Option<Vec<&'static str>> {
+    let project = Project::locate(file, store).ok()?;
+    if !project.store.join("stages").is_dir() {
+        return None;
+    }
+    let store = Store::open(&project.store).ok()?;
+    Some(
+        plan.stages
+            .iter()
+            .map(|s| match s.kind {
+                StageKind::Report => "render",
+                _ if store.is_done(&s.hash) => "cached",
+                _ => "to run",
+            })
+            .collect(),
+    )
 }

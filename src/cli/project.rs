@@ -34,6 +34,11 @@ impl Project {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        Self::locate_dir(dir, store)
+    }
+
+    /// [`Project::locate`] for an experiment in `dir`.
+    pub fn locate_dir(dir: &Path, store: Option<&Path>) -> Result<Self, String> {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let mut found = None;
         for d in dir.ancestors() {

@@ -1,19 +1,17 @@
-//! `mpx run`, `mpx report`, `mpx explain` and `mpx gc`: the commands that
-//! touch the store.
+//! `mpx run` and `mpx report`: choosing the devices, running the plan,
+//! rendering the reports with their provenance.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use super::experiment::{open, open_checked, Loaded};
 use super::load::load;
-use super::plan::report as report_error;
-use super::project::Project;
 use crate::check::Program;
 use crate::diag::{render, Diagnostic, SourceMap, Span};
 use crate::exec::{self, Cancel, Display, Options, Outcome};
-use crate::plan::{self, Plan, StageKind};
+use crate::plan::StageKind;
 use crate::report::{self, Provenance};
-use crate::store::Store;
 
 /// Set by Ctrl-C: running stages stop at their next step (training saves a
 /// checkpoint first) and nothing new starts.
@@ -31,45 +29,6 @@ pub struct RunArgs {
     pub device: Option<String>,
     pub checkpoint_every: u64,
     pub quiet: bool,
-}
-
-/// What loading an experiment for the store commands gives.
-pub(super) struct Loaded {
-    pub map: SourceMap,
-    pub program: Program,
-    pub plan: Plan,
-    pub project: Project,
-    pub store: Store,
-}
-
-pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Loaded, ExitCode> {
-    let (map, program) = load(file, sets).map_err(|e| report_error(file, e))?;
-    open_checked(file, store, map, program)
-}
-
-/// [`open`] for an experiment already checked.
-pub(super) fn open_checked(
-    file: &Path,
-    store: Option<&Path>,
-    map: SourceMap,
-    program: Program,
-) -> Result<Loaded, ExitCode> {
-    let plan = plan::plan(&program);
-    let project = Project::locate(file, store).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })?;
-    let store = Store::open(&project.store).map_err(|e| {
-        eprintln!("error: cannot open the store: {e}");
-        ExitCode::FAILURE
-    })?;
-    Ok(Loaded {
-        map,
-        program,
-        plan,
-        project,
-        store,
-    })
 }
 
 /// The devices a run uses, as named and opened: `--device`, else the
@@ -145,7 +104,7 @@ pub(super) fn prepare(args: &RunArgs, devices: &[(String, candle_core::Device)])
 pub fn run(args: &RunArgs) -> ExitCode {
     let (map, program) = match load(&args.file, &args.sets) {
         Ok(checked) => checked,
-        Err(e) => return report_error(&args.file, e),
+        Err(e) => return super::load::report(&args.file, e),
     };
     // The device before the store: a GPU this build or machine lacks is
     // refused before anything is written.
@@ -377,23 +336,4 @@ fn provenance(l: &Loaded, file: &Path, sets: &[String], cli_device: Option<&str>
         device,
         command,
     }
-}
-
-/// `mpx plan`'s state column: cached or to run, when a store exists.
-pub fn states(file: &Path, plan: &Plan, store: Option<&Path>) -> Option<Vec<&'static str>> {
-    let project = Project::locate(file, store).ok()?;
-    if !project.store.join("stages").is_dir() {
-        return None;
-    }
-    let store = Store::open(&project.store).ok()?;
-    Some(
-        plan.stages
-            .iter()
-            .map(|s| match s.kind {
-                StageKind::Report => "render",
-                _ if store.is_done(&s.hash) => "cached",
-                _ => "to run",
-            })
-            .collect(),
-    )
 }

@@ -1,5 +1,8 @@
 //! `mpx explain` and `mpx gc`, and the record of which experiments ran
-//! against a store (`<store>/experiments/<name>.json`) that both read.
+//! against a store that both read: one `<store>/experiments/<name>-<key>.json`
+//! per experiment file and `--set` values (`key` hashes both), so two files
+//! with one experiment name, or two variants of one file, keep separate
+//! records and `gc` keeps the stages of each.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -7,8 +10,8 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value as Json};
 
+use super::experiment::{open, Loaded};
 use super::load::{load, LoadError};
-use super::run::{open, Loaded};
 use crate::plan::{self, Plan};
 use crate::store::Store;
 
@@ -28,7 +31,11 @@ pub(super) fn remember(
         .collect();
     let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let entry = json!({ "file": file, "set": sets, "plan": plan.plan_hash, "stages": stages });
-    let path = dir.join(format!("{}.json", plan.experiment));
+    let path = dir.join(format!(
+        "{}-{}.json",
+        plan.experiment,
+        record_key(&file, sets)
+    ));
     let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
     std::fs::write(
         &tmp,
@@ -36,6 +43,18 @@ pub(super) fn remember(
     )
     .and_then(|()| std::fs::rename(&tmp, &path))
     .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// What names a run record: the experiment file's absolute path and the
+/// `--set` values, in order.
+fn record_key(file: &Path, sets: &[String]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(file.to_string_lossy().as_bytes());
+    for s in sets {
+        h.update(b"\0");
+        h.update(s.as_bytes());
+    }
+    h.finalize().to_hex()[..12].to_owned()
 }
 
 fn remembered(store: &Store) -> Vec<(PathBuf, Json)> {
@@ -75,10 +94,19 @@ pub fn explain(file: &Path, sets: &[String], name: &str, store: Option<&Path>) -
         eprintln!("error: no stage `{name}` in `{}`{hint}", l.plan.experiment);
         return ExitCode::from(2);
     }
-    let previous: BTreeMap<String, String> = remembered(&l.store)
+    // The last run of this file with these `--set` values, else of this
+    // file with any.
+    let records: Vec<Json> = remembered(&l.store)
         .into_iter()
-        .find(|(_, v)| v["stages"].is_object() && v["plan"].is_string() && file_matches(v, file))
-        .and_then(|(_, v)| serde_json::from_value(v["stages"].clone()).ok())
+        .map(|(_, v)| v)
+        .filter(|v| v["stages"].is_object() && v["plan"].is_string() && file_matches(v, file))
+        .collect();
+    let same_sets = |v: &&Json| v["set"] == json!(sets);
+    let previous: BTreeMap<String, String> = records
+        .iter()
+        .find(same_sets)
+        .or_else(|| records.first())
+        .and_then(|v| serde_json::from_value(v["stages"].clone()).ok())
         .unwrap_or_default();
     for stage in matches {
         print!("{}", why(&l, stage, &previous));
@@ -181,9 +209,25 @@ fn diff(path: &str, a: &Json, b: &Json, out: &mut Vec<(String, Json, Json)>) {
 }
 
 /// `mpx gc`: removes stage results no remembered experiment's current plan
-/// uses (an experiment whose file is gone keeps nothing).
-pub fn gc(store_dir: &Path, dry_run: bool) -> ExitCode {
-    let store = match Store::open(store_dir) {
+/// uses (an experiment whose file is gone keeps nothing). Without a store
+/// folder, the project's: `store` in the `mpx.toml` found from the current
+/// folder up, else `.mpx`.
+pub fn gc(store_dir: Option<&Path>, dry_run: bool) -> ExitCode {
+    let store_dir = match store_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => match super::project::Project::locate_dir(Path::new("."), None) {
+            Ok(p) => p.store,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if !store_dir.is_dir() {
+        eprintln!("error: no store at {}", store_dir.display());
+        return ExitCode::from(2);
+    }
+    let store = match Store::open(&store_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

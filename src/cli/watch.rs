@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher as _};
 use serde_json::Value as Json;
 
-use super::run::{choose_device, open, prepare, render_reports, Loaded, RunArgs, CANCEL};
+use super::experiment::{open, Loaded};
+use super::run::{choose_device, prepare, render_reports, RunArgs, CANCEL};
 use crate::exec::{self, Display, Outcome};
 use crate::report::table::Table;
 use crate::watch::{changed_cells, Debouncer, Watched};

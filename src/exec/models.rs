@@ -9,7 +9,7 @@ use super::data::TextPair;
 use super::spec::call;
 use super::stages::{Ctx, StageError};
 use crate::check::value::Value;
-use crate::model::{hf, Checkpoint, Config, Llama, Params, Prompting, Tokenizer};
+use crate::model::{hf, Checkpoint, Llama, Params, Prompting, Tokenizer};
 use crate::train::Example;
 
 /// A model ready to train, score or generate.
@@ -68,7 +68,7 @@ pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Loaded, StageErr
     if let Some(m) = reference.get("model") {
         let c = call(m)?;
         if c.name == "tiny" {
-            let config = Config::from_tiny(&c)?;
+            let config = crate::settings::tiny(&c)?;
             let params = Params::init(&config, ctx.seed(), DType::F32, ctx.device)?;
             return Ok(Loaded {
                 model: Llama::new(config, params)?,

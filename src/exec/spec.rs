@@ -11,7 +11,7 @@ use crate::check::builtins::lookup;
 use crate::check::value::{Call, FileRef, Term, Value};
 use crate::diag::Span;
 use crate::model::Config;
-use crate::train::{AdamWConfig, Objective, Schedule, TrainConfig};
+use crate::train::{AdamWConfig, Objective, TrainConfig};
 
 /// Everything a `train` stage needs besides its inputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,7 @@ impl TrainSpec {
         };
         let seed = int("seed")?;
         let loss = terms(field("loss")?)?;
-        let objective = Objective::from_value(&loss)?;
+        let objective = crate::settings::objective(&loss)?;
         let optimizer = call(field("optimizer")?)?;
         let num = |c: &Call, k: &str| match c.args.get(k) {
             Some(Value::Float(v)) => Ok(*v),
@@ -52,11 +52,11 @@ impl TrainSpec {
             weight_decay: num(&optimizer, "weight_decay")?,
         };
         let schedule = match optimizer.args.get("schedule") {
-            Some(Value::Call(s)) => Schedule::from_call(s)?,
+            Some(Value::Call(s)) => crate::settings::schedule(s)?,
             other => return Err(format!("`adamw`: schedule is {other:?}")),
         };
         let tiny = match field("model")?.get("model").map(call).transpose()? {
-            Some(m) if m.name == "tiny" => Some(Config::from_tiny(&m)?),
+            Some(m) if m.name == "tiny" => Some(crate::settings::tiny(&m)?),
             _ => None,
         };
         Ok(Self {

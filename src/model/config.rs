@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::ByteTokenizer;
-use crate::check::value::{Call, Value};
 
 /// Llama, Mistral and Qwen2 differ only in these fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,39 +89,6 @@ impl Config {
             ));
         }
         Ok(())
-    }
-
-    /// The shape a checked `tiny(...)` call describes (every parameter is
-    /// present and range-checked, derived widths filled in).
-    pub fn from_tiny(call: &Call) -> Result<Self, String> {
-        let int = |name: &str| match call.args.get(name) {
-            Some(Value::Int(v)) if *v > 0 => Ok(*v as usize),
-            other => Err(format!("`tiny`: `{name}` is {other:?}")),
-        };
-        let float = |name: &str| match call.args.get(name) {
-            Some(Value::Float(v)) => Ok(*v),
-            Some(Value::Int(v)) => Ok(*v as f64),
-            other => Err(format!("`tiny`: `{name}` is {other:?}")),
-        };
-        let flag = |name: &str| match call.args.get(name) {
-            Some(Value::Bool(b)) => Ok(*b),
-            other => Err(format!("`tiny`: `{name}` is {other:?}")),
-        };
-        let config = Self {
-            vocab: ByteTokenizer::VOCAB,
-            hidden: int("hidden")?,
-            intermediate: int("intermediate")?,
-            layers: int("layers")?,
-            heads: int("heads")?,
-            kv_heads: int("kv_heads")?,
-            context: int("context")?,
-            rope_theta: float("rope_theta")?,
-            norm_eps: float("norm_eps")?,
-            qkv_bias: flag("qkv_bias")?,
-            tie_embeddings: flag("tie_embeddings")?,
-        };
-        config.validate()?;
-        Ok(config)
     }
 
     /// A byte-vocabulary Llama with `tiny(...)`'s defaults for everything

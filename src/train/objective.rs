@@ -1,8 +1,7 @@
-//! A training objective: the checked loss mixture of an experiment, as typed
-//! values the loss code matches on.
+//! A training objective: a loss mixture as typed values the loss code
+//! matches on (`crate::lower` builds one from a checked `loss = ...`).
 
 use super::delta::DeltaMode;
-use crate::check::value::{Call, Term as ValueTerm, Value};
 
 /// How `sft` reduces the chosen tokens' NLL over a micro-batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,75 +77,6 @@ impl Loss {
             Loss::Sft { .. } | Loss::Orpo { .. } => None,
         }
     }
-
-    /// Reads a checked loss call (every parameter present).
-    pub fn from_call(call: &Call) -> Result<Self, String> {
-        let num = |name: &str| match call.args.get(name) {
-            Some(Value::Float(v)) => Ok(*v),
-            Some(Value::Int(v)) => Ok(*v as f64),
-            other => Err(format!("`{}`: parameter `{name}` is {other:?}", call.name)),
-        };
-        let beta = || num("beta");
-        let eps = || num("label_smoothing");
-        Ok(match call.name {
-            "dpo" => Loss::Dpo {
-                beta: beta()?,
-                smoothing: eps()?,
-            },
-            "hinge" => Loss::Hinge { beta: beta()? },
-            "ipo" => Loss::Ipo { beta: beta()? },
-            "robust" => Loss::Robust {
-                beta: beta()?,
-                smoothing: eps()?,
-            },
-            "exo_pair" => Loss::ExoPair {
-                beta: beta()?,
-                smoothing: eps()?,
-            },
-            "nca_pair" => Loss::NcaPair { beta: beta()? },
-            "bco_pair" => Loss::BcoPair {
-                beta: beta()?,
-                mode: match call.args.get("delta") {
-                    Some(Value::Str(s)) if s == "cumulative" => DeltaMode::Cumulative,
-                    Some(Value::Str(s)) if s == "none" => DeltaMode::None,
-                    Some(Value::Call(ema)) if ema.name == "ema" => match ema.args.get("alpha") {
-                        Some(Value::Float(a)) => DeltaMode::Ema(*a),
-                        Some(Value::Int(a)) => DeltaMode::Ema(*a as f64),
-                        other => return Err(format!("`ema`: alpha is {other:?}")),
-                    },
-                    other => return Err(format!("`bco_pair`: delta is {other:?}")),
-                },
-            },
-            "sppo_hard" => Loss::SppoHard { beta: beta()? },
-            "aot" => Loss::Aot {
-                beta: beta()?,
-                smoothing: eps()?,
-            },
-            "aot_unpaired" => Loss::AotUnpaired {
-                beta: beta()?,
-                smoothing: eps()?,
-            },
-            "apo_zero" => Loss::ApoZero { beta: beta()? },
-            "apo_down" => Loss::ApoDown { beta: beta()? },
-            "discopop" => Loss::Discopop {
-                beta: beta()?,
-                tau: num("tau")?,
-            },
-            "sigmoid_norm" => Loss::SigmoidNorm { beta: beta()? },
-            "sft" => Loss::Sft {
-                reduction: match call.args.get("reduction") {
-                    Some(Value::Str(s)) if s == "token_mean" => Reduction::TokenMean,
-                    Some(Value::Str(s)) if s == "seq_mean" => Reduction::SeqMean,
-                    Some(Value::Str(s)) if s == "sum" => Reduction::Sum,
-                    other => return Err(format!("`sft`: reduction is {other:?}")),
-                },
-            },
-            "orpo" => Loss::Orpo {
-                lambda: num("lambda")?,
-            },
-            other => return Err(format!("`{other}` is not a loss")),
-        })
-    }
 }
 
 /// One weighted term.
@@ -164,32 +94,6 @@ pub struct Objective {
 }
 
 impl Objective {
-    /// From a checked `loss = ...` value.
-    pub fn from_value(value: &Value) -> Result<Self, String> {
-        let terms: Vec<ValueTerm> = match value {
-            Value::Loss(terms) => terms.clone(),
-            other => {
-                return Err(format!(
-                    "expected a loss mixture, found {}",
-                    other.describe()
-                ))
-            }
-        };
-        if terms.is_empty() {
-            return Err("a loss mixture needs at least one term".into());
-        }
-        let terms = terms
-            .iter()
-            .map(|t| {
-                Ok(Term {
-                    weight: t.weight,
-                    loss: Loss::from_call(&t.loss)?,
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        Ok(Self { terms })
-    }
-
     /// MPO: 0.8·dpo(β) + 0.2·bco_pair(β, δ) + 1.0·sft(token_mean).
     pub fn mpo(beta: f64, delta: DeltaMode) -> Self {
         Self {

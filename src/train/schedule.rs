@@ -2,8 +2,6 @@
 //! warm-up from 0 (step 0 of a warm-up has learning rate 0), then constant,
 //! cosine or linear decay to `min_lr` over the remaining steps.
 
-use crate::check::value::{Call, Value};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decay {
     Constant,
@@ -36,32 +34,6 @@ impl Default for Schedule {
 }
 
 impl Schedule {
-    /// From a checked `constant(...)`, `cosine(...)` or `linear(...)` call.
-    pub fn from_call(call: &Call) -> Result<Self, String> {
-        let decay = match call.name {
-            "constant" => Decay::Constant,
-            "cosine" => Decay::Cosine,
-            "linear" => Decay::Linear,
-            other => return Err(format!("`{other}` is not a schedule")),
-        };
-        let warmup = match call.args.get("warmup") {
-            Some(Value::Int(n)) => Warmup::Steps(*n as u64),
-            Some(Value::Float(f)) if *f < 1.0 => Warmup::Fraction(*f),
-            Some(Value::Float(f)) => Warmup::Steps(*f as u64),
-            _ => Warmup::Steps(0),
-        };
-        let min_lr = match call.args.get("min_lr") {
-            Some(Value::Float(f)) => *f,
-            Some(Value::Int(n)) => *n as f64,
-            _ => 0.0,
-        };
-        Ok(Self {
-            decay,
-            warmup,
-            min_lr,
-        })
-    }
-
     pub fn warmup_steps(&self, total: u64) -> u64 {
         match self.warmup {
             Warmup::Steps(n) => n,

@@ -1,0 +1,51 @@
+//! An experiment opened for the commands that touch the store: checked,
+//! planned, its project (`mpx.toml`) located and its store opened.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::load::{load, report};
+use super::project::Project;
+use crate::check::Program;
+use crate::diag::SourceMap;
+use crate::plan::{self, Plan};
+use crate::store::Store;
+
+/// What loading an experiment for the store commands gives.
+pub(super) struct Loaded {
+    pub map: SourceMap,
+    pub program: Program,
+    pub plan: Plan,
+    pub project: Project,
+    pub store: Store,
+}
+
+pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Loaded, ExitCode> {
+    let (map, program) = load(file, sets).map_err(|e| report(file, e))?;
+    open_checked(file, store, map, program)
+}
+
+/// [`open`] for an experiment already checked.
+pub(super) fn open_checked(
+    file: &Path,
+    store: Option<&Path>,
+    map: SourceMap,
+    program: Program,
+) -> Result<Loaded, ExitCode> {
+    let plan = plan::plan(&program);
+    let project = Project::locate(file, store).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let store = Store::open(&project.store).map_err(|e| {
+        eprintln!("error: cannot open the store: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok(Loaded {
+        map,
+        program,
+        plan,
+        project,
+        store,
+    })
+}
