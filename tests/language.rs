@@ -101,3 +101,41 @@ fn overrides_replace_lets_and_axes() {
         .unwrap();
     assert_eq!(mpo.params["loss"][0]["loss"]["args"]["beta"], 0.3);
 }
+
+/// Declarations of the experiment file that nothing reads are warnings (the
+/// program still checks); what the experiment block or the sweep reads is
+/// used, and an imported library's unused declarations are not reported.
+#[test]
+fn unused_declarations_are_warnings() {
+    let (program, map) = load("tests/fixtures/check/ok/unused.mpx", &[]);
+    let warned: Vec<(&str, &str)> = program
+        .warnings
+        .iter()
+        .map(|w| {
+            assert_eq!(w.kind, mpx::diag::Kind::Unused);
+            assert!(!w.is_error());
+            (map.slice(w.primary.span), w.message.as_str())
+        })
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            ("forgotten", "let `forgotten` is never used"),
+            ("spare", "data `spare` is never used"),
+            ("other", "model `other` is never used"),
+        ]
+    );
+    for file in [
+        "tests/fixtures/check/ok/grid.mpx",
+        "experiments/ablate_weights.mpx",
+        "experiments/loss_family.mpx",
+        "experiments/prefs_file.mpx",
+    ] {
+        let (program, map) = load(file, &[]);
+        assert!(
+            program.warnings.is_empty(),
+            "{file}:\n{}",
+            mpx::diag::render_all(&map, &program.warnings)
+        );
+    }
+}

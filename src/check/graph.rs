@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::builtins;
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Kind};
 use crate::syntax::ast::{Decl, DeclBody, Expr, ExprKind, Ident};
 
 /// Names an expression refers to, in order of appearance. A call's callee
@@ -98,6 +98,7 @@ pub fn order(
                             ident.span,
                             format!("`{}` depends on itself", names[next]),
                         )
+                        .kind(Kind::Cycle)
                         .label(format!("cycle: {}", cycle.join(" -> ")))
                         .hint("a stage can only use stages declared without it")
                         .maybe_hint(builtin),

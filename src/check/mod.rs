@@ -21,7 +21,7 @@ pub mod value;
 
 pub use standalone::loss_expr;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use program::{Axis, Column, Program, ReportSpec, Resolved};
 
@@ -30,7 +30,7 @@ use eval::{Binding, Evaluator};
 use files::FileCache;
 use value::Value;
 
-use crate::diag::{did_you_mean, normalize, Diagnostic, SourceMap, Span};
+use crate::diag::{did_you_mean, normalize, Diagnostic, Kind, SourceMap, Span};
 use crate::syntax::ast::{Ast, Decl, DeclBody, DeclKind, Expr, Field, Ident, Item, SweepEntry};
 
 /// What the `experiment` block declares besides its name.
@@ -60,8 +60,13 @@ pub fn check<'a>(
     let mut diags = checker.diags;
     normalize(&mut diags);
     match program {
-        Some(program) if !diags.iter().any(Diagnostic::is_error) => Ok(program),
-        _ => Err(diags),
+        Some(mut program) if !diags.iter().any(Diagnostic::is_error) => {
+            program.warnings = diags;
+            Ok(program)
+        }
+        // With errors, only the errors: a warning there is noise, and may
+        // follow from the error (a name left unread by a broken stage).
+        _ => Err(diags.into_iter().filter(Diagnostic::is_error).collect()),
     }
 }
 
@@ -116,10 +121,7 @@ impl<'a> Checker<'a> {
         let names = self.bind(&axes, &replaced);
         let before = self.diags.len();
         let (order, axes_read) = self.graph(&names, &axes);
-        if self.diags[before..]
-            .iter()
-            .any(|d| d.message.ends_with("depends on itself"))
-        {
+        if self.diags[before..].iter().any(|d| d.kind == Kind::Cycle) {
             // Evaluating a cycle would only repeat it.
             return None;
         }
@@ -128,6 +130,7 @@ impl<'a> Checker<'a> {
         let decls = self.resolve_all(&names, &order, &axes_read, &points);
         let reports = report::check(&self.decls, &axes, self.map, &mut self.diags);
         self.unused_axes(&axes, &order, &axes_read);
+        self.unused_decls();
         let experiment = self
             .experiment
             .map_or_else(|| stem(self.map), |(id, _)| id.name.clone());
@@ -158,6 +161,7 @@ impl<'a> Checker<'a> {
             decls: decls?,
             reports,
             sources,
+            warnings: Vec::new(),
         })
     }
 
@@ -390,6 +394,55 @@ impl<'a> Checker<'a> {
             description,
             device,
         })
+    }
+
+    /// A `let`, `data` or `model` of the experiment file that nothing reads:
+    /// a warning (often a typo'd name elsewhere, or a leftover). Imported
+    /// files are libraries; what they declare may go unused.
+    fn unused_decls(&mut self) {
+        let mut read: BTreeSet<&str> = BTreeSet::new();
+        for d in &self.decls {
+            for id in graph::decl_names(d) {
+                if id.name != d.name.name {
+                    read.insert(id.name.as_str());
+                }
+            }
+        }
+        let mut more = Vec::new();
+        for f in self.experiment.map_or(&[][..], |(_, f)| f) {
+            graph::free_names(&f.value, &mut more);
+        }
+        for entry in &self.sweep {
+            match entry {
+                SweepEntry::Axis(f) => graph::free_names(&f.value, &mut more),
+                SweepEntry::Zip { axes, .. } | SweepEntry::ExcludeWhere { fields: axes, .. } => {
+                    axes.iter()
+                        .for_each(|f| graph::free_names(&f.value, &mut more));
+                }
+                SweepEntry::ExcludeIf { condition, .. } => graph::free_names(condition, &mut more),
+            }
+        }
+        read.extend(more.iter().map(|id| id.name.as_str()));
+        let main = crate::diag::FileId(0);
+        for d in &self.decls {
+            let kind = match d.kind {
+                DeclKind::Let => "let",
+                DeclKind::Data => "data",
+                DeclKind::Model => "model",
+                _ => continue,
+            };
+            if d.name.span.file == main && !read.contains(d.name.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::warning(
+                        d.name.span,
+                        format!("{kind} `{}` is never used", d.name.name),
+                    )
+                    .kind(Kind::Unused)
+                    .label("nothing reads it")
+                    .hint("use it in a stage, or remove it"),
+                );
+            }
+        }
     }
 
     fn unused_axes(&mut self, axes: &[Axis], order: &[usize], axes_read: &[Vec<usize>]) {

@@ -80,6 +80,8 @@ pub struct Program {
     pub reports: Vec<ReportSpec>,
     /// BLAKE3 of every source file, in load order (`name`, digest).
     pub sources: Vec<(String, String)>,
+    /// What the checker found questionable but not wrong (an unused `let`).
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 impl Program {

@@ -64,6 +64,13 @@ fn invalid(map: &SourceMap, diags: &[Diagnostic]) -> LoadError {
     LoadError::Invalid(render_all(map, diags), errors)
 }
 
+/// Prints the checker's warnings (to stderr: the output stays clean).
+pub(super) fn warn(map: &SourceMap, program: &Program) {
+    if !program.warnings.is_empty() {
+        eprint!("{}", render_all(map, &program.warnings));
+    }
+}
+
 /// Prints why an experiment did not load; its exit code.
 pub(super) fn report(file: &Path, err: LoadError) -> ExitCode {
     match err {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::load::{load, plural, report};
+use super::load::{load, plural, report, warn};
 use super::project::Project;
 use crate::plan::{self, Plan, StageKind};
 use crate::store::Store;
@@ -13,11 +13,18 @@ pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
     let mut worst = ExitCode::SUCCESS;
     for file in files {
         match load(file, sets) {
-            Ok((_, program)) => {
+            Ok((map, program)) => {
+                warn(&map, &program);
                 let plan = plan::plan(&program);
+                let warnings = program.warnings.len();
                 println!(
-                    "{}: ok, {} stages ({} sweep point{} x {} seed{})",
+                    "{}: ok{}, {} stages ({} sweep point{} x {} seed{})",
                     file.display(),
+                    if warnings > 0 {
+                        format!(" with {warnings} warning{}", plural(warnings))
+                    } else {
+                        String::new()
+                    },
                     plan.stages.len(),
                     plan.points,
                     plural(plan.points),
@@ -33,7 +40,8 @@ pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
 
 pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
     match load(file, sets) {
-        Ok((_, program)) => {
+        Ok((map, program)) => {
+            warn(&map, &program);
             let plan = plan::plan(&program);
             if json {
                 match serde_json::to_string_pretty(&plan) {

@@ -106,6 +106,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Ok(checked) => checked,
         Err(e) => return super::load::report(&args.file, e),
     };
+    super::load::warn(&map, &program);
     // The device before the store: a GPU this build or machine lacks is
     // refused before anything is written.
     let devices = match choose_device(args, Some((&map, &program))) {

@@ -64,7 +64,10 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             let before = watched.fingerprint();
             // Check and plan; a broken file keeps the last good report.
             let loaded = match open(&args.file, &args.sets, args.store.as_deref()) {
-                Ok(l) => l,
+                Ok(l) => {
+                    super::load::warn(&l.map, &l.program);
+                    l
+                }
                 Err(_) => {
                     println!(
                         "cycle {cycle}: the experiment has errors (above); keeping the last report"

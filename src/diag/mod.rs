@@ -17,6 +17,18 @@ pub enum Severity {
     Warning,
 }
 
+/// What a diagnostic is about, for code that acts on one (the message is
+/// for people). Most are `General`; a kind is added when logic needs to
+/// tell a diagnostic apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    General,
+    /// A declaration that depends on itself.
+    Cycle,
+    /// A declaration nothing uses (a warning).
+    Unused,
+}
+
 /// A span with a short message drawn under it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Label {
@@ -28,6 +40,7 @@ pub struct Label {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
     pub severity: Severity,
+    pub kind: Kind,
     pub message: String,
     /// Where the problem is; the caret goes here.
     pub primary: Label,
@@ -41,6 +54,7 @@ impl Diagnostic {
     pub fn error(span: Span, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
+            kind: Kind::General,
             message: message.into(),
             primary: Label {
                 span,
@@ -49,6 +63,20 @@ impl Diagnostic {
             secondary: Vec::new(),
             hints: Vec::new(),
         }
+    }
+
+    /// A warning: shown, but the experiment still runs.
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(span, message)
+        }
+    }
+
+    #[must_use]
+    pub fn kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
     }
 
     #[must_use]
