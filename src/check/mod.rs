@@ -8,6 +8,7 @@ mod call;
 mod coerce;
 mod compat;
 mod eval;
+mod experiment;
 mod files;
 mod graph;
 mod instances;
@@ -17,29 +18,22 @@ mod report;
 pub mod schema;
 mod standalone;
 mod sweep;
+mod unused;
 pub mod value;
 
 pub use standalone::loss_expr;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 pub use program::{Axis, Column, Program, ReportSpec, Resolved};
 
-use block::resolve_block;
 use eval::{Binding, Evaluator};
+use experiment::ExperimentFields;
 use files::FileCache;
 use value::Value;
 
 use crate::diag::{did_you_mean, normalize, Diagnostic, Kind, SourceMap, Span};
 use crate::syntax::ast::{Ast, Decl, DeclBody, DeclKind, Expr, Field, Ident, Item, SweepEntry};
-
-/// What the `experiment` block declares besides its name.
-struct ExperimentFields {
-    seeds: Vec<i64>,
-    description: Option<String>,
-    /// The device named, and where.
-    device: Option<(String, Span)>,
-}
 
 /// `--set name=value`: replaces a `let`, a sweep axis or `seeds`.
 #[derive(Clone, Debug)]
@@ -316,155 +310,6 @@ impl<'a> Checker<'a> {
         let points = sweep::exclude(&self.sweep, axes, points, &mut ev_at, &mut diags);
         self.diags.extend(diags);
         Some(points)
-    }
-
-    fn seeds(
-        &mut self,
-        names: &BTreeMap<String, Binding<'a>>,
-        replaced: &BTreeMap<String, &'a Expr>,
-    ) -> Option<ExperimentFields> {
-        let fields: Vec<Field> = self.experiment.map(|(_, f)| f.to_vec()).unwrap_or_default();
-        let mut fields: Vec<Field> = fields
-            .into_iter()
-            .filter(|f| !(f.name.name == "seeds" && replaced.contains_key("seeds")))
-            .collect();
-        if let Some(expr) = replaced.get("seeds") {
-            fields.push(Field {
-                name: Ident {
-                    name: "seeds".into(),
-                    span: expr.span,
-                },
-                value: (*expr).clone(),
-            });
-        }
-        let span = self
-            .experiment
-            .map_or_else(Span::default, |(id, _)| id.span);
-        let mut ev = Evaluator::new(self.map, names, None, &mut self.files);
-        let record = resolve_block(&mut ev, &fields, schema::fields(None), "experiment", span);
-        self.diags.append(&mut ev.diags);
-        let mut record = record?;
-        let description = match record.remove("description") {
-            Some(Value::Str(d)) if !d.trim().is_empty() => Some(d),
-            _ => None,
-        };
-        let device = fields
-            .iter()
-            .find(|f| f.name.name == "device")
-            .and_then(|f| match record.remove("device") {
-                Some(Value::Str(d)) => Some((d, f.value.span)),
-                _ => None,
-            });
-        if let Some((name, span)) = &device {
-            if let Err(e) = crate::model::parse_device(name) {
-                self.diags
-                    .push(Diagnostic::error(*span, e).label("not a device"));
-                return None;
-            }
-        }
-        let Some(Value::List(seeds)) = record.remove("seeds") else {
-            return None;
-        };
-        let seeds: Vec<i64> = seeds
-            .iter()
-            .filter_map(|v| {
-                if let Value::Int(i) = v {
-                    Some(*i)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let seeds_span = fields
-            .iter()
-            .find(|f| f.name.name == "seeds")
-            .map_or(span, |f| f.value.span);
-        let mut sorted = seeds.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if seeds.is_empty() || sorted.len() != seeds.len() {
-            self.diags.push(
-                Diagnostic::error(seeds_span, "`seeds` must be distinct and not empty")
-                    .label("in this list"),
-            );
-            return None;
-        }
-        Some(ExperimentFields {
-            seeds,
-            description,
-            device,
-        })
-    }
-
-    /// A `let`, `data` or `model` of the experiment file that nothing reads:
-    /// a warning (often a typo'd name elsewhere, or a leftover). Imported
-    /// files are libraries; what they declare may go unused.
-    fn unused_decls(&mut self) {
-        let mut read: BTreeSet<&str> = BTreeSet::new();
-        for d in &self.decls {
-            for id in graph::decl_names(d) {
-                if id.name != d.name.name {
-                    read.insert(id.name.as_str());
-                }
-            }
-        }
-        let mut more = Vec::new();
-        for f in self.experiment.map_or(&[][..], |(_, f)| f) {
-            graph::free_names(&f.value, &mut more);
-        }
-        for entry in &self.sweep {
-            match entry {
-                SweepEntry::Axis(f) => graph::free_names(&f.value, &mut more),
-                SweepEntry::Zip { axes, .. } | SweepEntry::ExcludeWhere { fields: axes, .. } => {
-                    axes.iter()
-                        .for_each(|f| graph::free_names(&f.value, &mut more));
-                }
-                SweepEntry::ExcludeIf { condition, .. } => graph::free_names(condition, &mut more),
-            }
-        }
-        read.extend(more.iter().map(|id| id.name.as_str()));
-        let main = crate::diag::FileId(0);
-        for d in &self.decls {
-            let kind = match d.kind {
-                DeclKind::Let => "let",
-                DeclKind::Data => "data",
-                DeclKind::Model => "model",
-                _ => continue,
-            };
-            if d.name.span.file == main && !read.contains(d.name.name.as_str()) {
-                self.diags.push(
-                    Diagnostic::warning(
-                        d.name.span,
-                        format!("{kind} `{}` is never used", d.name.name),
-                    )
-                    .kind(Kind::Unused)
-                    .label("nothing reads it")
-                    .hint("use it in a stage, or remove it"),
-                );
-            }
-        }
-    }
-
-    fn unused_axes(&mut self, axes: &[Axis], order: &[usize], axes_read: &[Vec<usize>]) {
-        let mut used = vec![false; axes.len()];
-        for &i in order {
-            if !matches!(self.decls[i].kind, DeclKind::Let | DeclKind::Report) {
-                for &a in &axes_read[i] {
-                    used[a] = true;
-                }
-            }
-        }
-        for (i, (axis, used)) in axes.iter().zip(used).enumerate() {
-            // A repeated axis is already reported as declared twice.
-            let repeated = axes[..i].iter().any(|a| a.name == axis.name);
-            if !used && !repeated {
-                self.diags.push(
-                    Diagnostic::error(axis.span, format!("sweep axis `{}` is never used", axis.name))
-                        .label("no stage reads it")
-                        .hint(format!("use `{}` in a stage, or remove the axis (it would only repeat identical runs)", axis.name)),
-                );
-            }
-        }
     }
 }
 
