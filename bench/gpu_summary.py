@@ -22,6 +22,14 @@ def row(what, a, b):
     return f"| {what} | {f(a)} | {f(b)} | {f'{a / b:.2f}x' if a and b else '-'} |"
 
 
+def side_by_side(title, theirs_name, ours, theirs):
+    """One table: (shape, dtype) -> tokens/s for mpx and the reference."""
+    print(f"\n| {title} | mpx tokens/s | {theirs_name} tokens/s | ratio |\n|---|---|---|---|")
+    number = lambda text: int(re.search(r"\d+", text)[0])
+    for key in sorted(set(ours) | set(theirs), key=lambda k: (number(k[0]), k[1])):
+        print(row(f"{key[0]} {key[1]}", ours.get(key), theirs.get(key)))
+
+
 def main(logs):
     print("\n== mpx GPU check ==")
     print(read(logs, "gpu.txt").strip())
@@ -32,27 +40,18 @@ def main(logs):
         if m:
             print(f"| {m[1]} | {m[2]} | {m[3]} |")
 
-    print("\n| MPO step, SmolLM2-135M shape | mpx tokens/s | PyTorch eager tokens/s | ratio |")
-    print("|---|---|---|---|")
-    mpx = {(m[1], m[2]): float(m[3]) for m in re.finditer(
-        r"mpo-step smollm2-135m (\S+) (\S+) .*? (\d+) tokens/s", read(logs, "mpx-step.log"))}
-    torch = {}
-    for d in ("f32", "bf16"):
-        for m in re.finditer(r"(\d+) pairs x (\d+) tokens .*? (\d+) tokens/s", read(logs, f"torch-step-{d}.log")):
-            torch[(f"{m[1]}x{m[2]}", d)] = float(m[3])
-    for key in sorted(set(mpx) | set(torch), key=lambda k: (int(k[0].split("x")[0]), k[1])):
-        print(row(f"{key[0]} {key[1]}", mpx.get(key), torch.get(key)))
-
-    print("\n| sampling, SmolLM2-135M shape, 64 new tokens | mpx tokens/s | transformers tokens/s | ratio |")
-    print("|---|---|---|---|")
-    mpx = {(m[2], m[1]): float(m[3]) for m in re.finditer(
-        r"sample smollm2-135m batch (\d+) (\S+) .*? (\d+) tokens/s", read(logs, "mpx-sample.log"))}
-    hf = {}
-    for d in ("f32", "bf16"):
-        for m in re.finditer(r"batch\s+(\d+): .*?= (\d+) tokens/s", read(logs, f"torch-sample-{d}.log")):
-            hf[(d, m[1])] = float(m[2])
-    for key in sorted(set(mpx) | set(hf), key=lambda k: (k[0], int(k[1]))):
-        print(row(f"batch {key[1]} {key[0]}", mpx.get(key), hf.get(key)))
+    side_by_side(
+        "MPO step, SmolLM2-135M shape", "PyTorch eager",
+        {(m[1], m[2]): float(m[3]) for m in re.finditer(
+            r"mpo-step smollm2-135m (\S+) (\S+) .*? (\d+) tokens/s", read(logs, "mpx-step.log"))},
+        {(f"{m[1]}x{m[2]}", d): float(m[3]) for d in ("f32", "bf16") for m in re.finditer(
+            r"(\d+) pairs x (\d+) tokens .*? (\d+) tokens/s", read(logs, f"torch-step-{d}.log"))})
+    side_by_side(
+        "sampling, SmolLM2-135M shape, 64 new tokens", "transformers",
+        {(f"batch {m[1]}", m[2]): float(m[3]) for m in re.finditer(
+            r"sample smollm2-135m batch (\d+) (\S+) .*? (\d+) tokens/s", read(logs, "mpx-sample.log"))},
+        {(f"batch {m[1]}", d): float(m[2]) for d in ("f32", "bf16") for m in re.finditer(
+            r"batch\s+(\d+): .*?= (\d+) tokens/s", read(logs, f"torch-sample-{d}.log"))})
 
     print("\n| program | exit | seconds | peak GPU memory |\n|---|---|---|---|")
     for line in read(logs, "phases.txt").splitlines():

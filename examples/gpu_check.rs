@@ -68,6 +68,12 @@ fn small() -> Config {
     }
 }
 
+/// Fresh f32 weights on the CPU.
+fn fresh(config: &Config, seed: u64) -> Result<Llama> {
+    let params = Params::init(config, seed, DType::F32, &Device::Cpu)?;
+    Ok(Llama::new(config.clone(), params)?)
+}
+
 fn on(model: &Llama, device: &Device) -> Result<Llama> {
     let params = Params::from_tensors(
         model.config(),
@@ -105,10 +111,7 @@ fn report(name: &str, pass: bool, figures: &str) -> bool {
 /// parameter: the candle graph on the GPU against the CPU engine.
 fn check_logps_and_gradients(gpu: &Device) -> Result<bool> {
     let config = small();
-    let cpu_model = Llama::new(
-        config.clone(),
-        Params::init(&config, 1, DType::F32, &Device::Cpu)?,
-    )?;
+    let cpu_model = fresh(&config, 1)?;
     let gpu_model = on(&cpu_model, gpu)?;
     let mut rng = Rng::new(1, "gpu-check");
     let data = rows(config.vocab, &mut rng);
@@ -215,10 +218,7 @@ fn train_config(steps: u64, batch: usize, lr: f64) -> TrainConfig {
 /// in f32, and the GPU in bf16 with f32 master weights.
 fn check_training(gpu: &Device) -> Result<bool> {
     let config = small();
-    let init = Llama::new(
-        config.clone(),
-        Params::init(&config, 2, DType::F32, &Device::Cpu)?,
-    )?;
+    let init = fresh(&config, 2)?;
     let mut rng = Rng::new(2, "gpu-check-train");
     let data = examples(&config, &init, 16, &mut rng)?;
     let steps = 12;
