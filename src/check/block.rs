@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::builtins::{Default, Param, Ty};
-use super::eval::Evaluator;
+use super::evaluate::Evaluator;
 use super::value::Value;
 use crate::diag::{did_you_mean, Diagnostic, Span};
 use crate::syntax::ast::{Expr, Field};

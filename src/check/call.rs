@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::builtins::{self, Builtin, Category, Default, Ty};
-use super::eval::{Binding, Evaluator};
+use super::evaluate::{Binding, Evaluator};
 use super::value::{Call, Ref, Value};
 use crate::diag::{did_you_mean, Diagnostic, Span};
 use crate::syntax::ast::{Arg, DeclKind, Expr, ExprKind};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::block::{resolve_block, resolve_value};
 use super::builtins::{Category, Ty};
-use super::eval::Evaluator;
+use super::evaluate::Evaluator;
 use super::program::Resolved;
 use super::schema;
 use super::value::{Ref, Value};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::block::resolve_block;
-use super::eval::{Binding, Evaluator};
+use super::evaluate::{Binding, Evaluator};
 use super::value::Value;
 use super::{schema, Checker};
 use crate::diag::{Diagnostic, Span};

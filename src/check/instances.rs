@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::compat;
-use super::eval::{Binding, Evaluator};
+use super::evaluate::{Binding, Evaluator};
 use super::program::Resolved;
 use super::value::Value;
 use super::Checker;

@@ -7,7 +7,7 @@ pub mod builtins;
 mod call;
 mod coerce;
 mod compat;
-mod eval;
+mod evaluate;
 mod experiment;
 mod files;
 mod graph;
@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use program::{Axis, Column, Program, ReportSpec, Resolved};
 
-use eval::{Binding, Evaluator};
+use evaluate::{Binding, Evaluator};
 use experiment::ExperimentFields;
 use files::FileCache;
 use value::Value;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::builtins;
-use super::eval::Evaluator;
+use super::evaluate::Evaluator;
 use super::files::FileCache;
 use super::value::Value;
 use crate::diag::{normalize, Diagnostic, SourceMap};

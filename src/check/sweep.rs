@@ -2,7 +2,7 @@
 //! `exclude` removes combinations. Input: the sweep entries; output: the
 //! axes and every remaining point.
 
-use super::eval::Evaluator;
+use super::evaluate::Evaluator;
 use super::ops::{apply, Operand};
 use super::program::Axis;
 use super::value::Value;

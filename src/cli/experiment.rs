@@ -11,8 +11,8 @@ use crate::diag::SourceMap;
 use crate::plan::{self, Plan};
 use crate::store::Store;
 
-/// What loading an experiment for the store commands gives.
-pub(super) struct Loaded {
+/// An experiment opened for the store commands.
+pub(super) struct Opened {
     pub map: SourceMap,
     pub program: Program,
     pub plan: Plan,
@@ -20,7 +20,7 @@ pub(super) struct Loaded {
     pub store: Store,
 }
 
-pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Loaded, ExitCode> {
+pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Opened, ExitCode> {
     let (map, program) = load(file, sets).map_err(|e| report(file, e))?;
     open_checked(file, store, map, program)
 }
@@ -31,7 +31,7 @@ pub(super) fn open_checked(
     store: Option<&Path>,
     map: SourceMap,
     program: Program,
-) -> Result<Loaded, ExitCode> {
+) -> Result<Opened, ExitCode> {
     let plan = plan::plan(&program);
     let project = Project::locate(file, store).map_err(|e| {
         eprintln!("error: {e}");
@@ -41,7 +41,7 @@ pub(super) fn open_checked(
         eprintln!("error: cannot open the store: {e}");
         ExitCode::FAILURE
     })?;
-    Ok(Loaded {
+    Ok(Opened {
         map,
         program,
         plan,

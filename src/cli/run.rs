@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::experiment::{open, open_checked, Loaded};
+use super::experiment::{open, open_checked, Opened};
 use super::load::load;
 use crate::check::Program;
 use crate::diag::{render, Diagnostic, SourceMap, Span};
@@ -203,7 +203,7 @@ pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
 /// Renders every report of the experiment; the exit code and the tables.
 /// `cli_device` is `mpx run --device`, for the command that remakes it.
 pub(super) fn render_reports(
-    l: &Loaded,
+    l: &Opened,
     file: &Path,
     sets: &[String],
     cli_device: Option<&str>,
@@ -265,7 +265,7 @@ pub(super) fn render_reports(
 
 /// How the report was made and how to make it again. The command is the
 /// `mpx run` that reproduces it (also when `mpx report` re-rendered it).
-fn provenance(l: &Loaded, file: &Path, sets: &[String], cli_device: Option<&str>) -> Provenance {
+fn provenance(l: &Opened, file: &Path, sets: &[String], cli_device: Option<&str>) -> Provenance {
     let dir = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

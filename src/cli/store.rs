@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value as Json};
 
-use super::experiment::{open, Loaded};
+use super::experiment::{open, Opened};
 use super::load::{load, LoadError};
 use crate::plan::{self, Plan};
 use crate::store::Store;
@@ -120,7 +120,7 @@ fn file_matches(entry: &Json, file: &Path) -> bool {
 }
 
 /// One stage's explanation.
-fn why(l: &Loaded, stage: &plan::Stage, previous: &BTreeMap<String, String>) -> String {
+fn why(l: &Opened, stage: &plan::Stage, previous: &BTreeMap<String, String>) -> String {
     let head = format!(
         "{} ({}, {})",
         stage.name,

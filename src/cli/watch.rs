@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher as _};
 use serde_json::Value as Json;
 
-use super::experiment::{open, Loaded};
+use super::experiment::{open, Opened};
 use super::run::{choose_device, prepare, render_reports, RunArgs, CANCEL};
 use crate::exec::{self, Display, Outcome};
 use crate::report::table::Table;
@@ -263,7 +263,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// The experiment's source and imports, data files and report templates.
-fn inputs(l: &Loaded, file: &Path) -> Watched {
+fn inputs(l: &Opened, file: &Path) -> Watched {
     let mut files: BTreeSet<PathBuf> = l
         .map
         .files()

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use super::data::{arith_spec, write_records};
+use super::source::{arith_spec, write_records};
 use super::spec::call;
 use crate::check::value::Value;
 use crate::data::arith::Style;

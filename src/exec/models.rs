@@ -5,7 +5,7 @@
 use candle_core::DType;
 use serde_json::Value as Json;
 
-use super::data::TextPair;
+use super::source::TextPair;
 use super::spec::call;
 use super::stages::{Ctx, StageError};
 use crate::check::value::Value;

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use super::data::{self, matcher};
 use super::models::{load_model, Loaded};
+use super::source::{self, matcher};
 use super::spec::call;
 use super::stages::{write, Ctx, StageError, INFER_BATCH};
 use crate::check::value::Value;
@@ -149,7 +149,7 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
     }
     let mut text = String::new();
     for pair in &out {
-        text.push_str(&data::mmpr(pair).to_string());
+        text.push_str(&source::mmpr(pair).to_string());
         text.push('\n');
     }
     write(&ctx.out.join("pairs.jsonl"), &text)?;

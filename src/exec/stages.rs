@@ -10,8 +10,8 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use serde_json::{json, Map, Value as Json};
 
-use super::data::Source;
 use super::models::{load_model, Loaded};
+use super::source::Source;
 use super::spec::TrainSpec;
 use crate::model::{Llama, Params};
 use crate::plan::{Plan, Stage, StageKind};
