@@ -284,3 +284,50 @@ fn generation_stops_at_eos() {
     let stopped = greedy(free[0][2]);
     assert_eq!(stopped, vec![free[0][..2].to_vec(), free[0][..2].to_vec()]);
 }
+
+/// A model's `config.json` is input like any other: a zero or negative
+/// size, a NaN or zero RoPE base or ε, or a size no machine could allocate
+/// is an error naming the key, never a panic or a silent NaN.
+#[test]
+fn bad_numbers_in_a_model_config_are_errors_naming_the_key() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hf/llama_f32/config.json"
+    );
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(mpx::model::hf::config_from_hf(&good).is_ok());
+    let cases = [
+        (
+            "num_attention_heads",
+            serde_json::json!(0),
+            "num_attention_heads",
+        ),
+        (
+            "num_key_value_heads",
+            serde_json::json!(0),
+            "num_key_value_heads",
+        ),
+        ("hidden_size", serde_json::json!(-64), "hidden_size"),
+        (
+            "num_hidden_layers",
+            serde_json::json!(1_000_000_000u64),
+            "layers",
+        ),
+        ("vocab_size", serde_json::json!(0), "vocab_size"),
+        ("rope_theta", serde_json::json!(0.0), "rope_theta"),
+        ("rms_norm_eps", serde_json::json!(-1e-6), "rms_norm_eps"),
+        (
+            "max_position_embeddings",
+            serde_json::json!("long"),
+            "max_position_embeddings",
+        ),
+    ];
+    for (key, value, named) in cases {
+        let mut bad = good.clone();
+        bad[key] = value.clone();
+        let e = mpx::model::hf::config_from_hf(&bad)
+            .expect_err(&format!("{key} = {value} was accepted"));
+        assert!(e.contains(named), "{key} = {value}: {e}");
+    }
+}

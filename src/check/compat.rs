@@ -171,6 +171,25 @@ fn train(
             record.insert("reference".into(), model);
         }
     }
+    if let (Some(Value::Int(batch)), Some(Value::Int(accum))) =
+        (record.get("batch"), record.get("grad_accum"))
+    {
+        if accum > batch {
+            let at = fields
+                .iter()
+                .find(|f| f.name.name == "grad_accum")
+                .map_or(field_span(fields, "batch"), |f| f.value.span);
+            ev.diags.push(
+                Diagnostic::error(
+                    at,
+                    format!("`grad_accum` ({accum}) is larger than `batch` ({batch})"),
+                )
+                .label("more micro-batches than records")
+                .hint("each micro-batch holds `batch / grad_accum` records: at most `grad_accum = batch`"),
+            );
+            return false;
+        }
+    }
     let Some(data) = record_ref(record, "data") else {
         return false;
     };

@@ -24,6 +24,15 @@ fn int(min: i64) -> Ty {
     }
 }
 
+/// A count that sizes an allocation: bounded, so that a typo is an error at
+/// its line rather than an out-of-memory abort at run time.
+fn count(min: i64, max: i64) -> Ty {
+    Ty::Int {
+        min: Some(min),
+        max: Some(max),
+    }
+}
+
 /// A call of a built-in with all its defaults.
 fn default_call(name: &str) -> Default {
     lookup(name)
@@ -54,13 +63,13 @@ static TRAIN: LazyLock<Vec<Param>> = LazyLock::new(|| {
         field("steps", int(1), Default::Required, "optimizer steps"),
         field(
             "batch",
-            int(1),
+            count(1, 1 << 20),
             Default::Value(Value::Int(32)),
             "records (pairs) per optimizer step",
         ),
         field(
             "grad_accum",
-            int(1),
+            count(1, 1 << 20),
             Default::Value(Value::Int(1)),
             "micro-batches per step (each holds `batch / grad_accum` records)",
         ),
@@ -110,7 +119,7 @@ static PAIRS: LazyLock<Vec<Param>> = LazyLock::new(|| {
         ),
         field(
             "samples",
-            int(1),
+            count(1, 4096),
             Default::Value(Value::Int(8)),
             "responses sampled per prompt",
         ),
@@ -134,7 +143,7 @@ static PAIRS: LazyLock<Vec<Param>> = LazyLock::new(|| {
         ),
         field(
             "max_tokens",
-            int(1),
+            count(1, 1 << 16),
             Default::Value(Value::Int(64)),
             "tokens per response at most",
         ),

@@ -70,6 +70,33 @@ impl Config {
 
     /// Checks the shape is buildable (heads divide evenly).
     pub fn validate(&self) -> Result<(), String> {
+        // Every size positive and within what could be allocated (a model
+        // file is input like any other: a zero divides, a huge count aborts).
+        for (name, value, max) in [
+            ("vocab", self.vocab, 1 << 22),
+            ("hidden", self.hidden, 1 << 16),
+            ("intermediate", self.intermediate, 1 << 18),
+            ("layers", self.layers, 1024),
+            ("heads", self.heads, 1024),
+            ("kv_heads", self.kv_heads, 1024),
+            ("context", self.context, 1 << 20),
+        ] {
+            if value == 0 || value > max {
+                return Err(format!("{name} is {value}: expected 1 to {max}"));
+            }
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(format!(
+                "rope_theta is {}: expected a positive number",
+                self.rope_theta
+            ));
+        }
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+            return Err(format!(
+                "norm_eps is {}: expected a positive number",
+                self.norm_eps
+            ));
+        }
         if self.hidden % self.heads != 0 {
             return Err(format!(
                 "hidden {} is not a multiple of heads {}",

@@ -117,17 +117,48 @@ fn config(meta: &Meta) -> Result<Config, String> {
         Ok(v) => v,
         Err(_) => meta.strings("tokenizer.ggml.tokens")?.len(),
     };
-    let heads = meta.int(&key("attention.head_count"))?;
+    // Sizes are counts: 0 (or a negative read as a huge count) is refused
+    // here with its key, before anything divides by it or allocates it.
+    let count = |k: &str| -> Result<usize, String> {
+        let full = key(k);
+        let v = meta.get(&full)?;
+        let n = v
+            .to_u64()
+            .ok()
+            .or_else(|| v.to_u32().ok().map(u64::from))
+            .or_else(|| v.to_i32().ok().and_then(|x| u64::try_from(x).ok()));
+        match n {
+            Some(n) if n > 0 => Ok(n as usize),
+            _ => Err(format!("`{full}` must be a positive count")),
+        }
+    };
+    let positive = |k: &str, default: Option<f64>| -> Result<f64, String> {
+        let full = key(k);
+        let v = match (meta.float(&full), default) {
+            (Ok(v), _) => v,
+            (Err(_), Some(d)) => d,
+            (Err(e), None) => return Err(e),
+        };
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("`{full}` is {v}: expected a positive number"))
+        }
+    };
+    let heads = count("attention.head_count")?;
     let config = Config {
         vocab,
-        hidden: meta.int(&key("embedding_length"))?,
-        intermediate: meta.int(&key("feed_forward_length"))?,
-        layers: meta.int(&key("block_count"))?,
+        hidden: count("embedding_length")?,
+        intermediate: count("feed_forward_length")?,
+        layers: count("block_count")?,
         heads,
-        kv_heads: meta.int(&key("attention.head_count_kv")).unwrap_or(heads),
-        context: meta.int(&key("context_length"))?,
-        rope_theta: meta.float(&key("rope.freq_base")).unwrap_or(10_000.0),
-        norm_eps: meta.float(&key("attention.layer_norm_rms_epsilon"))?,
+        kv_heads: match meta.get(&key("attention.head_count_kv")) {
+            Ok(_) => count("attention.head_count_kv")?,
+            Err(_) => heads,
+        },
+        context: count("context_length")?,
+        rope_theta: positive("rope.freq_base", Some(10_000.0))?,
+        norm_eps: positive("attention.layer_norm_rms_epsilon", None)?,
         qkv_bias: meta.0.tensor_infos.contains_key("blk.0.attn_q.bias"),
         tie_embeddings: !meta.0.tensor_infos.contains_key("output.weight"),
     };

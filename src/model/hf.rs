@@ -94,11 +94,21 @@ pub fn config_from_hf(json: &Json) -> Result<Config, String> {
             "model_type `{model_type}` is not supported (llama, mistral and qwen2 are)"
         ));
     }
-    let int = |key: &str| {
-        json.get(key)
-            .and_then(Json::as_u64)
-            .map(|v| v as usize)
-            .ok_or_else(|| format!("`{key}` is missing"))
+    // Sizes are positive counts, named by their key when they are not.
+    let int = |key: &str| match json.get(key) {
+        None => Err(format!("`{key}` is missing")),
+        Some(v) => v
+            .as_u64()
+            .filter(|&n| n > 0)
+            .map(|n| n as usize)
+            .ok_or_else(|| format!("`{key}` is {v}: expected a positive count")),
+    };
+    let positive = |key: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("`{key}` is {v}: expected a positive number"))
+        }
     };
     let flag = |key: &str| json.get(key).and_then(Json::as_bool).unwrap_or(false);
     let rope = json.get("rope_parameters");
@@ -107,6 +117,7 @@ pub fn config_from_hf(json: &Json) -> Result<Config, String> {
         .or_else(|| rope.and_then(|r| r.get("rope_theta")))
         .and_then(Json::as_f64)
         .unwrap_or(10_000.0);
+    let rope_theta = positive("rope_theta", rope_theta)?;
     let scaled = json.get("rope_scaling").is_some_and(|v| !v.is_null())
         || rope
             .and_then(|r| r.get("rope_type"))
@@ -126,7 +137,7 @@ pub fn config_from_hf(json: &Json) -> Result<Config, String> {
     let heads = int("num_attention_heads")?;
     let hidden = int("hidden_size")?;
     if let Some(hd) = json.get("head_dim").and_then(Json::as_u64) {
-        if hd as usize != hidden / heads {
+        if heads == 0 || hd as usize != hidden / heads {
             return Err(format!(
                 "head_dim {hd} differs from hidden_size / num_attention_heads"
             ));
@@ -146,13 +157,18 @@ pub fn config_from_hf(json: &Json) -> Result<Config, String> {
         intermediate: int("intermediate_size")?,
         layers: int("num_hidden_layers")?,
         heads,
-        kv_heads: int("num_key_value_heads").unwrap_or(heads),
+        kv_heads: match json.get("num_key_value_heads") {
+            Some(v) if !v.is_null() => int("num_key_value_heads")?,
+            _ => heads,
+        },
         context,
         rope_theta,
-        norm_eps: json
-            .get("rms_norm_eps")
-            .and_then(Json::as_f64)
-            .unwrap_or(1e-6),
+        norm_eps: positive(
+            "rms_norm_eps",
+            json.get("rms_norm_eps")
+                .and_then(Json::as_f64)
+                .unwrap_or(1e-6),
+        )?,
         qkv_bias: model_type == "qwen2",
         tie_embeddings: flag("tie_word_embeddings"),
     };

@@ -67,7 +67,38 @@ pub fn finish_tiny(args: &mut BTreeMap<&'static str, Value>) -> Result<(), Strin
     }
     args.entry("intermediate")
         .or_insert_with(|| Value::Int(((8 * hidden + 2) / 3 + 31) / 32 * 32));
+    // Training holds ~16 bytes a parameter (weights, gradients, two AdamW
+    // moments, all f32); refuse what no machine of this kind could hold.
+    let params = tiny_params(args) as f64;
+    if params > MAX_TINY_PARAMS {
+        return Err(format!(
+            "this model has {:.2e} parameters (about {:.0} GB to train in f32); a `tiny` model has at most {MAX_TINY_PARAMS:.0e}",
+            params,
+            params * 16.0 / 1e9
+        ));
+    }
     Ok(())
+}
+
+/// The most parameters a `tiny(...)` model may have (16 GB to train).
+const MAX_TINY_PARAMS: f64 = 1e9;
+
+/// Parameters of a `tiny` shape (untied embeddings over 259 byte tokens,
+/// Q/K/V biases counted): an estimate for the size check, in i128 so no
+/// shape the ranges allow overflows.
+fn tiny_params(args: &BTreeMap<&'static str, Value>) -> i128 {
+    let v = |name: &str| i128::from(get_i64(args, name));
+    let (h, heads, kv, i, layers) = (
+        v("hidden"),
+        v("heads"),
+        v("kv_heads"),
+        v("intermediate"),
+        v("layers"),
+    );
+    let head = h / heads.max(1);
+    let attention = h * h * 2 + 2 * h * kv * head + h + 2 * kv * head;
+    let block = attention + 3 * h * i + 2 * h;
+    2 * 259 * h + layers * block + h
 }
 
 pub fn finish_space(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
@@ -87,6 +118,13 @@ mod tests {
         finish_tiny(&mut args).unwrap();
         assert_eq!(args["kv_heads"], Value::Int(4));
         assert_eq!(args["intermediate"], Value::Int(352));
+        let mut huge = BTreeMap::from([
+            ("hidden", Value::Int(16384)),
+            ("heads", Value::Int(128)),
+            ("layers", Value::Int(64)),
+        ]);
+        let e = finish_tiny(&mut huge).unwrap_err();
+        assert!(e.contains("parameters") && e.contains("GB"), "{e}");
         let mut bad = BTreeMap::from([("hidden", Value::Int(100)), ("heads", Value::Int(3))]);
         assert!(finish_tiny(&mut bad)
             .unwrap_err()

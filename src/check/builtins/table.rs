@@ -35,6 +35,14 @@ fn int(min: i64) -> Ty {
         max: None,
     }
 }
+/// A count that sizes an allocation: bounded, so that a typo is an error at
+/// its line rather than an out-of-memory abort at run time.
+fn count(min: i64, max: i64) -> Ty {
+    Ty::Int {
+        min: Some(min),
+        max: Some(max),
+    }
+}
 fn pos() -> Ty {
     Ty::Float {
         min: Some((0.0, false)),
@@ -237,7 +245,7 @@ pub(super) fn table() -> Vec<Builtin> {
                 p("name", Ty::Choice(&["arith"]), req(), "which task: `arith` is multi-step integer arithmetic with step-by-step solutions"),
                 p("max_operand", int(1), i(20), "largest operand"),
                 p("ops", Ty::IntRange { min: 1 }, Default::Value(Value::List(vec![Value::Int(2), Value::Int(3)])), "number of operations per problem"),
-                p("test", int(0), i(1000), "size of the fixed held-out `test` split, excluded from `train`"),
+                p("test", count(0, 1_000_000), i(1000), "size of the fixed held-out `test` split, excluded from `train`"),
                 p("direct", frac(true, 1.0, true), f(0.05), "share of `train` problems asked Direct-style (answer only); the rest ask for step-by-step (CoT) solutions"),
                 p("seed", int(0), i(0), "seed of the generator (the test split depends only on it)"),
             ])
@@ -264,12 +272,12 @@ pub(super) fn table() -> Vec<Builtin> {
         Builtin {
             finish: Some(finish_tiny),
             ..builtin("tiny", C::Model, "a small Llama-style decoder with a byte vocabulary, initialised from the seed", vec![
-                p("layers", int(1), i(4), "decoder layers"),
-                p("hidden", int(1), i(128), "hidden size"),
-                p("heads", int(1), i(4), "attention heads"),
-                p("kv_heads", int(1), Default::Derived("`heads`"), "key/value heads (grouped-query attention)"),
-                p("intermediate", int(1), Default::Derived("8/3·hidden rounded up to a multiple of 32"), "SwiGLU width"),
-                p("context", int(1), i(64), "maximum sequence length"),
+                p("layers", count(1, 1024), i(4), "decoder layers"),
+                p("hidden", count(1, 1 << 16), i(128), "hidden size"),
+                p("heads", count(1, 1024), i(4), "attention heads"),
+                p("kv_heads", count(1, 1024), Default::Derived("`heads`"), "key/value heads (grouped-query attention)"),
+                p("intermediate", count(1, 1 << 18), Default::Derived("8/3·hidden rounded up to a multiple of 32"), "SwiGLU width"),
+                p("context", count(1, 1 << 16), i(64), "maximum sequence length"),
                 p("vocab", Ty::Choice(&["bytes"]), s("bytes"), "tokenizer: the 256 byte values plus BOS, EOS and PAD (259 tokens)"),
                 p("rope_theta", pos(), f(10_000.0), "RoPE base"),
                 p("norm_eps", pos(), f(1e-5), "RMSNorm epsilon"),
@@ -313,7 +321,7 @@ pub(super) fn table() -> Vec<Builtin> {
         ]),
         builtin("generate", C::Generate, "generate an answer for each problem", vec![
             p("style", Ty::Choice(&["cot", "direct"]), s("cot"), "step-by-step reasoning or the answer alone"),
-            p("max_tokens", int(1), i(64), "tokens generated at most"),
+            p("max_tokens", count(1, 1 << 16), i(64), "tokens generated at most"),
             p("temperature", nonneg(), f(0.0), "0 is greedy"),
             p("top_p", frac(false, 1.0, true), f(1.0), "nucleus sampling mass"),
         ]),
