@@ -177,9 +177,23 @@ impl Lower {
         }
     }
 
-    fn string(&self, pair: &Pair<Rule>) -> String {
-        let body = pair.clone().into_inner().next().map_or("", |p| p.as_str());
-        unescape(body)
+    fn string(&mut self, pair: &Pair<Rule>) -> String {
+        let inner = pair.clone().into_inner().next();
+        let body = inner.as_ref().map_or("", Pair::as_str);
+        let (text, bad) = unescape(body);
+        if let (Some(at), Some(inner)) = (bad, inner) {
+            let start = inner.as_span().start() + at;
+            let escape: String = body[at..].chars().take(2).collect();
+            self.errors.push(
+                Diagnostic::error(
+                    Span::new(self.file, start, start + escape.len()),
+                    format!("unknown escape `{escape}` in a string"),
+                )
+                .label("not an escape")
+                .hint("strings know `\\\"`, `\\\\`, `\\n` and `\\t`; write a backslash as `\\\\` (or a path with `/`)"),
+            );
+        }
+        text
     }
 
     pub fn expr(&mut self, pair: Pair<Rule>) -> Expr {
@@ -336,24 +350,30 @@ fn binary_op(rule: Rule) -> BinaryOp {
     }
 }
 
-/// Resolves the escapes the grammar admits (`\"`, `\\`, `\n`, `\t`); any
-/// other escaped character stands for itself.
-fn unescape(body: &str) -> String {
+/// Resolves the escapes strings admit (`\"`, `\\`, `\n`, `\t`); also
+/// the byte offset of the first other escape (an error: `"C:\data"` must
+/// not quietly read `C:data`).
+fn unescape(body: &str) -> (String, Option<usize>) {
     let mut out = String::with_capacity(body.len());
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
+    let mut bad = None;
+    let mut chars = body.char_indices();
+    while let Some((at, c)) = chars.next() {
         if c != '\\' {
             out.push(c);
             continue;
         }
         match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some(other) => out.push(other),
+            Some((_, 'n')) => out.push('\n'),
+            Some((_, 't')) => out.push('\t'),
+            Some((_, c @ ('"' | '\\'))) => out.push(c),
+            Some((_, other)) => {
+                bad.get_or_insert(at);
+                out.push(other);
+            }
             None => {}
         }
     }
-    out
+    (out, bad)
 }
 
 #[cfg(test)]
@@ -362,6 +382,10 @@ mod tests {
 
     #[test]
     fn unescapes_the_admitted_escapes() {
-        assert_eq!(unescape(r#"a\"b\\c\nd\te"#), "a\"b\\c\nd\te");
+        assert_eq!(
+            unescape(r#"a\"b\\c\nd\te"#),
+            ("a\"b\\c\nd\te".to_owned(), None)
+        );
+        assert_eq!(unescape(r"C:\data\x").1, Some(2));
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct MpxParser;
 pub fn parse(map: &mut SourceMap, path: &Path) -> Result<Ast, ParseFailure> {
     // Record literal tokens too, so errors can say "expected `=`".
     pest::set_error_detail(true);
-    let text = fs_err::read_to_string(path).map_err(ParseFailure::Unreadable)?;
+    let (text, bad) = decode(fs_err::read(path).map_err(ParseFailure::Unreadable)?);
     let root = map.add(path.display().to_string(), path, text);
     let mut loader = Loader {
         map,
@@ -33,7 +33,11 @@ pub fn parse(map: &mut SourceMap, path: &Path) -> Result<Ast, ParseFailure> {
         items: Vec::new(),
         errors: Vec::new(),
     };
-    loader.load(root);
+    if let Some(at) = bad {
+        loader.errors.push(not_utf8(root, at));
+    } else {
+        loader.load(root);
+    }
     if loader.errors.is_empty() {
         Ok(Ast {
             items: loader.items,
@@ -41,6 +45,31 @@ pub fn parse(map: &mut SourceMap, path: &Path) -> Result<Ast, ParseFailure> {
     } else {
         Err(ParseFailure::Invalid(loader.errors))
     }
+}
+
+/// A source file's text: a UTF-8 byte-order mark is dropped (editors on
+/// Windows write one), and invalid UTF-8 is replaced, with the offset of
+/// its first byte so the error can point at it.
+fn decode(mut bytes: Vec<u8>) -> (String, Option<usize>) {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+        }
+    }
+}
+
+fn not_utf8(file: FileId, at: usize) -> Diagnostic {
+    Diagnostic::error(
+        Span::new(file, at, at + '\u{FFFD}'.len_utf8()),
+        "this file is not UTF-8 text",
+    )
+    .label("the first byte that is not UTF-8")
+    .hint("save the file as UTF-8")
 }
 
 /// Parses one expression, as given on the command line (`--set w_p=[0.5,1]`).
@@ -114,15 +143,24 @@ impl Loader<'_> {
         let from_path = &self.map.get(from).path;
         let dir = from_path.parent().unwrap_or(Path::new(""));
         let path = dir.join(target);
-        let Ok(text) = fs_err::read_to_string(&path) else {
-            let siblings = sibling_names(dir, "mpx");
-            self.errors.push(
-                Diagnostic::error(span, format!("cannot import `{target}`"))
-                    .label(format!("no file `{}`", path.display()))
-                    .maybe_hint(did_you_mean(target, siblings.iter().map(String::as_str))),
-            );
-            return;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let siblings = sibling_names(dir, "mpx");
+                let label = if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("no file `{}`", path.display())
+                } else {
+                    format!("cannot read `{}`: {e}", path.display())
+                };
+                self.errors.push(
+                    Diagnostic::error(span, format!("cannot import `{target}`"))
+                        .label(label)
+                        .maybe_hint(did_you_mean(target, siblings.iter().map(String::as_str))),
+                );
+                return;
+            }
         };
+        let (text, bad) = decode(bytes);
         let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
         if self.stack.contains(&canonical) {
             self.errors.push(
@@ -139,6 +177,11 @@ impl Loader<'_> {
             return;
         }
         let id = self.map.add(path.display().to_string(), &path, text);
+        if let Some(at) = bad {
+            self.errors
+                .push(not_utf8(id, at).secondary(span, "imported here"));
+            return;
+        }
         self.load(id);
     }
 
