@@ -110,7 +110,7 @@ impl<'a> Checker<'a> {
     }
 
     fn run(&mut self, overrides: &'a [Override]) -> Option<Program> {
-        if self.decls.is_empty() {
+        if self.decls.iter().all(|d| d.kind == DeclKind::Let) {
             // An empty file (or one of comments) would "succeed" with
             // nothing to run: almost always the wrong file.
             let file = crate::diag::FileId(0);

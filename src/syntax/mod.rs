@@ -4,6 +4,7 @@
 
 pub mod ast;
 mod expected;
+mod limits;
 mod lower;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,9 @@ pub fn parse_expr(map: &mut SourceMap, name: &str, text: &str) -> Result<Expr, D
     pest::set_error_detail(true);
     let file = map.add(name, Path::new(name), text.to_string());
     let text = &map.get(file).text;
+    if let Some(d) = limits::check(file, text) {
+        return Err(d);
+    }
     let pairs = MpxParser::parse(Rule::lone_expr, text)
         .map_err(|e| expected::to_diagnostic(file, text, &e))?;
     let mut lower = lower::Lower {
@@ -187,6 +191,9 @@ impl Loader<'_> {
 
     fn parse_file(&mut self, file: FileId) -> Result<Vec<Item>, Vec<Diagnostic>> {
         let text = &self.map.get(file).text;
+        if let Some(d) = limits::check(file, text) {
+            return Err(vec![d]);
+        }
         let pairs = MpxParser::parse(Rule::file, text)
             .map_err(|e| vec![expected::to_diagnostic(file, text, &e)])?;
         let mut lower = lower::Lower {
