@@ -92,3 +92,23 @@ fn loss_errors_are_located() {
             "bad.jsonl:1: `chosen_token_logps` has 2 values but `chosen_len` is 3",
         ));
 }
+
+/// A model file that is not one is a one-line error naming the file, also
+/// with RUST_BACKTRACE set (candle would append its backtrace).
+#[test]
+fn a_broken_model_file_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.gguf");
+    std::fs::write(&bad, b"GGUFnot a model").unwrap();
+    let out = mpx()
+        .env("RUST_BACKTRACE", "1")
+        .args(["logprob", "--model"])
+        .arg(&bad)
+        .args(["--prompt", "a", "--completion", "b"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("bad.gguf") && stderr.starts_with("error: "), "{stderr}");
+}
