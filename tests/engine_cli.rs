@@ -110,5 +110,8 @@ fn a_broken_model_file_is_a_one_line_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("bad.gguf") && stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.contains("bad.gguf") && stderr.starts_with("error: "),
+        "{stderr}"
+    );
 }

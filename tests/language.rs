@@ -139,3 +139,16 @@ fn unused_declarations_are_warnings() {
         );
     }
 }
+
+/// An `exclude` that matches no sweep point is a warning at its values.
+#[test]
+fn an_exclude_that_matches_nothing_is_a_warning() {
+    let (program, map) = load("tests/fixtures/check/ok/exclude_nothing.mpx", &[]);
+    let warnings: Vec<(&str, &str)> = program
+        .warnings
+        .iter()
+        .map(|w| (w.message.as_str(), map.slice(w.primary.span)))
+        .collect();
+    assert_eq!(warnings, [("this `exclude` matches no sweep point", "0.7")]);
+    assert_eq!(program.points.len(), 2);
+}

@@ -45,6 +45,22 @@ pub fn check(
                 continue;
             }
             seen.push(name);
+            if matches!(name, "columns" | "formats") && list(&field.value).is_empty() {
+                let (why, hint) = if name == "columns" {
+                    (
+                        "a table needs at least one column",
+                        "name metrics (`suite.metric`), or leave `columns` out for every metric",
+                    )
+                } else {
+                    ("nothing would be written", "list formats (`markdown`, `html`, ...), or leave `formats` out for the defaults")
+                };
+                diags.push(
+                    Diagnostic::error(field.value.span, format!("`{name}` is empty"))
+                        .label(why)
+                        .hint(hint),
+                );
+                continue;
+            }
             match name {
                 "rows" => spec.rows = rows(&field.value, axes, diags),
                 "columns" => spec.columns = columns(&field.value, &suites, diags),

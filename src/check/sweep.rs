@@ -61,7 +61,7 @@ pub fn expand(
                 None => ok = false,
             }
         }
-        ok &= zip_lengths_agree(&fields, &group, ev);
+        ok = ok && zip_lengths_agree(&fields, &group, ev) && distinct_rows(&fields, &group, ev);
         groups.push(group);
     }
     if !ok {
@@ -134,6 +134,59 @@ fn zip_lengths_agree(fields: &[Field], group: &[(usize, Vec<Value>)], ev: &mut E
     ok
 }
 
+/// No axis (or `zip` row) lists one value twice: the two points would be one
+/// run, and the table one row short of what the file says.
+fn distinct_rows(fields: &[Field], group: &[(usize, Vec<Value>)], ev: &mut Evaluator) -> bool {
+    let Some((_, first)) = group.first() else {
+        return true;
+    };
+    let span = fields.first().map_or_else(Span::default, |f| f.value.span);
+    // Rows by how they print (`1` and `1.0` print alike, and plan as one).
+    let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for j in 0..first.len() {
+        let key = group
+            .iter()
+            .map(|(_, v)| v[j].to_string())
+            .collect::<Vec<_>>()
+            .join("\u{0}");
+        let Some(&i) = seen.get(&key) else {
+            seen.insert(key, j);
+            continue;
+        };
+        let (message, label) = if let [field] = fields {
+            (
+                format!(
+                    "sweep axis `{}` lists `{}` twice",
+                    field.name.name, group[0].1[j]
+                ),
+                format!("values {} and {} are equal", i + 1, j + 1),
+            )
+        } else {
+            let what = fields
+                .iter()
+                .zip(group)
+                .map(|(f, (_, v))| format!("{} = {}", f.name.name, v[j]))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!(
+                    "zip rows {} and {} are the same point ({what})",
+                    i + 1,
+                    j + 1
+                ),
+                "a repeated row".to_owned(),
+            )
+        };
+        ev.diags.push(
+            Diagnostic::error(span, message).label(label).hint(
+                "a repeated value would run once and show as one row; replicate with `seeds`",
+            ),
+        );
+        return false;
+    }
+    true
+}
+
 /// Removes the points that an `exclude` matches. Reports an `exclude`
 /// naming an unknown axis and a sweep that excludes everything.
 pub fn exclude(
@@ -177,12 +230,35 @@ pub fn exclude(
     }
     let before = points.len();
     let mut kept = Vec::with_capacity(points.len());
+    let mut used = vec![false; rules.len()];
     for point in points {
-        if !rules
-            .iter()
-            .any(|rule| excludes(rule, axes, &point, ev_at, diags))
-        {
+        // Every rule is asked (not only up to the first that matches), so
+        // a rule that matches no point at all can be told apart.
+        let mut out = false;
+        for (rule, used) in rules.iter().zip(used.iter_mut()) {
+            if excludes(rule, axes, &point, ev_at, diags) {
+                *used = true;
+                out = true;
+            }
+        }
+        if !out {
             kept.push(point);
+        }
+    }
+    for (rule, used) in rules.iter().zip(&used) {
+        let span = match rule {
+            SweepEntry::ExcludeIf { condition, .. } => condition.span,
+            SweepEntry::ExcludeWhere { fields, span } => {
+                fields.first().map_or(*span, |f| f.value.span)
+            }
+            _ => continue,
+        };
+        if !used && before > 0 {
+            diags.push(
+                Diagnostic::warning(span, "this `exclude` matches no sweep point")
+                    .label("excludes nothing")
+                    .hint("check its values against the axes (a `--set` may have changed them)"),
+            );
         }
     }
     if kept.is_empty() && before > 0 {
