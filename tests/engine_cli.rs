@@ -115,3 +115,30 @@ fn a_broken_model_file_is_a_one_line_error() {
         "{stderr}"
     );
 }
+
+/// An unknown `--dtype` or `--device` is a usage error (exit 2) naming the
+/// accepted values, before any file is read.
+#[test]
+fn unknown_dtype_or_device_is_a_usage_error() {
+    for (flag, value, accepted) in [("--dtype", "f8", "bf16"), ("--device", "tpu", "cuda:N")] {
+        let out = mpx()
+            .args([
+                "logprob",
+                "--model",
+                "missing.gguf",
+                "--prompt",
+                "a",
+                "--completion",
+                "b",
+            ])
+            .args([flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(accepted) && !stderr.contains("missing.gguf"),
+            "{stderr}"
+        );
+    }
+}

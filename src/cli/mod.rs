@@ -49,10 +49,10 @@ struct RunOpts {
     /// `store` in `mpx.toml`].
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
-    /// `cpu`, `cuda` / `cuda:N` or `auto` (GPU 0 when there is one, else
-    /// the CPU); CUDA needs a `--features cuda` build [default: the
-    /// experiment's `device`, else `cpu`].
-    #[arg(long, value_name = "DEVICE")]
+    /// `cpu`, `cuda:N` (GPU N), `cuda` (every GPU) or `auto` (the GPUs
+    /// when there are any, else the CPU); CUDA needs a `--features cuda`
+    /// build [default: the experiment's `device`, else `cpu`].
+    #[arg(long, value_name = "DEVICE", value_parser = device_name)]
     device: Option<String>,
     /// Save a training checkpoint every N steps (a killed run resumes
     /// from the last one).
@@ -175,10 +175,10 @@ enum Command {
         #[arg(long)]
         chat: bool,
         /// Compute in f32, bf16 or f16.
-        #[arg(long, default_value = "f32")]
+        #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
         dtype: String,
         /// `cpu`, `cuda` / `cuda:N` or `auto`.
-        #[arg(long, default_value = "cpu")]
+        #[arg(long, default_value = "cpu", value_parser = device_name)]
         device: String,
     },
     /// List every built-in function with its parameters and defaults.
@@ -258,4 +258,10 @@ impl RunOpts {
             quiet: self.quiet,
         }
     }
+}
+
+/// A device name as `--device` takes it (a usage error, exit 2, otherwise);
+/// whether this build and machine have it is asked later.
+fn device_name(name: &str) -> Result<String, String> {
+    crate::model::parse_device(name).map(|_| name.to_owned())
 }
