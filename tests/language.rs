@@ -152,3 +152,13 @@ fn an_exclude_that_matches_nothing_is_a_warning() {
     assert_eq!(warnings, [("this `exclude` matches no sweep point", "0.7")]);
     assert_eq!(program.points.len(), 2);
 }
+
+/// A file of `let` values only checks (experiments may import it), with one
+/// warning that it has nothing to run.
+#[test]
+fn a_file_of_values_only_checks_with_one_warning() {
+    let (program, _) = load("tests/fixtures/check/ok/only_lets.mpx", &[]);
+    assert_eq!(program.warnings.len(), 1, "{:?}", program.warnings);
+    assert!(program.warnings[0].message.contains("declares only values"));
+    assert!(program.decls.is_empty());
+}

@@ -110,17 +110,26 @@ impl<'a> Checker<'a> {
     }
 
     fn run(&mut self, overrides: &'a [Override]) -> Option<Program> {
-        if self.decls.iter().all(|d| d.kind == DeclKind::Let) {
+        let file = crate::diag::FileId(0);
+        let name = self.map.files().first().map_or("", |f| f.name.as_str());
+        if self.decls.is_empty() {
             // An empty file (or one of comments) would "succeed" with
             // nothing to run: almost always the wrong file.
-            let file = crate::diag::FileId(0);
-            let name = self.map.files().first().map_or("", |f| f.name.as_str());
             self.diags.push(
                 Diagnostic::error(Span::new(file, 0, 0), format!("`{name}` declares nothing to run"))
                     .label("no `data`, `model`, `train`, `pairs` or `eval` here")
                     .hint("an experiment declares its data, a model and at least one stage; `mpx builtins` lists what there is"),
             );
             return None;
+        }
+        if self.decls.iter().all(|d| d.kind == DeclKind::Let) {
+            // Values only: a file others import, or a mistake; say so once.
+            self.diags.push(
+                Diagnostic::warning(Span::new(file, 0, 0), format!("`{name}` declares only values: nothing to run"))
+                    .kind(Kind::Unused)
+                    .label("no `data`, `model`, `train`, `pairs` or `eval` here")
+                    .hint("fine for a file that experiments import; an experiment declares its data, a model and a stage"),
+            );
         }
         let axes = sweep::axes(&self.sweep);
         let replaced = self.overrides(&axes, overrides);

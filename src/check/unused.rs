@@ -14,6 +14,10 @@ impl Checker<'_> {
     /// a warning (often a typo'd name elsewhere, or a leftover). Imported
     /// files are libraries; what they declare may go unused.
     pub(super) fn unused_decls(&mut self) {
+        if self.decls.iter().all(|d| d.kind == DeclKind::Let) {
+            // A file of values is a library: its values are for importers.
+            return;
+        }
         let mut read: BTreeSet<&str> = BTreeSet::new();
         for d in &self.decls {
             for id in graph::decl_names(d) {
