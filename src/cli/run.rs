@@ -211,13 +211,15 @@ pub(super) fn render_reports(
     let mut code = ExitCode::SUCCESS;
     let mut tables = Vec::new();
     let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // Once for all reports: it asks git and reads every stage's status.
+    let provenance = provenance(l, file, sets, cli_device);
     for spec in &l.program.reports {
         let input = report::Input {
             plan: &l.plan,
             spec,
             store: &l.store,
             description: l.program.description.clone(),
-            provenance: provenance(l, file, sets, cli_device),
+            provenance: provenance.clone(),
             out_dir: l.project.reports.join(&l.plan.experiment),
             base: base.clone(),
         };

@@ -63,27 +63,45 @@ impl Loaded {
 }
 
 /// The model a stage starts from (`reference` is `{"model": call}` or
-/// `{"stage": hash}`).
+/// `{"stage": hash}`), in the dtype it asks for.
 pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Loaded, StageError> {
+    load(ctx, reference, false).map(|(loaded, _)| loaded)
+}
+
+/// The model a train stage starts from: its weights in f32 (the master copy
+/// `AdamW` updates) whatever `dtype` asks, and the dtype asked, which the
+/// forward and backward compute in ([`crate::train::Trainer::with_compute`]).
+/// Loading the f32 weights once keeps them exact; a bf16 copy is taken each
+/// step.
+pub(super) fn load_for_training(
+    ctx: &Ctx,
+    reference: &Json,
+) -> Result<(Loaded, DType), StageError> {
+    load(ctx, reference, true)
+}
+
+fn load(ctx: &Ctx, reference: &Json, master: bool) -> Result<(Loaded, DType), StageError> {
     if let Some(m) = reference.get("model") {
         let c = call(m)?;
         if c.name == "tiny" {
             let config = crate::settings::tiny(&c)?;
             let params = Params::init(&config, ctx.seed(), DType::F32, ctx.device)?;
-            return Ok(Loaded {
+            let loaded = Loaded {
                 model: Llama::new(config, params)?,
                 tokenizer: Tokenizer::bytes(),
                 prompting: Prompting::default(),
-            });
+            };
+            return Ok((loaded, DType::F32));
         }
         let Some(Value::File(file)) = c.args.get("path") else {
             return Err(StageError::Failed(format!("`{}` without a path", c.name)));
         };
         let path = ctx.root.join(&file.path);
-        let dtype = match c.args.get("dtype") {
+        let asked = match c.args.get("dtype") {
             Some(Value::Str(d)) => crate::model::dtype(d)?,
             _ => DType::F32,
         };
+        let dtype = if master { DType::F32 } else { asked };
         let checkpoint = Checkpoint::open(&path, dtype, ctx.device)?;
         let chat = !matches!(c.args.get("chat"), Some(Value::Bool(false)))
             && checkpoint.tokenizer.template().is_some();
@@ -92,11 +110,12 @@ pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Loaded, StageErr
             _ => None,
         };
         let (model, tokenizer) = checkpoint.into_model(dtype, ctx.device)?;
-        return Ok(Loaded {
+        let loaded = Loaded {
             model,
             tokenizer,
             prompting: Prompting { chat, system },
-        });
+        };
+        return Ok((loaded, asked));
     }
     let hash = reference
         .get("stage")
@@ -106,9 +125,10 @@ pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Loaded, StageErr
     let checkpoint = Checkpoint::open(&dir, DType::F32, ctx.device)?;
     let prompting = checkpoint.prompting.clone().unwrap_or_default();
     let (model, tokenizer) = checkpoint.into_model(DType::F32, ctx.device)?;
-    Ok(Loaded {
+    let loaded = Loaded {
         model,
         tokenizer,
         prompting,
-    })
+    };
+    Ok((loaded, DType::F32))
 }

@@ -230,13 +230,11 @@ pub fn execute(
                         started += 1;
                         busy[i] = true;
                         on[i] = slots.take();
-                        let (device_name, device) = (&devices[on[i]].0, &devices[on[i]].1);
                         let place = placed(devices, on[i]);
                         display.line(&format!("[{started}/{to_run}] {}{place}", stage.name));
-                        let tx = tx.clone();
+                        let (tx, device) = (tx.clone(), &devices[on[i]]);
                         scope.spawn(move || {
-                            let result =
-                                build(plan, store, i, opts, (device_name, device), cancel, display);
+                            let result = build(plan, store, i, opts, device, cancel, display);
                             let _ = tx.send((i, result));
                         });
                         changed = true;
@@ -285,7 +283,7 @@ fn build(
     store: &Store,
     i: usize,
     opts: &Options,
-    (device_name, device): (&str, &Device),
+    (device_name, device): &(String, Device),
     cancel: &Cancel,
     display: &Display,
 ) -> Outcome {

@@ -7,13 +7,12 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use serde_json::{json, Map, Value as Json};
 
-use super::models::{load_model, Loaded};
+use super::models::{load_for_training, load_model, Loaded};
 use super::source::Source;
 use super::spec::TrainSpec;
-use crate::model::{Llama, Params};
 use crate::plan::{Plan, Stage, StageKind};
 use crate::store::Store;
 use crate::train::{cache_reference, pair_logps, Example, TrainError, Trainer};
@@ -123,25 +122,9 @@ pub fn run(ctx: &Ctx) -> Result<Map<String, Json>, StageError> {
     })
 }
 
-/// A half-precision model (`hf(dtype = "bf16")`) trains with f32 master
-/// weights (and `AdamW` state) and computes in its own dtype
-/// ([`Trainer::with_compute`]); other models train as they are.
-fn master_weights(model: Llama) -> Result<Llama, StageError> {
-    if !matches!(model.dtype(), DType::BF16 | DType::F16) {
-        return Ok(model);
-    }
-    let params = Params::from_tensors(
-        model.config(),
-        model.params().tensors(),
-        DType::F32,
-        model.device(),
-    )?;
-    Ok(Llama::new(model.config().clone(), params)?)
-}
-
 fn train(ctx: &Ctx) -> Result<Json, StageError> {
     let spec = TrainSpec::from_params(&ctx.stage.params)?;
-    let loaded = load_model(ctx, ctx.param("model")?)?;
+    let (loaded, compute) = load_for_training(ctx, ctx.param("model")?)?;
     let source = ctx.source("data")?;
     let needed = (spec.config.steps as usize) * spec.config.batch;
     let texts = if spec.objective.needs_rejected() {
@@ -153,7 +136,9 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
     if let Some(r) = ctx.stage.params.get("reference") {
         read_reference(ctx, r, &mut data)?;
     } else if spec.objective.needs_reference() {
-        cache_reference(&loaded.model.frozen()?, &mut data, INFER_BATCH)?;
+        // The reference computes in the dtype the model asked for.
+        let reference = loaded.model.frozen()?.cast(compute)?;
+        cache_reference(&reference, &mut data, INFER_BATCH)?;
     }
     let Loaded {
         model,
@@ -161,8 +146,6 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         prompting,
     } = loaded;
     let steps = spec.config.steps;
-    let compute = model.dtype();
-    let model = master_weights(model)?;
     let mut trainer = Trainer::new(model, spec.objective, spec.config).with_compute(compute);
     let checkpoint = ctx.work.join("checkpoint.safetensors");
     let log_path = ctx.work.join("log.jsonl");

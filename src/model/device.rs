@@ -64,15 +64,15 @@ pub fn parse_device(choice: &str) -> Result<DeviceChoice, String> {
     }
 }
 
-/// One device for `choice` (for `cuda` and `auto`, the first of
-/// [`resolve_devices`]).
+/// One device for `choice` (for `cuda` and `auto`, GPU 0).
 pub fn device(choice: &str) -> Result<Device, String> {
     resolve_device(choice).map(|(d, _)| d)
 }
 
 /// [`device`], with a one-line notice when `auto` fell back to the CPU.
 pub fn resolve_device(choice: &str) -> Result<(Device, Option<String>), String> {
-    let (mut devices, notice) = resolve_devices(choice)?;
+    // One device is asked for: GPU 0 alone is opened, not every GPU.
+    let (mut devices, notice) = open(choice, 1)?;
     Ok((devices.swap_remove(0).1, notice))
 }
 
@@ -84,13 +84,19 @@ pub type Devices = Vec<(String, Device)>;
 /// each its own slot). A GPU this build or machine lacks is an error; `auto`
 /// falls back to the CPU with a one-line notice.
 pub fn resolve_devices(choice: &str) -> Result<(Devices, Option<String>), String> {
+    // A bound no machine reaches.
+    open(choice, 64)
+}
+
+/// [`resolve_devices`], opening at most `most` GPUs.
+fn open(choice: &str, most: usize) -> Result<(Devices, Option<String>), String> {
     let cpu = || vec![("cpu".to_owned(), Device::Cpu)];
     let parsed = parse_device(choice)?;
     if parsed == DeviceChoice::Cpu {
         return Ok((cpu(), None));
     }
     let gpus = if cfg!(feature = "cuda") {
-        open_gpus(parsed)
+        open_gpus(parsed, most)
     } else {
         Err("this mpx was built without CUDA".to_owned())
     };
@@ -108,8 +114,8 @@ pub fn resolve_devices(choice: &str) -> Result<(Devices, Option<String>), String
     }
 }
 
-/// GPU `i`, or every GPU that answers (up to a bound no machine reaches).
-fn open_gpus(choice: DeviceChoice) -> Result<Devices, String> {
+/// GPU `i`, or the GPUs that answer, `most` at most.
+fn open_gpus(choice: DeviceChoice, most: usize) -> Result<Devices, String> {
     let gpu = |i: usize| Device::new_cuda(i).map(|d| (format!("cuda:{i}"), d));
     let why = |e: &candle_core::Error| first_line(&e.to_string()).to_owned();
     if let DeviceChoice::Gpu(i) = choice {
@@ -119,7 +125,7 @@ fn open_gpus(choice: DeviceChoice) -> Result<Devices, String> {
     }
     let first = gpu(0).map_err(|e| format!("no GPU answered ({})", why(&e)))?;
     let mut all = vec![first];
-    all.extend((1..64).map_while(|i| gpu(i).ok()));
+    all.extend((1..most).map_while(|i| gpu(i).ok()));
     Ok(all)
 }
 

@@ -45,34 +45,34 @@ pub fn check(file: FileId, text: &str) -> Option<Diagnostic> {
             '(' | '[' | '{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Some(
-                        Diagnostic::error(
-                            Span::new(file, at, at + 1),
-                            format!("brackets nested more than {MAX_DEPTH} deep"),
-                        )
-                        .label("too deep")
-                        .hint("name the inner parts with `let` declarations"),
-                    );
+                    return Some(over(
+                        Span::new(file, at, at + 1),
+                        format!("brackets nested more than {MAX_DEPTH} deep"),
+                        "too deep",
+                        "name the inner parts with `let` declarations",
+                    ));
                 }
             }
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
             '+' | '-' | '*' | '/' | '!' | '<' | '>' | '=' | '&' | '|' => {
                 operators += 1;
                 if operators > MAX_OPERATORS {
-                    return Some(
-                        Diagnostic::error(
-                            Span::new(file, at, at + 1),
-                            format!("more than {MAX_OPERATORS} operators in one file"),
-                        )
-                        .label("the limit is reached here")
-                        .hint("an experiment this long is likely generated: generate values (`linspace`, ranges) instead"),
-                    );
+                    return Some(over(
+                        Span::new(file, at, at + 1),
+                        format!("more than {MAX_OPERATORS} operators in one file"),
+                        "the limit is reached here",
+                        "an experiment this long is likely generated: generate values (`linspace`, ranges) instead",
+                    ));
                 }
             }
             _ => {}
         }
     }
     None
+}
+
+fn over(span: Span, message: String, label: &str, hint: &str) -> Diagnostic {
+    Diagnostic::error(span, message).label(label).hint(hint)
 }
 
 #[cfg(test)]
