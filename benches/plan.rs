@@ -57,7 +57,7 @@ fn main() {
         let ast = parse(&mut map, Path::new(&file)).expect("parses");
         let program = check(&map, &ast, &[]).expect("checks");
         let checked = Instant::now();
-        let plan = plan(&program);
+        let plan = plan(&program).expect("plans");
         planning.push(checked.elapsed());
         checking.push(checked - start);
         stages = plan.stages.len();

@@ -5,8 +5,9 @@
 //! 1. [`syntax::parse`]: text → [`syntax::Ast`] (every node has a span);
 //! 2. [`check::check`]: AST → [`check::Program`] (names, types, ranges,
 //!    expanded sweep), or located diagnostics;
-//! 3. [`plan::plan`]: program → [`plan::Plan`] (a DAG of content-hashed stage
-//!    instances).
+//! 3. [`plan::plan`]: program → [`plan::Plan`] (a DAG of stage instances,
+//!    each lowered to a typed [`spec::StageSpec`] and hashed over it);
+//! 4. [`exec::execute`]: runs the plan's specs against a [`store::Store`].
 //!
 //! Data flows forward only; [`diag`] renders every diagnostic and [`cli`]
 //! connects the phases.
@@ -21,7 +22,7 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod rng;
-pub mod settings;
+pub mod spec;
 pub mod store;
 pub mod syntax;
 pub mod train;

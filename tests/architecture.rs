@@ -1,7 +1,7 @@
-//! The module map's two rules, read from the source: the engine (`train`,
+//! The module map's rules, read from the source: the engine (`train`,
 //! `model`, `data`, `eval`) does not import the language front end or the
-//! layers above it, and the `cli` files do not import each other in a
-//! circle.
+//! layers above it, the executor runs stage specs without reading the
+//! language, and the `cli` files do not import each other in a circle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ fn uses_of(text: &str, module: &str) -> Vec<String> {
 #[test]
 fn the_engine_does_not_import_the_language_or_the_layers_above() {
     let above = [
-        "syntax", "check", "plan", "settings", "exec", "report", "store", "watch", "cli",
+        "syntax", "check", "spec", "plan", "exec", "report", "store", "watch", "cli",
     ];
     let mut found = Vec::new();
     for engine in ["train", "model", "data", "eval"] {
@@ -66,6 +66,24 @@ fn the_engine_does_not_import_the_language_or_the_layers_above() {
         1
     );
     assert!(uses_of("use crate::checkpoint;", "check").is_empty());
+}
+
+/// The executor runs typed stage specs: it never reads the language's values
+/// (`check::value`) or syntax, so every built-in is lowered once, in `spec`.
+#[test]
+fn the_executor_reads_specs_not_the_language() {
+    let mut files = Vec::new();
+    rust_files(&src().join("exec"), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for module in ["syntax", "check"] {
+            for line in uses_of(&text, module) {
+                found.push(format!("{}: {line}", file.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "exec imports:\n{}", found.join("\n"));
 }
 
 /// `cli/a.rs` → `cli/b.rs` when a names `super::b`.

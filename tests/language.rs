@@ -31,7 +31,7 @@ fn grid_with_exclusions_imports_and_spaces() {
     assert_eq!(program.seeds, vec![1, 2, 3]);
     // 3 lr x 2 w_p x 2 w_g = 12; `w_p=0.5,w_g=0` removes 3, `lr>2e-3 && w_g==1` removes 2.
     assert_eq!(program.points.len(), 7);
-    let plan = plan(&program);
+    let plan = plan(&program).expect("plans");
     // SFT reads `lr`: one per lr value and seed.
     assert_eq!(
         plan.of_kind(StageKind::Train)
@@ -75,7 +75,7 @@ fn grid_with_exclusions_imports_and_spaces() {
 #[test]
 fn tiny_defaults_are_resolved_in_the_plan() {
     let (program, _) = load("experiments/ablate_weights.mpx", &[]);
-    let plan = plan(&program);
+    let plan = plan(&program).expect("plans");
     let sft = plan.of_kind(StageKind::Train).next().unwrap();
     let model = &sft.params["model"]["model"]["args"];
     assert_eq!(model["kv_heads"], 4);
@@ -89,7 +89,7 @@ fn overrides_replace_lets_and_axes() {
         "experiments/ablate_weights.mpx",
         &[("w_p", "[1, 1, 0.5, 0, 0]"), ("beta", "0.3")],
     );
-    let plan = plan(&program);
+    let plan = plan(&program).expect("plans");
     assert!(plan
         .stages
         .iter()

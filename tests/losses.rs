@@ -15,7 +15,7 @@ fn objective(expr: &str) -> Objective {
     let mut map = SourceMap::default();
     let e = syntax::parse_expr(&mut map, "<test>", expr).expect("parses");
     let v = check::loss_expr(&map, &e).unwrap_or_else(|d| panic!("{expr}: {d:?}"));
-    mpx::settings::objective(&v).expect("a loss")
+    mpx::spec::lower::objective(&v).expect("a loss")
 }
 
 fn fixture(name: &str) -> Json {

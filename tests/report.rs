@@ -30,7 +30,7 @@ fn fixture_with(dir: &Path, report_extra: &str) -> (Plan, mpx::check::Program) {
     let mut map = SourceMap::default();
     let ast = syntax::parse(&mut map, &path).unwrap_or_else(|_| panic!("parses"));
     let program = check::check(&map, &ast, &[]).unwrap_or_else(|_| panic!("checks"));
-    (plan::plan(&program), program)
+    (plan::plan(&program).expect("plans"), program)
 }
 
 /// Publishes made-up results: accuracy grows with `w_p` and the seed, the

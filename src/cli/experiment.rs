@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::load::{load, report};
+use super::load::{load, report, Checked};
 use super::project::Project;
 use crate::check::Program;
 use crate::diag::SourceMap;
-use crate::plan::{self, Plan};
+use crate::plan::Plan;
 use crate::store::Store;
 
 /// An experiment opened for the store commands.
@@ -21,18 +21,16 @@ pub(super) struct Opened {
 }
 
 pub(super) fn open(file: &Path, sets: &[String], store: Option<&Path>) -> Result<Opened, ExitCode> {
-    let (map, program) = load(file, sets).map_err(|e| report(file, e))?;
-    open_checked(file, store, map, program)
+    let checked = load(file, sets).map_err(|e| report(file, e))?;
+    open_checked(file, store, checked)
 }
 
 /// [`open`] for an experiment already checked.
 pub(super) fn open_checked(
     file: &Path,
     store: Option<&Path>,
-    map: SourceMap,
-    program: Program,
+    Checked { map, program, plan }: Checked,
 ) -> Result<Opened, ExitCode> {
-    let plan = plan::plan(&program);
     let project = Project::locate(file, store).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)

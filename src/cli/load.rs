@@ -1,10 +1,12 @@
-//! Reads an experiment through the first phases: parse, `--set`, check.
+//! Reads an experiment through the front phases: parse, `--set`, check,
+//! plan.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::check::{self, Override, Program};
 use crate::diag::{render_all, Diagnostic, SourceMap};
+use crate::plan::{self, Plan};
 use crate::syntax::{self, ParseFailure};
 
 /// Why an experiment could not be loaded; each maps to an exit code.
@@ -15,8 +17,16 @@ pub enum LoadError {
     Invalid(String, usize),
 }
 
-/// Parses and checks `path` with `--set` overrides applied.
-pub fn load(path: &Path, sets: &[String]) -> Result<(SourceMap, Program), LoadError> {
+/// An experiment checked and planned, with the sources its diagnostics
+/// point into.
+pub struct Checked {
+    pub map: SourceMap,
+    pub program: Program,
+    pub plan: Plan,
+}
+
+/// Parses, checks and plans `path` with `--set` overrides applied.
+pub fn load(path: &Path, sets: &[String]) -> Result<Checked, LoadError> {
     let mut map = SourceMap::default();
     let ast = match syntax::parse(&mut map, path) {
         Ok(ast) => ast,
@@ -53,9 +63,10 @@ pub fn load(path: &Path, sets: &[String]) -> Result<(SourceMap, Program), LoadEr
     if !diags.is_empty() {
         return Err(invalid(&map, &diags));
     }
-    match check::check(&map, &ast, &overrides) {
-        Ok(program) => Ok((map, program)),
-        Err(diags) => Err(invalid(&map, &diags)),
+    let program = check::check(&map, &ast, &overrides).map_err(|d| invalid(&map, &d))?;
+    match plan::plan(&program) {
+        Ok(plan) => Ok(Checked { map, program, plan }),
+        Err(diag) => Err(invalid(&map, &[diag])),
     }
 }
 
@@ -65,7 +76,11 @@ fn invalid(map: &SourceMap, diags: &[Diagnostic]) -> LoadError {
 }
 
 /// Prints the checker's warnings (to stderr: the output stays clean).
-pub(super) fn warn(map: &SourceMap, program: &Program) {
+pub(super) fn warn(checked: &Checked) {
+    warn_program(&checked.map, &checked.program);
+}
+
+pub(super) fn warn_program(map: &SourceMap, program: &Program) {
     if !program.warnings.is_empty() {
         eprint!("{}", render_all(map, &program.warnings));
     }

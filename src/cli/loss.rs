@@ -22,7 +22,7 @@ pub fn loss(expr: &str, logps: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let objective = match crate::settings::objective(&value) {
+    let objective = match crate::spec::lower::objective(&value) {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };

@@ -6,17 +6,17 @@ use std::process::ExitCode;
 
 use super::load::{load, plural, report, warn};
 use super::project::Project;
-use crate::plan::{self, Plan, StageKind};
+use crate::plan::{Plan, StageKind};
 use crate::store::Store;
 
 pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
     let mut worst = ExitCode::SUCCESS;
     for file in files {
         match load(file, sets) {
-            Ok((map, program)) => {
-                warn(&map, &program);
-                let plan = plan::plan(&program);
-                let warnings = program.warnings.len();
+            Ok(checked) => {
+                warn(&checked);
+                let plan = &checked.plan;
+                let warnings = checked.program.warnings.len();
                 println!(
                     "{}: ok{}, {} stages ({} sweep point{} x {} seed{})",
                     file.display(),
@@ -40,9 +40,9 @@ pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
 
 pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
     match load(file, sets) {
-        Ok((map, program)) => {
-            warn(&map, &program);
-            let plan = plan::plan(&program);
+        Ok(checked) => {
+            warn(&checked);
+            let plan = checked.plan;
             if json {
                 match serde_json::to_string_pretty(&plan) {
                     Ok(text) => println!("{text}"),

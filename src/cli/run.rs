@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use super::experiment::{open, open_checked, Opened};
-use super::load::load;
-use crate::check::Program;
-use crate::diag::{render, Diagnostic, SourceMap, Span};
+use super::load::{load, Checked};
+use crate::diag::{render, Diagnostic, Span};
 use crate::exec::{self, Cancel, Display, Options, Outcome};
 use crate::plan::StageKind;
 use crate::report::{self, Provenance};
@@ -38,9 +37,9 @@ pub struct RunArgs {
 /// back to the CPU with a note.
 pub(super) fn choose_device(
     args: &RunArgs,
-    checked: Option<(&SourceMap, &Program)>,
+    checked: Option<&Checked>,
 ) -> Result<crate::model::Devices, ExitCode> {
-    let from_file = checked.and_then(|(map, p)| p.device.as_ref().map(|d| (map, d)));
+    let from_file = checked.and_then(|c| c.program.device.as_ref().map(|d| (&c.map, d)));
     let name = match (&args.device, from_file) {
         (Some(cli), _) => cli.clone(),
         (None, Some((_, (name, _)))) => name.clone(),
@@ -102,19 +101,19 @@ pub(super) fn prepare(args: &RunArgs, devices: &[(String, candle_core::Device)])
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    let (map, program) = match load(&args.file, &args.sets) {
+    let checked = match load(&args.file, &args.sets) {
         Ok(checked) => checked,
         Err(e) => return super::load::report(&args.file, e),
     };
-    super::load::warn(&map, &program);
+    super::load::warn(&checked);
     // The device before the store: a GPU this build or machine lacks is
     // refused before anything is written.
-    let devices = match choose_device(args, Some((&map, &program))) {
+    let devices = match choose_device(args, Some(&checked)) {
         Ok(d) => d,
         Err(code) => return code,
     };
     let opts = prepare(args, &devices);
-    let l = match open_checked(&args.file, args.store.as_deref(), map, program) {
+    let l = match open_checked(&args.file, args.store.as_deref(), checked) {
         Ok(l) => l,
         Err(code) => return code,
     };

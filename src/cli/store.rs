@@ -248,9 +248,7 @@ pub fn gc(store_dir: Option<&Path>, dry_run: bool) -> ExitCode {
             continue;
         }
         match load(&file, &sets) {
-            Ok((_, program)) => {
-                keep.extend(plan::plan(&program).stages.into_iter().map(|s| s.hash))
-            }
+            Ok(checked) => keep.extend(checked.plan.stages.into_iter().map(|s| s.hash)),
             Err(LoadError::Invalid(..) | LoadError::Usage(_)) => {
                 // A broken file may be mid-edit: keep what it last planned.
                 eprintln!(

@@ -29,7 +29,7 @@ pub fn watch(args: &RunArgs) -> ExitCode {
     // leaves it to `--device`, else the CPU); later edits of `device` take
     // effect on the next `mpx watch`.
     let first = super::load::load(&args.file, &args.sets).ok();
-    let devices = match choose_device(args, first.as_ref().map(|(map, program)| (map, program))) {
+    let devices = match choose_device(args, first.as_ref()) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -65,7 +65,7 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             // Check and plan; a broken file keeps the last good report.
             let loaded = match open(&args.file, &args.sets, args.store.as_deref()) {
                 Ok(l) => {
-                    super::load::warn(&l.map, &l.program);
+                    super::load::warn_program(&l.map, &l.program);
                     l
                 }
                 Err(_) => {

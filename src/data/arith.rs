@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use crate::rng::Rng;
 
 /// `task(name = "arith", ...)`'s parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ArithSpec {
     pub max_operand: i64,
     /// Operations per problem, inclusive range.
@@ -21,7 +21,7 @@ pub struct ArithSpec {
 }
 
 /// How a question is asked: reasoning first (CoT) or the answer alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Style {
     Cot,
     Direct,

@@ -18,7 +18,7 @@ use std::path::Path;
 pub use record::{Message, PairRecord, Problem, Prompt, Record, SftRecord};
 
 /// Which records a file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Kind {
     Pairs,
     Sft,

@@ -18,7 +18,7 @@ static CHOICE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\(?([A-Za-z])\)?(?:[.:)]|\s|$)").expect("valid pattern"));
 
 /// How an extracted answer is compared with the ground truth.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub enum Match {
     /// Numeric when the ground truth is a number, exact otherwise.
     Auto,

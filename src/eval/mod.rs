@@ -1,4 +1,6 @@
-//! Evaluation: extracting and scoring generated answers (MPO.md's rules).
-//! Generation itself is [`crate::model::generate`].
+//! Evaluation: extracting and scoring generated answers (MPO.md's rules),
+//! and what each metric means (`metrics`). Generation itself is
+//! [`crate::model::generate`].
 
 pub mod judge;
+pub mod metrics;

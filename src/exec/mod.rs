@@ -1,7 +1,6 @@
-//! Execution: runs a plan's stages on the local machine against a store.
-//! `spec` reads stage parameters back into engine types, `source` resolves
-//! data references, `stages` runs one stage, `run` schedules them and
-//! `progress` shows them.
+//! Execution: runs a plan's stage specs on the local machine against a
+//! store. `source` resolves data inputs, `models` model sources, `stages`
+//! runs one stage, `run` schedules them and `progress` shows them.
 
 mod materialize;
 mod models;
@@ -9,7 +8,6 @@ pub mod progress;
 pub mod run;
 mod sampled;
 pub mod source;
-pub mod spec;
 pub mod stages;
 
 pub use progress::Display;

@@ -3,13 +3,11 @@
 //! or `gguf(...)` file, or the Hugging Face folder a train stage published.
 
 use candle_core::DType;
-use serde_json::Value as Json;
 
 use super::source::TextPair;
-use super::spec::call;
 use super::stages::{Ctx, StageError};
-use crate::check::value::Value;
 use crate::model::{hf, Checkpoint, Llama, Params, Prompting, Tokenizer};
+use crate::spec::ModelSource;
 use crate::train::Example;
 
 /// A model ready to train, score or generate.
@@ -62,10 +60,9 @@ impl Loaded {
     }
 }
 
-/// The model a stage starts from (`reference` is `{"model": call}` or
-/// `{"stage": hash}`), in the dtype it asks for.
-pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Loaded, StageError> {
-    load(ctx, reference, false).map(|(loaded, _)| loaded)
+/// The model a stage starts from, in the dtype it asks for.
+pub(super) fn load_model(ctx: &Ctx, source: &ModelSource) -> Result<Loaded, StageError> {
+    load(ctx, source, false).map(|(loaded, _)| loaded)
 }
 
 /// The model a train stage starts from: its weights in f32 (the master copy
@@ -75,60 +72,48 @@ pub(super) fn load_model(ctx: &Ctx, reference: &Json) -> Result<Loaded, StageErr
 /// step.
 pub(super) fn load_for_training(
     ctx: &Ctx,
-    reference: &Json,
+    source: &ModelSource,
 ) -> Result<(Loaded, DType), StageError> {
-    load(ctx, reference, true)
+    load(ctx, source, true)
 }
 
-fn load(ctx: &Ctx, reference: &Json, master: bool) -> Result<(Loaded, DType), StageError> {
-    if let Some(m) = reference.get("model") {
-        let c = call(m)?;
-        if c.name == "tiny" {
-            let config = crate::settings::tiny(&c)?;
-            let params = Params::init(&config, ctx.seed(), DType::F32, ctx.device)?;
+fn load(ctx: &Ctx, source: &ModelSource, master: bool) -> Result<(Loaded, DType), StageError> {
+    let (path, asked, prompting) = match source {
+        ModelSource::Tiny { config, seed } => {
+            let params = Params::init(config, *seed, DType::F32, ctx.device)?;
             let loaded = Loaded {
-                model: Llama::new(config, params)?,
+                model: Llama::new(config.clone(), params)?,
                 tokenizer: Tokenizer::bytes(),
                 prompting: Prompting::default(),
             };
             return Ok((loaded, DType::F32));
         }
-        let Some(Value::File(file)) = c.args.get("path") else {
-            return Err(StageError::Failed(format!("`{}` without a path", c.name)));
-        };
-        let path = ctx.root.join(&file.path);
-        let asked = match c.args.get("dtype") {
-            Some(Value::Str(d)) => crate::model::dtype(d)?,
-            _ => DType::F32,
-        };
-        let dtype = if master { DType::F32 } else { asked };
-        let checkpoint = Checkpoint::open(&path, dtype, ctx.device)?;
-        let chat = !matches!(c.args.get("chat"), Some(Value::Bool(false)))
-            && checkpoint.tokenizer.template().is_some();
-        let system = match c.args.get("system") {
-            Some(Value::Str(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        };
-        let (model, tokenizer) = checkpoint.into_model(dtype, ctx.device)?;
-        let loaded = Loaded {
-            model,
-            tokenizer,
-            prompting: Prompting { chat, system },
-        };
-        return Ok((loaded, asked));
-    }
-    let hash = reference
-        .get("stage")
-        .and_then(Json::as_str)
-        .ok_or("a model reference without a stage")?;
-    let dir = ctx.store.stage_dir(hash);
-    let checkpoint = Checkpoint::open(&dir, DType::F32, ctx.device)?;
-    let prompting = checkpoint.prompting.clone().unwrap_or_default();
-    let (model, tokenizer) = checkpoint.into_model(DType::F32, ctx.device)?;
+        ModelSource::Pretrained(p) => (
+            ctx.root.join(&p.file.path),
+            p.dtype.dtype(),
+            Some(Prompting {
+                chat: p.chat,
+                system: p.system.clone(),
+            }),
+        ),
+        ModelSource::Stage(hash) => (ctx.store.stage_dir(hash), DType::F32, None),
+    };
+    let dtype = if master { DType::F32 } else { asked };
+    let checkpoint = Checkpoint::open(&path, dtype, ctx.device)?;
+    let prompting = match prompting {
+        // The chat template is used when asked for and the model has one.
+        Some(p) => Prompting {
+            chat: p.chat && checkpoint.tokenizer.template().is_some(),
+            system: p.system,
+        },
+        // A trained model prompts as the model it was trained from.
+        None => checkpoint.prompting.clone().unwrap_or_default(),
+    };
+    let (model, tokenizer) = checkpoint.into_model(dtype, ctx.device)?;
     let loaded = Loaded {
         model,
         tokenizer,
         prompting,
     };
-    Ok((loaded, DType::F32))
+    Ok((loaded, asked))
 }

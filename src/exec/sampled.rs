@@ -5,24 +5,16 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::models::{load_model, Loaded};
-use super::source::{self, matcher};
-use super::spec::call;
+use super::source;
 use super::stages::{write, Ctx, StageError, INFER_BATCH};
-use crate::check::value::Value;
-use crate::data::arith::Style;
 use crate::data::pairs::{correctness_pairs, dropout_prefix};
 use crate::data::{PairRecord, Prompt};
 use crate::eval::judge::{judge, Verdict};
+use crate::eval::metrics;
 use crate::model::{generate_many, Sampling};
 use crate::rng::Rng;
+use crate::spec::{EvalSpec, Metric, PairMethod, PairsSpec};
 use crate::train::pair_logps;
-
-fn style(value: Option<&Json>) -> Style {
-    match value.and_then(Json::as_str) {
-        Some("direct") => Style::Direct,
-        _ => Style::Cot,
-    }
-}
 
 /// Generates for every prompt, `INFER_BATCH` rows per pass, reporting
 /// progress and stopping on cancellation.
@@ -48,99 +40,85 @@ fn sample(
 }
 
 /// Correctness-based or DropoutNTP pairs from the model's own samples.
-pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
-    let p = &ctx.stage.params;
-    let loaded = load_model(ctx, ctx.param("model")?)?.frozen()?;
-    let method = call(ctx.param("method")?)?;
-    let n = p.get("samples").and_then(Json::as_u64).unwrap_or(8) as usize;
-    let max_pairs = p
-        .get("max_pairs_per_prompt")
-        .and_then(Json::as_u64)
-        .unwrap_or(4) as usize;
-    let sampling = Sampling {
-        temperature: p.get("temperature").and_then(Json::as_f64).unwrap_or(1.0),
-        top_p: p.get("top_p").and_then(Json::as_f64).unwrap_or(1.0),
-        max_tokens: p.get("max_tokens").and_then(Json::as_u64).unwrap_or(64) as usize,
-    };
-    let source = ctx.source("prompts")?;
-    let mut rng = Rng::new(ctx.seed(), "pairs");
+pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
+    let loaded = load_model(ctx, &spec.model)?.frozen()?;
+    let sampling = &spec.sampling;
+    let source = ctx.source(&spec.prompts)?;
+    let mut rng = Rng::new(spec.seed, "pairs");
     let mut out: Vec<PairRecord> = Vec::new();
     let mut metrics = Map::new();
-    if method.name == "dropout_ntp" {
-        let ratio = match method.args.get("ratio") {
-            Some(Value::Float(r)) => *r,
-            _ => 0.5,
-        };
-        let items = source.supervised(source.len().unwrap_or(0))?;
-        // The prefix is continued without the question: that is the point.
-        let prefixes: Vec<String> = items
-            .iter()
-            .map(|t| dropout_prefix(&t.chosen, ratio))
-            .collect();
-        // Plain text, never the chat template: a continuation, not a turn.
-        let prompts: Vec<Vec<u32>> = prefixes
-            .iter()
-            .map(|p| loaded.tokenizer.encode(p, true))
-            .collect::<Result<_, String>>()?;
-        let cont = sample(
-            ctx,
-            &loaded,
-            &prompts,
-            &sampling,
-            &mut rng,
-            "continuing prefixes",
-        )?;
-        for ((t, prefix), c) in items.iter().zip(&prefixes).zip(cont) {
-            let rejected = format!("{prefix}{c}");
-            if rejected != t.chosen && !rejected.trim().is_empty() {
-                out.push(PairRecord {
-                    prompt: Prompt::Text(t.prompt.clone()),
-                    chosen: t.chosen.clone(),
-                    rejected,
-                    images: Vec::new(),
-                    answer_gt: None,
-                });
-            }
-        }
-        metrics.insert("prompts".into(), json!(items.len()));
-    } else {
-        let how = matcher(ctx.param("judge")?)?;
-        let questions = source.questions(style(p.get("style")), source.len().unwrap_or(0))?;
-        let mut prompts: Vec<Vec<u32>> = Vec::with_capacity(questions.len() * n);
-        for q in &questions {
-            let ids = loaded.prompt(&q.text)?;
-            prompts.extend(std::iter::repeat_n(ids, n));
-        }
-        let samples = sample(ctx, &loaded, &prompts, &sampling, &mut rng, "sampling")?;
-        let (mut correct, mut unparsable, mut mixed) = (0, 0, 0);
-        for (q, group) in questions.iter().zip(samples.chunks(n)) {
-            let verdicts: Vec<Verdict> = group
+    match spec.method {
+        PairMethod::DropoutNtp { ratio } => {
+            let items = source.supervised(source.len().unwrap_or(0))?;
+            // The prefix is continued without the question: that is the point.
+            let prefixes: Vec<String> = items
                 .iter()
-                .map(|s| judge(s, &q.answer, how, &[]))
+                .map(|t| dropout_prefix(&t.chosen, ratio))
                 .collect();
-            let right = verdicts.iter().filter(|v| **v == Verdict::Correct).count();
-            correct += right;
-            unparsable += verdicts
+            // Plain text, never the chat template: a continuation, not a turn.
+            let prompts: Vec<Vec<u32>> = prefixes
                 .iter()
-                .filter(|v| **v == Verdict::Unparsable)
-                .count();
-            if right > 0 && right < n {
-                mixed += 1;
+                .map(|p| loaded.tokenizer.encode(p, true))
+                .collect::<Result<_, String>>()?;
+            let what = "continuing prefixes";
+            let cont = sample(ctx, &loaded, &prompts, sampling, &mut rng, what)?;
+            for ((t, prefix), c) in items.iter().zip(&prefixes).zip(cont) {
+                let rejected = format!("{prefix}{c}");
+                if rejected != t.chosen && !rejected.trim().is_empty() {
+                    out.push(PairRecord {
+                        prompt: Prompt::Text(t.prompt.clone()),
+                        chosen: t.chosen.clone(),
+                        rejected,
+                        images: Vec::new(),
+                        answer_gt: None,
+                    });
+                }
             }
-            out.extend(correctness_pairs(
-                &Prompt::Text(q.text.clone()),
-                &q.answer,
-                group,
-                how,
-                max_pairs,
-                &mut rng,
-            ));
+            metrics.insert("prompts".into(), json!(items.len()));
         }
-        let total = samples.len().max(1) as f64;
-        metrics.insert("prompts".into(), json!(questions.len()));
-        metrics.insert("mixed_prompts".into(), json!(mixed));
-        metrics.insert("sample_accuracy".into(), json!(correct as f64 / total));
-        metrics.insert("sample_unparsable".into(), json!(unparsable as f64 / total));
+        PairMethod::Correctness {
+            judge: how,
+            style,
+            samples: n,
+            max_pairs_per_prompt,
+        } => {
+            let questions = source.questions(style, source.len().unwrap_or(0))?;
+            let mut prompts: Vec<Vec<u32>> = Vec::with_capacity(questions.len() * n);
+            for q in &questions {
+                let ids = loaded.prompt(&q.text)?;
+                prompts.extend(std::iter::repeat_n(ids, n));
+            }
+            let samples = sample(ctx, &loaded, &prompts, sampling, &mut rng, "sampling")?;
+            let (mut correct, mut unparsable, mut mixed) = (0, 0, 0);
+            for (q, group) in questions.iter().zip(samples.chunks(n.max(1))) {
+                let verdicts: Vec<Verdict> = group
+                    .iter()
+                    .map(|s| judge(s, &q.answer, how, &[]))
+                    .collect();
+                let right = verdicts.iter().filter(|v| **v == Verdict::Correct).count();
+                correct += right;
+                unparsable += verdicts
+                    .iter()
+                    .filter(|v| **v == Verdict::Unparsable)
+                    .count();
+                if right > 0 && right < n {
+                    mixed += 1;
+                }
+                out.extend(correctness_pairs(
+                    &Prompt::Text(q.text.clone()),
+                    &q.answer,
+                    group,
+                    how,
+                    max_pairs_per_prompt,
+                    &mut rng,
+                ));
+            }
+            let total = samples.len().max(1) as f64;
+            metrics.insert("prompts".into(), json!(questions.len()));
+            metrics.insert("mixed_prompts".into(), json!(mixed));
+            metrics.insert("sample_accuracy".into(), json!(correct as f64 / total));
+            metrics.insert("sample_unparsable".into(), json!(unparsable as f64 / total));
+        }
     }
     if out.is_empty() {
         return Err(StageError::Failed(
@@ -158,81 +136,54 @@ pub(super) fn pairs(ctx: &Ctx) -> Result<Json, StageError> {
 }
 
 /// Every metric of an eval suite on one model.
-pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
-    let loaded = load_model(ctx, ctx.param("model")?)?.frozen()?;
-    let source = ctx.source("data")?;
-    let metrics = ctx
-        .param("metrics")?
-        .as_object()
-        .ok_or("`metrics` is not a map")?;
+pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
+    let loaded = load_model(ctx, &spec.model)?.frozen()?;
+    let source = ctx.source(&spec.data)?;
     let mut out = Map::new();
     let mut samples = String::new();
-    for (name, pipeline) in metrics {
+    for (name, metric) in &spec.metrics {
         ctx.cancelled()?;
-        let steps = pipeline.as_array().ok_or("a metric is not a pipeline")?;
-        let first = call(steps.first().ok_or("an empty metric")?)?;
-        match first.name {
-            "generate" => {
-                let g = &steps[0]["args"];
-                let how = matcher(
-                    steps
-                        .get(1)
-                        .and_then(|a| a["args"].get("judge"))
-                        .ok_or("`generate` without `accuracy`")?,
-                )?;
-                let sampling = Sampling {
-                    temperature: g.get("temperature").and_then(Json::as_f64).unwrap_or(0.0),
-                    top_p: g.get("top_p").and_then(Json::as_f64).unwrap_or(1.0),
-                    max_tokens: g.get("max_tokens").and_then(Json::as_u64).unwrap_or(64) as usize,
-                };
-                let questions =
-                    source.questions(style(g.get("style")), source.len().unwrap_or(0))?;
+        let mut put = |output: &str, value: Json| out.insert(format!("{name}.{output}"), value);
+        match metric {
+            Metric::Generate {
+                sampling,
+                style,
+                judge: how,
+            } => {
+                let questions = source.questions(*style, source.len().unwrap_or(0))?;
                 let prompts: Vec<Vec<u32>> = questions
                     .iter()
                     .map(|q| loaded.prompt(&q.text))
                     .collect::<Result<_, _>>()?;
-                let mut rng = Rng::new(ctx.seed(), "eval");
-                let answers = sample(ctx, &loaded, &prompts, &sampling, &mut rng, name)?;
-                let (mut correct, mut unparsable) = (0usize, 0usize);
+                let mut rng = Rng::new(spec.seed, "eval");
+                let answers = sample(ctx, &loaded, &prompts, sampling, &mut rng, name)?;
+                let mut verdicts = Vec::with_capacity(answers.len());
                 for (q, a) in questions.iter().zip(&answers) {
-                    let verdict = judge(a, &q.answer, how, &[]);
-                    match verdict {
-                        Verdict::Correct => correct += 1,
-                        Verdict::Unparsable => unparsable += 1,
-                        Verdict::Wrong => {}
-                    }
+                    let verdict = judge(a, &q.answer, *how, &[]);
                     let row = json!({ "metric": name, "prompt": q.text, "answer_gt": q.answer,
                         "response": a, "verdict": format!("{verdict:?}").to_lowercase() });
                     samples.push_str(&row.to_string());
                     samples.push('\n');
+                    verdicts.push(verdict);
                 }
-                let n = questions.len().max(1) as f64;
-                out.insert(format!("{name}.accuracy"), json!(correct as f64 / n));
-                out.insert(format!("{name}.unparsable"), json!(unparsable as f64 / n));
-                out.insert(format!("{name}.n"), json!(questions.len()));
+                let a = metrics::accuracy(&verdicts);
+                put("accuracy", json!(a.accuracy));
+                put("unparsable", json!(a.unparsable));
+                put("n", json!(a.n));
             }
-            "preference" => {
-                let beta = first
-                    .args
-                    .get("beta")
-                    .and_then(|v| match v {
-                        Value::Float(b) => Some(*b),
-                        _ => None,
-                    })
-                    .unwrap_or(0.1);
+            Metric::Preference { beta } => {
                 let data = loaded.examples(&source.pairs()?)?;
-                let logps = pair_logps(&loaded.model, &data, INFER_BATCH)?;
-                let n = logps.len().max(1) as f64;
-                let right = logps.iter().filter(|(c, r)| c > r).count() as f64;
-                let margin = logps.iter().map(|(c, r)| beta * (c - r)).sum::<f64>() / n;
-                out.insert(format!("{name}.accuracy"), json!(right / n));
-                out.insert(format!("{name}.margin"), json!(margin));
-                out.insert(format!("{name}.n"), json!(logps.len()));
+                let p = metrics::preference(&pair_logps(&loaded.model, &data, INFER_BATCH)?, *beta);
+                put("accuracy", json!(p.accuracy));
+                put("margin", json!(p.margin));
+                put("n", json!(p.n));
             }
-            "nll" => {
+            Metric::Nll => {
                 let data = loaded.examples(&source.supervised(source.len().unwrap_or(0))?)?;
                 let logps = pair_logps(&loaded.model, &data, INFER_BATCH)?;
                 let context = loaded.model.config().context;
+                // The completion tokens the model scores (a long one is cut
+                // at the context).
                 let tokens: usize = data
                     .iter()
                     .map(|e| {
@@ -241,12 +192,12 @@ pub(super) fn eval(ctx: &Ctx) -> Result<Json, StageError> {
                             .min((context + 1).saturating_sub(e.prompt.len()))
                     })
                     .sum();
-                let nll = -logps.iter().map(|(c, _)| c).sum::<f64>() / tokens.max(1) as f64;
-                out.insert(format!("{name}.nll"), json!(nll));
-                out.insert(format!("{name}.perplexity"), json!(nll.exp()));
-                out.insert(format!("{name}.n"), json!(data.len()));
+                let chosen: Vec<f64> = logps.iter().map(|(c, _)| *c).collect();
+                let l = metrics::likelihood(&chosen, tokens);
+                put("nll", json!(l.nll));
+                put("perplexity", json!(l.perplexity));
+                put("n", json!(l.n));
             }
-            other => return Err(StageError::Failed(format!("unknown metric `{other}`"))),
         }
     }
     if !samples.is_empty() {

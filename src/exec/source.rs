@@ -1,7 +1,6 @@
-//! Data as stages see it: a reference in a stage's parameters
-//! (`{"stage": hash, "split": "train", "limit": 512}`) resolved to records,
-//! and the views each consumer needs (SFT pairs of prompt and completion,
-//! preference pairs, problems with answers).
+//! Data as stages see it: a stage's [`DataInput`] (`arith.train(512)`)
+//! resolved to records, and the views each consumer needs (SFT pairs of
+//! prompt and completion, preference pairs, problems with answers).
 //!
 //! A `data` stage over a file publishes its checked records split into
 //! `train.jsonl` and `test.jsonl`; a `pairs` stage publishes `pairs.jsonl`.
@@ -13,13 +12,11 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use super::spec::call;
-use crate::check::value::Value;
 use crate::data::arith::{ArithProblem, ArithSpec, Style};
 use crate::data::{Kind, PairRecord, Prompt, Record};
-use crate::eval::judge::Match;
-use crate::plan::{Plan, StageKind};
+use crate::plan::Plan;
 use crate::rng::Rng;
+use crate::spec::{DataInput, DataSpec, Split, StageSpec};
 use crate::store::Store;
 
 /// Where a stage's records come from.
@@ -53,40 +50,34 @@ pub struct Question {
 }
 
 impl Source {
-    /// Resolves a data reference in a stage's parameters.
-    pub fn resolve(plan: &Plan, store: &Store, reference: &Json) -> Result<Self, String> {
-        let hash = reference
-            .get("stage")
-            .and_then(Json::as_str)
-            .ok_or("a data reference without a stage")?;
-        let stage = plan
-            .stage(hash)
-            .ok_or_else(|| format!("data stage {} is not in the plan", &hash[..12]))?;
-        let split = reference.get("split").and_then(Json::as_str);
-        let limit = reference
-            .get("limit")
-            .and_then(Json::as_u64)
-            .map(|n| n as usize);
+    /// Resolves a data input: the records its stage published, or the
+    /// built-in task regenerated.
+    pub fn resolve(plan: &Plan, store: &Store, input: &DataInput) -> Result<Self, String> {
+        let hash = &input.stage;
+        let stage = plan.stage(hash).ok_or_else(|| {
+            format!(
+                "data stage {} is not in the plan",
+                &hash[..12.min(hash.len())]
+            )
+        })?;
+        let limit = input.limit;
         let dir = store.stage_dir(hash);
-        let source = match stage.kind {
-            StageKind::Pairs => Source::Records(read_records(&dir.join("pairs.jsonl"))?),
-            StageKind::Data => {
-                let c = call(&stage.params)?;
-                match c.name {
-                    "task" => Source::Arith {
-                        spec: arith_spec(&c.args)?,
-                        direct: num(&c.args, "direct").unwrap_or(0.0),
-                        test: split == Some("test"),
-                        limit,
-                    },
-                    "mix" => mix(plan, store, &stage.params, split)?,
-                    _ => {
-                        let split = split.unwrap_or("train");
-                        Source::Records(read_records(&dir.join(format!("{split}.jsonl")))?)
-                    }
-                }
+        let source = match &stage.spec {
+            StageSpec::Pairs(_) => Source::Records(read_records(&dir.join("pairs.jsonl"))?),
+            StageSpec::Data(DataSpec::Task { arith, direct }) => Source::Arith {
+                spec: arith.clone(),
+                direct: *direct,
+                test: input.split == Some(Split::Test),
+                limit,
+            },
+            StageSpec::Data(DataSpec::Mix { sources, repeat }) => {
+                mix(plan, store, sources, repeat, input.split)?
             }
-            other => return Err(format!("a {} stage is not data", other.name())),
+            StageSpec::Data(DataSpec::File { .. }) => {
+                let split = input.split.unwrap_or(Split::Train).name();
+                Source::Records(read_records(&dir.join(format!("{split}.jsonl")))?)
+            }
+            _ => return Err(format!("a {} stage is not data", stage.kind.name())),
         };
         Ok(match (source, limit) {
             (Source::Records(mut r), Some(n)) => {
@@ -231,24 +222,21 @@ impl Source {
 }
 
 /// `mix(sources, repeat)`: each source repeated `repeat` times, a fraction
-/// subsampled with a seeded draw.
-fn mix(plan: &Plan, store: &Store, params: &Json, split: Option<&str>) -> Result<Source, String> {
-    let args = params.get("args").ok_or("`mix` without arguments")?;
-    let sources = args
-        .get("sources")
-        .and_then(Json::as_array)
-        .ok_or("`mix` without sources")?;
-    let repeat: Vec<f64> = args
-        .get("repeat")
-        .and_then(Json::as_array)
-        .map(|r| r.iter().filter_map(Json::as_f64).collect())
-        .unwrap_or_else(|| vec![1.0; sources.len()]);
+/// subsampled with a seeded draw. A source without a split of its own reads
+/// the split the mixture is read at.
+fn mix(
+    plan: &Plan,
+    store: &Store,
+    sources: &[DataInput],
+    repeat: &[f64],
+    split: Option<Split>,
+) -> Result<Source, String> {
     let mut out = Vec::new();
-    for (i, (s, times)) in sources.iter().zip(repeat).enumerate() {
-        let mut s = s.clone();
-        if let (Some(split), Some(o)) = (split, s.as_object_mut()) {
-            o.entry("split").or_insert_with(|| Json::from(split));
-        }
+    for (i, (s, &times)) in sources.iter().zip(repeat).enumerate() {
+        let s = DataInput {
+            split: s.split.or(split),
+            ..s.clone()
+        };
         let Source::Records(records) = Source::resolve(plan, store, &s)? else {
             return Err("`mix` combines record files, not built-in tasks".into());
         };
@@ -258,56 +246,11 @@ fn mix(plan: &Plan, store: &Store, params: &Json, split: Option<&str>) -> Result
         let extra = ((times - times.floor()) * records.len() as f64).round() as usize;
         let mut order: Vec<usize> = (0..records.len()).collect();
         Rng::new(i as u64, "mix").shuffle(&mut order);
-        let mut picked = order[..extra].to_vec();
+        let mut picked = order[..extra.min(records.len())].to_vec();
         picked.sort_unstable();
         out.extend(picked.into_iter().map(|j| records[j].clone()));
     }
     Ok(Source::Records(out))
-}
-
-pub(super) fn arith_spec(
-    args: &std::collections::BTreeMap<&'static str, Value>,
-) -> Result<ArithSpec, String> {
-    let int = |k: &str| match args.get(k) {
-        Some(Value::Int(v)) => Ok(*v),
-        other => Err(format!("`task`: `{k}` is {other:?}")),
-    };
-    let ops = match args.get("ops") {
-        Some(Value::List(r)) => match (r.first(), r.get(1)) {
-            (Some(Value::Int(lo)), Some(Value::Int(hi))) => (*lo as usize, *hi as usize),
-            _ => return Err("`task`: `ops` is not a range".into()),
-        },
-        _ => return Err("`task`: `ops` is missing".into()),
-    };
-    Ok(ArithSpec {
-        max_operand: int("max_operand")?,
-        ops,
-        test: int("test")? as usize,
-        seed: int("seed")? as u64,
-    })
-}
-
-fn num(args: &std::collections::BTreeMap<&'static str, Value>, k: &str) -> Option<f64> {
-    match args.get(k) {
-        Some(Value::Float(v)) => Some(*v),
-        Some(Value::Int(v)) => Some(*v as f64),
-        _ => None,
-    }
-}
-
-/// A `judge` call (`final_answer(match, rel_tol)`) as a scorer.
-pub fn matcher(judge: &Json) -> Result<Match, String> {
-    let c = call(judge)?;
-    let rel_tol = num(&c.args, "rel_tol").unwrap_or(1e-6);
-    if c.name == "last_number" {
-        return Ok(Match::LastNumber { rel_tol });
-    }
-    Ok(match c.args.get("match") {
-        Some(Value::Str(m)) if m == "exact" => Match::Exact,
-        Some(Value::Str(m)) if m == "numeric" => Match::Numeric { rel_tol },
-        Some(Value::Str(m)) if m == "choice" => Match::Choice,
-        _ => Match::Auto,
-    })
 }
 
 /// Writes records as JSON Lines, one serialised [`Record`] per line.

@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value as Json};
 
 use super::models::{load_for_training, load_model, Loaded};
 use super::source::Source;
-use super::spec::TrainSpec;
-use crate::plan::{Plan, Stage, StageKind};
+use crate::plan::{Plan, Stage};
+use crate::spec::{DataInput, ReferenceSpec, StageSpec, TrainSpec};
 use crate::store::Store;
 use crate::train::{cache_reference, pair_logps, Example, TrainError, Trainer};
 
@@ -86,35 +86,20 @@ impl Ctx<'_> {
         }
     }
 
-    pub(super) fn param(&self, name: &str) -> Result<&Json, StageError> {
-        self.stage
-            .params
-            .get(name)
-            .ok_or_else(|| StageError::Failed(format!("stage without `{name}`")))
-    }
-
-    pub(super) fn source(&self, name: &str) -> Result<Source, StageError> {
-        Ok(Source::resolve(self.plan, self.store, self.param(name)?)?)
-    }
-
-    pub(super) fn seed(&self) -> u64 {
-        self.stage
-            .params
-            .get("seed")
-            .and_then(Json::as_u64)
-            .unwrap_or(0)
+    pub(super) fn source(&self, input: &DataInput) -> Result<Source, StageError> {
+        Ok(Source::resolve(self.plan, self.store, input)?)
     }
 }
 
 /// Runs `ctx.stage` and returns its metrics.
 pub fn run(ctx: &Ctx) -> Result<Map<String, Json>, StageError> {
-    let metrics = match ctx.stage.kind {
-        StageKind::Data => super::materialize::materialize(&ctx.stage.params, ctx.root, ctx.out)?,
-        StageKind::Train => train(ctx)?,
-        StageKind::Reference => reference(ctx)?,
-        StageKind::Pairs => super::sampled::pairs(ctx)?,
-        StageKind::Eval => super::sampled::eval(ctx)?,
-        StageKind::Report => json!({}),
+    let metrics = match &ctx.stage.spec {
+        StageSpec::Data(spec) => super::materialize::materialize(spec, ctx.root, ctx.out)?,
+        StageSpec::Train(spec) => train(ctx, spec)?,
+        StageSpec::Reference(spec) => reference(ctx, spec)?,
+        StageSpec::Pairs(spec) => super::sampled::pairs(ctx, spec)?,
+        StageSpec::Eval(spec) => super::sampled::eval(ctx, spec)?,
+        StageSpec::Report(_) => json!({}),
     };
     Ok(match metrics {
         Json::Object(m) => m,
@@ -122,10 +107,9 @@ pub fn run(ctx: &Ctx) -> Result<Map<String, Json>, StageError> {
     })
 }
 
-fn train(ctx: &Ctx) -> Result<Json, StageError> {
-    let spec = TrainSpec::from_params(&ctx.stage.params)?;
-    let (loaded, compute) = load_for_training(ctx, ctx.param("model")?)?;
-    let source = ctx.source("data")?;
+fn train(ctx: &Ctx, spec: &TrainSpec) -> Result<Json, StageError> {
+    let (loaded, compute) = load_for_training(ctx, &spec.model)?;
+    let source = ctx.source(&spec.data)?;
     let needed = (spec.config.steps as usize) * spec.config.batch;
     let texts = if spec.objective.needs_rejected() {
         source.pairs()?
@@ -133,8 +117,8 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         source.supervised(needed)?
     };
     let mut data = loaded.examples(&texts)?;
-    if let Some(r) = ctx.stage.params.get("reference") {
-        read_reference(ctx, r, &mut data)?;
+    if let Some(hash) = &spec.reference {
+        read_reference(ctx, hash, &mut data)?;
     } else if spec.objective.needs_reference() {
         // The reference computes in the dtype the model asked for.
         let reference = loaded.model.frozen()?.cast(compute)?;
@@ -146,7 +130,8 @@ fn train(ctx: &Ctx) -> Result<Json, StageError> {
         prompting,
     } = loaded;
     let steps = spec.config.steps;
-    let mut trainer = Trainer::new(model, spec.objective, spec.config).with_compute(compute);
+    let mut trainer =
+        Trainer::new(model, spec.objective.clone(), spec.config.clone()).with_compute(compute);
     let checkpoint = ctx.work.join("checkpoint.safetensors");
     let log_path = ctx.work.join("log.jsonl");
     let mut resumed = 0;
@@ -233,11 +218,7 @@ fn truncate_log(path: &Path, steps: u64) -> Result<(), String> {
     write(path, &kept)
 }
 
-fn read_reference(ctx: &Ctx, r: &Json, data: &mut [Example]) -> Result<(), StageError> {
-    let hash = r
-        .get("stage")
-        .and_then(Json::as_str)
-        .ok_or("a reference without a stage")?;
+fn read_reference(ctx: &Ctx, hash: &str, data: &mut [Example]) -> Result<(), StageError> {
     let path = ctx.store.stage_dir(hash).join("logps.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let rows: Vec<(f64, f64)> = text
@@ -264,9 +245,9 @@ fn read_reference(ctx: &Ctx, r: &Json, data: &mut [Example]) -> Result<(), Stage
 }
 
 /// The frozen reference model's summed log-probs of every pair, once.
-fn reference(ctx: &Ctx) -> Result<Json, StageError> {
-    let loaded = load_model(ctx, ctx.param("model")?)?;
-    let data = loaded.examples(&ctx.source("data")?.pairs()?)?;
+fn reference(ctx: &Ctx, spec: &ReferenceSpec) -> Result<Json, StageError> {
+    let loaded = load_model(ctx, &spec.model)?;
+    let data = loaded.examples(&ctx.source(&spec.data)?.pairs()?)?;
     let model = loaded.model.frozen()?;
     let mut text = String::new();
     let total = data.len() as u64;

@@ -7,7 +7,7 @@ use super::Llama;
 use crate::rng::Rng;
 
 /// How the next token is chosen.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Sampling {
     /// 0 is greedy.
     pub temperature: f64,

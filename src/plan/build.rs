@@ -10,17 +10,25 @@ use super::stage::{Stage, StageKind};
 use super::HASH_SCHEME;
 use crate::check::value::{Ref, Value};
 use crate::check::{Program, Resolved};
-use crate::diag::Span;
+use crate::diag::{Diagnostic, Span};
+use crate::spec::lower::{self, Target};
+use crate::spec::{ModelSource, StageSpec};
 use crate::syntax::ast::DeclKind;
 
 mod name;
+mod table;
 
-/// A declaration instance: a stage, or a model spec inlined where used.
+/// A declaration instance: a stage, or a model inlined where used.
 #[derive(Clone)]
 enum Inst {
     Stage(usize),
-    Model { shown: Json, hashed: Json },
+    Model { shown: Json, source: ModelSource },
 }
+
+/// What the references of one value stand for, by declaration name.
+type Targets = HashMap<String, Target>;
+
+type Built<T> = Result<T, Diagnostic>;
 
 /// What a new stage is made of, before hashing.
 struct Draft {
@@ -28,7 +36,7 @@ struct Draft {
     name: String,
     decl: String,
     shown: Json,
-    hashed: Json,
+    spec: StageSpec,
     deps: Vec<usize>,
     own_axes: Vec<usize>,
     seeded: bool,
@@ -69,90 +77,108 @@ impl<'p> Builder<'p> {
         }
     }
 
-    pub fn build(mut self) -> Vec<Stage> {
+    pub fn build(mut self) -> Built<Vec<Stage>> {
         for &seed in &self.program.seeds {
             for point in 0..self.program.points.len() {
                 for d in 0..self.program.decls.len() {
                     match self.program.decls[d].kind {
-                        DeclKind::Eval => self.eval(d, point, seed),
+                        DeclKind::Eval => self.eval(d, point, seed)?,
                         DeclKind::Model => {}
                         _ => {
-                            self.instance(d, point, seed);
+                            self.instance(d, point, seed)?;
                         }
                     }
                 }
             }
         }
         self.reports();
-        self.stages
+        Ok(self.stages)
     }
 
-    fn instance(&mut self, d: usize, point: usize, seed: i64) -> Inst {
+    fn instance(&mut self, d: usize, point: usize, seed: i64) -> Built<Inst> {
         let key = (d, self.groups[d][point], seed);
         if let Some(inst) = self.memo.get(&key) {
-            return inst.clone();
+            return Ok(inst.clone());
         }
         let decl = &self.program.decls[d];
         let value = decl.at(point);
         let mut deps = Vec::new();
+        let stage_seed = seed.max(0) as u64;
         let inst = match decl.kind {
             DeclKind::Model => {
-                let (shown, hashed) = self.lower(value, point, seed, &mut deps);
-                Inst::Model { shown, hashed }
+                let (shown, targets) = self.lower(value, point, seed, &mut deps)?;
+                let source = lowered(
+                    decl,
+                    lower::model_input(value, stage_seed, &resolver(&targets)),
+                )?;
+                Inst::Model { shown, source }
             }
             DeclKind::Data => {
-                let (shown, hashed) = self.lower(value, point, seed, &mut deps);
-                Inst::Stage(self.push(self.draft(
+                let (shown, targets) = self.lower(value, point, seed, &mut deps)?;
+                let spec = lowered(decl, lower::data(value, &resolver(&targets)))?;
+                let draft = self.draft(
                     decl,
                     StageKind::Data,
-                    decl.name.clone(),
-                    (shown, hashed),
+                    (shown, StageSpec::Data(spec)),
                     deps,
                     false,
                     point,
-                )))
+                );
+                Inst::Stage(self.push(draft))
             }
             DeclKind::Pairs => {
-                let (mut shown, mut hashed) = self.lower(value, point, seed, &mut deps);
-                add_seed(&mut shown, &mut hashed, seed);
-                Inst::Stage(self.push(self.draft(
+                let (mut shown, targets) = self.lower(value, point, seed, &mut deps)?;
+                shown["seed"] = json!(seed);
+                let spec = lowered(decl, lower::pairs(value, stage_seed, &resolver(&targets)))?;
+                let draft = self.draft(
                     decl,
                     StageKind::Pairs,
-                    decl.name.clone(),
-                    (shown, hashed),
+                    (shown, StageSpec::Pairs(spec)),
                     deps,
                     true,
                     point,
-                )))
+                );
+                Inst::Stage(self.push(draft))
             }
-            _ => Inst::Stage(self.train(decl, value, point, seed)),
+            _ => Inst::Stage(self.train(decl, value, point, seed)?),
         };
         self.memo.insert(key, inst.clone());
-        inst
+        Ok(inst)
     }
 
     /// A train stage, and the reference log-prob stage its loss needs.
-    fn train(&mut self, decl: &'p Resolved, value: &Value, point: usize, seed: i64) -> usize {
+    fn train(
+        &mut self,
+        decl: &'p Resolved,
+        value: &Value,
+        point: usize,
+        seed: i64,
+    ) -> Built<usize> {
         let Value::Record(fields) = value else {
             unreachable!("train stages resolve to records")
         };
+        let stage_seed = seed.max(0) as u64;
         let mut deps = Vec::new();
-        let (mut shown, mut hashed) = (Map::new(), Map::new());
+        let mut shown = Map::new();
+        let mut targets = Targets::new();
         for (name, field) in fields.iter().filter(|(n, _)| *n != "reference") {
-            let (s, h) = self.lower(field, point, seed, &mut deps);
+            let (s, t) = self.lower(field, point, seed, &mut deps)?;
             shown.insert(name.clone(), s);
-            hashed.insert(name.clone(), h);
+            targets.extend(t);
         }
-        if let (Some(reference), Some(data)) = (fields.get("reference"), fields.get("data")) {
+        let mut reference = None;
+        if let (Some(model), Some(data)) = (fields.get("reference"), fields.get("data")) {
             let mut ref_deps = Vec::new();
-            let (model_s, model_h) = self.lower(reference, point, seed, &mut ref_deps);
-            let (data_s, data_h) = self.lower(data, point, seed, &mut ref_deps);
+            let (model_s, mut ref_targets) = self.lower(model, point, seed, &mut ref_deps)?;
+            let (data_s, t) = self.lower(data, point, seed, &mut ref_deps)?;
+            ref_targets.extend(t);
+            let spec = lower::reference(model, data, stage_seed, &resolver(&ref_targets));
             let draft = Draft {
                 kind: StageKind::Reference,
                 name: format!("{}.ref", decl.name),
                 decl: decl.name.clone(),
                 shown: json!({ "model": model_s, "data": data_s }),
-                hashed: json!({ "model": model_h, "data": data_h }),
+                spec: StageSpec::Reference(lowered(decl, spec)?),
                 deps: ref_deps,
                 own_axes: Vec::new(),
                 seeded: false,
@@ -161,121 +187,77 @@ impl<'p> Builder<'p> {
             };
             let index = self.push(draft);
             deps.push(index);
-            shown.insert("reference".into(), self.stage_json(index, None, false));
-            hashed.insert("reference".into(), self.stage_json(index, None, true));
+            shown.insert("reference".into(), self.stage_json(index, None));
+            reference = Some(self.stages[index].hash.clone());
         }
-        let (mut shown, mut hashed) = (Json::Object(shown), Json::Object(hashed));
-        add_seed(&mut shown, &mut hashed, seed);
-        self.push(self.draft(
-            decl,
-            StageKind::Train,
-            decl.name.clone(),
-            (shown, hashed),
-            deps,
-            true,
-            point,
-        ))
+        let mut shown = Json::Object(shown);
+        shown["seed"] = json!(seed);
+        let spec = lower::train(value, stage_seed, reference, &resolver(&targets));
+        let spec = StageSpec::Train(lowered(decl, spec)?);
+        let draft = self.draft(decl, StageKind::Train, (shown, spec), deps, true, point);
+        Ok(self.push(draft))
     }
 
     /// One eval stage per target model.
-    fn eval(&mut self, d: usize, point: usize, seed: i64) {
+    fn eval(&mut self, d: usize, point: usize, seed: i64) -> Built<()> {
         let decl = &self.program.decls[d];
         let key = (d, self.groups[d][point], seed);
         if self.memo.contains_key(&key) {
-            return;
+            return Ok(());
         }
-        self.memo.insert(
-            key,
-            Inst::Model {
-                shown: Json::Null,
-                hashed: Json::Null,
-            },
-        );
+        let placeholder = Inst::Model {
+            shown: Json::Null,
+            source: ModelSource::Stage(String::new()),
+        };
+        self.memo.insert(key, placeholder);
         for target in &decl.targets {
-            let mut deps = Vec::new();
-            let (mut shown, mut hashed) = self.lower(decl.at(point), point, seed, &mut deps);
             let Some(&t) = self.index.get(target.as_str()) else {
                 continue;
             };
-            let kind = self.program.decls[t].kind;
+            let mut deps = Vec::new();
+            let value = decl.at(point);
+            let (mut shown, mut targets) = self.lower(value, point, seed, &mut deps)?;
             let target_ref = Value::Ref(Ref {
                 decl: target.clone(),
-                kind,
+                kind: self.program.decls[t].kind,
                 split: None,
                 limit: None,
             });
-            let (model_s, model_h) = self.lower(&target_ref, point, seed, &mut deps);
+            let (model_s, t) = self.lower(&target_ref, point, seed, &mut deps)?;
+            targets.extend(t);
             shown["model"] = model_s;
-            hashed["model"] = model_h;
-            add_seed(&mut shown, &mut hashed, seed);
-            let name = format!("{}({target})", decl.name);
-            self.push(self.draft(
+            shown["seed"] = json!(seed);
+            let spec = lower::eval(value, &target_ref, seed.max(0) as u64, &resolver(&targets));
+            let mut draft = self.draft(
                 decl,
                 StageKind::Eval,
-                name,
-                (shown, hashed),
+                (shown, StageSpec::Eval(lowered(decl, spec)?)),
                 deps,
                 true,
                 point,
-            ));
-        }
-    }
-
-    fn reports(&mut self) {
-        for report in &self.program.reports {
-            let suites: Vec<&str> = report.columns.iter().map(|c| c.suite.as_str()).collect();
-            let deps: Vec<usize> = (0..self.stages.len())
-                .filter(|&i| {
-                    self.stages[i].kind == StageKind::Eval
-                        && suites.contains(&self.stages[i].decl.as_str())
-                })
-                .collect();
-            let evals: Vec<&str> = deps.iter().map(|&i| self.stages[i].hash.as_str()).collect();
-            let columns: Vec<String> = report
-                .columns
-                .iter()
-                .map(|c| format!("{}.{}.{}", c.suite, c.metric, c.output))
-                .collect();
-            let params = json!({
-                "rows": report.rows,
-                "columns": columns,
-                "baseline": report.baseline,
-                "title": report.title,
-                "evals": evals,
-            });
-            let draft = Draft {
-                kind: StageKind::Report,
-                name: report.name.clone(),
-                decl: report.name.clone(),
-                shown: params.clone(),
-                hashed: params,
-                deps,
-                own_axes: Vec::new(),
-                seeded: false,
-                span: report.span,
-                point: 0,
-            };
+            );
+            draft.name = format!("{}({target})", decl.name);
             self.push(draft);
         }
+        Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)] // a plain constructor
+    /// A stage of a declaration, named after it.
     fn draft(
         &self,
         decl: &Resolved,
         kind: StageKind,
-        name: String,
-        (shown, hashed): (Json, Json),
+        (shown, spec): (Json, StageSpec),
         deps: Vec<usize>,
         seeded: bool,
         point: usize,
     ) -> Draft {
         Draft {
             kind,
-            name,
+            name: decl.name.clone(),
             decl: decl.name.clone(),
             shown,
-            hashed,
+            spec,
             deps,
             own_axes: decl.axes.clone(),
             seeded,
@@ -284,57 +266,59 @@ impl<'p> Builder<'p> {
         }
     }
 
-    /// Renders a value, instantiating the declarations it references.
+    /// Renders a value for people (paths and names included), instantiating
+    /// the declarations it references; returns what each reference stands
+    /// for, for the value's lowering.
     fn lower(
         &mut self,
         value: &Value,
         point: usize,
         seed: i64,
         deps: &mut Vec<usize>,
-    ) -> (Json, Json) {
+    ) -> Built<(Json, Targets)> {
         let mut insts = Vec::new();
+        let mut targets = Targets::new();
         for r in value.refs() {
-            let inst = self.instance(self.index[r.decl.as_str()], point, seed);
-            if let Inst::Stage(i) = inst {
-                if !deps.contains(&i) {
-                    deps.push(i);
+            let inst = self.instance(self.index[r.decl.as_str()], point, seed)?;
+            let target = match &inst {
+                Inst::Stage(i) => {
+                    if !deps.contains(i) {
+                        deps.push(*i);
+                    }
+                    Target::Stage(self.stages[*i].hash.clone())
                 }
-            }
+                Inst::Model { source, .. } => Target::Model(source.clone()),
+            };
+            targets.insert(r.decl.clone(), target);
             insts.push(inst);
         }
-        let render = |for_hash: bool| {
-            // `to_json_with` meets references in the order `refs` lists them.
-            let mut next = insts.iter();
-            value.to_json_with(
-                for_hash,
-                &mut |r| match next.next().expect("same walk order") {
-                    Inst::Stage(i) => self.stage_json(*i, Some(r), for_hash),
-                    Inst::Model { shown, hashed } if for_hash => json!({ "model": hashed }),
-                    // The declaration's name, for labels (not part of the hash).
-                    Inst::Model { shown, .. } => json!({ "model": shown, "decl": r.decl }),
-                },
-            )
-        };
-        (render(false), render(true))
+        // `to_json_with` meets references in the order `refs` lists them.
+        let mut next = insts.iter();
+        let shown = value.to_json_with(false, &mut |r| {
+            match next.next().expect("same walk order") {
+                Inst::Stage(i) => self.stage_json(*i, Some(r)),
+                // The declaration's name, for labels.
+                Inst::Model { shown, .. } => json!({ "model": shown, "decl": r.decl }),
+            }
+        });
+        Ok((shown, targets))
     }
 
-    fn stage_json(&self, index: usize, r: Option<&Ref>, for_hash: bool) -> Json {
+    fn stage_json(&self, index: usize, r: Option<&Ref>) -> Json {
         let mut m = Map::new();
         m.insert("stage".into(), json!(self.stages[index].hash));
-        if !for_hash {
-            m.insert("name".into(), json!(self.stages[index].name));
-        }
+        m.insert("name".into(), json!(self.stages[index].name));
         if let Some(r) = r {
             r.extend_json(&mut m);
         }
         Json::Object(m)
     }
 
-    /// Hashes a draft and adds it, or returns the equal stage already there.
+    /// Hashes a draft's spec and adds it, or returns the equal stage already
+    /// there.
     fn push(&mut self, draft: Draft) -> usize {
-        let body =
-            json!({ "scheme": HASH_SCHEME, "kind": draft.kind.name(), "params": draft.hashed });
-        let hash = blake3::hash(&serde_json::to_vec(&body).expect("JSON values serialise"))
+        let body = json!({ "scheme": HASH_SCHEME, "spec": draft.spec });
+        let hash = blake3::hash(&serde_json::to_vec(&body).expect("specs serialise"))
             .to_hex()
             .to_string();
         if let Some(&existing) = self.by_hash.get(&hash) {
@@ -363,6 +347,7 @@ impl<'p> Builder<'p> {
                 .map(|&i| self.stages[i].hash.clone())
                 .collect(),
             params: draft.shown,
+            spec: draft.spec,
             decl: draft.decl,
             point,
             span: draft.span,
@@ -374,7 +359,22 @@ impl<'p> Builder<'p> {
     }
 }
 
-fn add_seed(shown: &mut Json, hashed: &mut Json, seed: i64) {
-    shown["seed"] = json!(seed);
-    hashed["seed"] = json!(seed);
+/// Looks up what a reference stands for.
+fn resolver(targets: &Targets) -> impl Fn(&Ref) -> Target + '_ {
+    |r| {
+        targets
+            .get(&r.decl)
+            .cloned()
+            .expect("every reference of a value was instantiated")
+    }
+}
+
+/// A lowering failure, located at its declaration. The checker has already
+/// checked every value lowered, so this is a bug in mpx, reported as one
+/// rather than a crash.
+fn lowered<T>(decl: &Resolved, result: Result<T, String>) -> Built<T> {
+    result.map_err(|e| {
+        Diagnostic::error(decl.span, format!("`{}` cannot be run: {e}", decl.name))
+            .hint("the checker accepted this declaration: this is a bug in mpx, please report it")
+    })
 }

@@ -12,10 +12,11 @@ use serde::Serialize;
 pub use stage::{Stage, StageKind};
 
 use crate::check::Program;
+use crate::diag::Diagnostic;
 
 /// Version of the stage hash scheme. Bump it whenever what a hash covers
 /// changes, so old store entries are never mistaken for new ones.
-pub const HASH_SCHEME: &str = "mpx-stage/2";
+pub const HASH_SCHEME: &str = "mpx-stage/3";
 
 /// The execution plan: stages in dependency order.
 #[derive(Clone, Debug, Serialize)]
@@ -42,16 +43,17 @@ impl Plan {
     }
 }
 
-/// Builds the plan of a checked program. Planning cannot fail: the checker
-/// has already resolved every declaration at every point.
-pub fn plan(program: &Program) -> Plan {
-    let stages = build::Builder::new(program).build();
+/// Builds the plan of a checked program. The checker has resolved and
+/// checked every declaration at every point, so lowering them into stage
+/// specs fails only on a bug in mpx, reported at the declaration.
+pub fn plan(program: &Program) -> Result<Plan, Diagnostic> {
+    let stages = build::Builder::new(program).build()?;
     let mut hasher = blake3::Hasher::new();
     hasher.update(HASH_SCHEME.as_bytes());
     for stage in &stages {
         hasher.update(stage.hash.as_bytes());
     }
-    Plan {
+    Ok(Plan {
         scheme: HASH_SCHEME,
         experiment: program.experiment.clone(),
         plan_hash: hasher.finalize().to_hex().to_string(),
@@ -59,5 +61,5 @@ pub fn plan(program: &Program) -> Plan {
         axes: program.axes.iter().map(|a| a.name.clone()).collect(),
         points: program.points.len(),
         stages,
-    }
+    })
 }

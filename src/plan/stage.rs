@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::diag::Span;
+use crate::spec::StageSpec;
 
 /// What a stage does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -48,8 +49,12 @@ pub struct Stage {
     pub hash: String,
     /// Hashes of the stages this one reads, in first-use order.
     pub deps: Vec<String>,
-    /// Resolved parameters as shown to users (paths included).
+    /// Resolved parameters as shown to users (paths and names included);
+    /// for display only.
     pub params: Json,
+    /// What the stage runs; its hash is over this.
+    #[serde(skip)]
+    pub spec: StageSpec,
     /// The declaration it comes from.
     pub decl: String,
     /// Axis values (and `seed`) that tell this instance apart.

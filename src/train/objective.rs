@@ -1,10 +1,10 @@
 //! A training objective: a loss mixture as typed values the loss code
-//! matches on (`crate::lower` builds one from a checked `loss = ...`).
+//! matches on (`spec::lower` builds one from a checked `loss = ...`).
 
 use super::delta::DeltaMode;
 
 /// How `sft` reduces the chosen tokens' NLL over a micro-batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Reduction {
     /// Mean over all chosen tokens of the micro-batch (the official code).
     TokenMean,
@@ -15,7 +15,7 @@ pub enum Reduction {
 }
 
 /// One loss of MPO.md's table with its parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum Loss {
     Dpo { beta: f64, smoothing: f64 },
     Hinge { beta: f64 },
@@ -80,7 +80,7 @@ impl Loss {
 }
 
 /// One weighted term.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Term {
     pub weight: f64,
     pub loss: Loss,
@@ -88,7 +88,7 @@ pub struct Term {
 
 /// A weighted sum of losses; each loss appears at most once (the checker
 /// guarantees it).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Objective {
     pub terms: Vec<Term>,
 }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::model::Params;
 
 /// Hyper-parameters (`PyTorch`'s names and defaults, MPO's learning rate).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct AdamWConfig {
     pub lr: f64,
     pub beta1: f64,

@@ -2,7 +2,7 @@
 //! warm-up from 0 (step 0 of a warm-up has learning rate 0), then constant,
 //! cosine or linear decay to `min_lr` over the remaining steps.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Decay {
     Constant,
     Cosine,
@@ -10,13 +10,13 @@ pub enum Decay {
 }
 
 /// `warmup`: a step count, or a fraction of all steps.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub enum Warmup {
     Steps(u64),
     Fraction(f64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Schedule {
     pub decay: Decay,
     pub warmup: Warmup,

@@ -18,7 +18,7 @@ use crate::model::{completion_logps, cpu, Batch, Llama};
 use crate::rng::Rng;
 
 /// How a train stage runs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainConfig {
     pub steps: u64,
     /// Pairs per optimizer step.

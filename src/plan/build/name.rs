@@ -36,7 +36,7 @@ impl Builder<'_> {
         seeded: bool,
     ) -> IndexMap<String, Json> {
         let mut point = IndexMap::new();
-        let seed = draft.hashed.get("seed").cloned();
+        let seed = draft.shown.get("seed").cloned();
         // Inputs were built at the same sweep point, so every axis this
         // stage shows takes its value at the draft's point.
         let values = &self.program.points[draft.point];

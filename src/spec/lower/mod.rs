@@ -1,0 +1,278 @@
+//! Checked values → typed stage specs. Every built-in is matched by its name
+//! here and nowhere after; its defaults were filled from the one built-in
+//! table by the checker, so reading a parameter never falls back to a value
+//! of its own. A failure is a checker bug; the planner reports it at the
+//! declaration.
+
+use std::collections::BTreeMap;
+
+mod sample;
+mod train;
+
+pub use sample::{eval, judge, pairs};
+pub use train::{loss, objective, schedule, tiny, train};
+
+use crate::check::value::{Call, Ref, Value};
+use crate::data::arith::ArithSpec;
+use crate::data::Kind;
+use crate::spec::{
+    DataInput, DataSpec, FileInput, ModelFormat, ModelSource, Precision, Pretrained, ReferenceSpec,
+    Split, TestSplit,
+};
+
+/// What a reference to another declaration stands for at one point and
+/// seed: a stage's output, or a model declaration's model.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Stage(String),
+    Model(ModelSource),
+}
+
+/// Resolves the references a value holds.
+pub type Resolve<'a> = dyn Fn(&Ref) -> Target + 'a;
+
+/// Named values: a call's arguments or a declaration's fields.
+pub(super) trait Args {
+    fn owner(&self) -> &str;
+    fn get(&self, name: &str) -> Option<&Value>;
+
+    fn value(&self, name: &str) -> Result<&Value, String> {
+        self.get(name)
+            .ok_or_else(|| format!("`{}` without `{name}`", self.owner()))
+    }
+    fn bad(&self, name: &str, what: &str) -> String {
+        format!("`{}`: `{name}` is not {what}", self.owner())
+    }
+    fn num(&self, name: &str) -> Result<f64, String> {
+        self.value(name)?
+            .as_f64()
+            .ok_or_else(|| self.bad(name, "a number"))
+    }
+    fn count(&self, name: &str) -> Result<u64, String> {
+        match self.value(name)? {
+            Value::Int(v) if *v >= 0 => Ok(*v as u64),
+            _ => Err(self.bad(name, "a count")),
+        }
+    }
+    fn text(&self, name: &str) -> Result<&str, String> {
+        match self.value(name)? {
+            Value::Str(s) => Ok(s),
+            _ => Err(self.bad(name, "a string")),
+        }
+    }
+    fn flag(&self, name: &str) -> Result<bool, String> {
+        match self.value(name)? {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(self.bad(name, "a boolean")),
+        }
+    }
+    fn call(&self, name: &str) -> Result<&Call, String> {
+        match self.value(name)? {
+            Value::Call(c) => Ok(c),
+            _ => Err(self.bad(name, "a built-in call")),
+        }
+    }
+}
+
+impl Args for Call {
+    fn owner(&self) -> &str {
+        self.name
+    }
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.args.get(name)
+    }
+}
+
+/// A declaration's fields.
+pub(super) struct Fields<'v>(&'static str, &'v BTreeMap<String, Value>);
+
+impl Args for Fields<'_> {
+    fn owner(&self) -> &str {
+        self.0
+    }
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.1.get(name)
+    }
+}
+
+pub(super) fn record<'v>(what: &'static str, value: &'v Value) -> Result<Fields<'v>, String> {
+    match value {
+        Value::Record(fields) => Ok(Fields(what, fields)),
+        other => Err(format!("a {what} is {}", other.describe())),
+    }
+}
+
+/// `arith.train(512)` → the stage it names, its split and limit.
+pub fn data_input(value: &Value, resolve: &Resolve) -> Result<DataInput, String> {
+    let Value::Ref(r) = value else {
+        return Err(format!(
+            "expected a reference to data, found {}",
+            value.describe()
+        ));
+    };
+    let Target::Stage(stage) = resolve(r) else {
+        return Err(format!("`{}` is a model, not data", r.decl));
+    };
+    let split = match r.split.as_deref() {
+        None => None,
+        Some("train") => Some(Split::Train),
+        Some("test") => Some(Split::Test),
+        Some(other) => return Err(format!("`{other}` is not a split")),
+    };
+    Ok(DataInput {
+        stage,
+        split,
+        limit: r.limit.map(|n| n.max(0) as usize),
+    })
+}
+
+/// A model field: a reference to a model or train declaration, or a call.
+pub fn model_input(value: &Value, seed: u64, resolve: &Resolve) -> Result<ModelSource, String> {
+    match value {
+        Value::Ref(r) => Ok(match resolve(r) {
+            Target::Stage(hash) => ModelSource::Stage(hash),
+            Target::Model(source) => source,
+        }),
+        other => model(other, seed),
+    }
+}
+
+/// A model declaration's value: `tiny(...)`, `hf(...)` or `gguf(...)`.
+pub fn model(value: &Value, seed: u64) -> Result<ModelSource, String> {
+    let Value::Call(c) = value else {
+        return Err(format!("expected a model, found {}", value.describe()));
+    };
+    let format = match c.name {
+        "tiny" => {
+            return Ok(ModelSource::Tiny {
+                config: tiny(c)?,
+                seed,
+            })
+        }
+        "hf" => ModelFormat::Hf,
+        "gguf" => ModelFormat::Gguf,
+        other => return Err(format!("`{other}` is not a model")),
+    };
+    let dtype = match c.text("dtype")? {
+        "f32" => Precision::F32,
+        "bf16" => Precision::Bf16,
+        "f16" => Precision::F16,
+        other => return Err(format!("`{}`: unknown dtype `{other}`", c.name)),
+    };
+    let system = c.text("system")?;
+    Ok(ModelSource::Pretrained(Pretrained {
+        format,
+        file: file(c)?,
+        dtype,
+        chat: c.flag("chat")?,
+        system: (!system.is_empty()).then(|| system.to_owned()),
+    }))
+}
+
+fn file(c: &Call) -> Result<FileInput, String> {
+    match c.value("path")? {
+        Value::File(f) => Ok(FileInput {
+            path: f.path.clone(),
+            digest: f.digest.clone(),
+        }),
+        _ => Err(c.bad("path", "a file")),
+    }
+}
+
+/// A data declaration's value.
+pub fn data(value: &Value, resolve: &Resolve) -> Result<DataSpec, String> {
+    let Value::Call(c) = value else {
+        return Err(format!(
+            "expected a data source, found {}",
+            value.describe()
+        ));
+    };
+    match c.name {
+        "task" => {
+            return Ok(DataSpec::Task {
+                arith: arith(c)?,
+                direct: c.num("direct")?,
+            })
+        }
+        "mix" => return mix(c, resolve),
+        "jsonl" | "parquet" => {}
+        other => return Err(format!("`{other}` is not a data source")),
+    }
+    let kind = c.text("format")?;
+    let test = match c.value("test")? {
+        Value::Int(k) if *k >= 0 => TestSplit::Count(*k as usize),
+        Value::Float(f) if (0.0..1.0).contains(f) => TestSplit::Fraction(*f),
+        _ => return Err(c.bad("test", "a count or a fraction in [0, 1)")),
+    };
+    Ok(DataSpec::File {
+        file: file(c)?,
+        kind: Kind::parse(kind).ok_or_else(|| format!("`{}`: unknown format `{kind}`", c.name))?,
+        test,
+        seed: c.count("seed")?,
+    })
+}
+
+fn mix(c: &Call, resolve: &Resolve) -> Result<DataSpec, String> {
+    let Value::List(items) = c.value("sources")? else {
+        return Err(c.bad("sources", "a list"));
+    };
+    let sources = items
+        .iter()
+        .map(|v| data_input(v, resolve))
+        .collect::<Result<Vec<_>, _>>()?;
+    // `repeat` defaults to 1 for every source (the table's derived default).
+    let repeat = match c.get("repeat") {
+        None => vec![1.0; sources.len()],
+        Some(Value::List(r)) => r
+            .iter()
+            .map(|v| {
+                v.as_f64()
+                    .ok_or_else(|| c.bad("repeat", "a list of numbers"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(c.bad("repeat", "a list")),
+    };
+    if repeat.len() != sources.len() {
+        return Err(format!(
+            "`mix`: {} repeat counts for {} sources",
+            repeat.len(),
+            sources.len()
+        ));
+    }
+    Ok(DataSpec::Mix { sources, repeat })
+}
+
+fn arith(c: &Call) -> Result<ArithSpec, String> {
+    let ops = match c.value("ops")? {
+        Value::List(r) => match (r.first(), r.get(1)) {
+            (Some(Value::Int(lo)), Some(Value::Int(hi))) if 0 < *lo && lo <= hi => {
+                (*lo as usize, *hi as usize)
+            }
+            _ => return Err(c.bad("ops", "a range")),
+        },
+        _ => return Err(c.bad("ops", "a range")),
+    };
+    let max_operand = match c.value("max_operand")? {
+        Value::Int(v) if *v > 0 => *v,
+        _ => return Err(c.bad("max_operand", "a positive integer")),
+    };
+    Ok(ArithSpec {
+        max_operand,
+        ops,
+        test: c.count("test")? as usize,
+        seed: c.count("seed")?,
+    })
+}
+
+/// The reference stage of a train declaration.
+pub fn reference(
+    model: &Value,
+    data: &Value,
+    seed: u64,
+    resolve: &Resolve,
+) -> Result<ReferenceSpec, String> {
+    Ok(ReferenceSpec {
+        model: model_input(model, seed, resolve)?,
+        data: data_input(data, resolve)?,
+    })
+}

@@ -1,0 +1,177 @@
+//! Train stages: the loss mixture, the optimizer and its schedule, and the
+//! shape of a fresh `tiny` model.
+
+use super::{data_input, model_input, record, Args, Resolve};
+use crate::check::value::{Call, Value};
+use crate::model::{ByteTokenizer, Config};
+use crate::spec::TrainSpec;
+use crate::train::{
+    AdamWConfig, Decay, DeltaMode, Loss, Objective, Reduction, Schedule, Term, TrainConfig, Warmup,
+};
+
+/// A train declaration's fields (`reference` lowered by the planner into the
+/// hash of the reference stage).
+pub fn train(
+    value: &Value,
+    seed: u64,
+    reference: Option<String>,
+    resolve: &Resolve,
+) -> Result<TrainSpec, String> {
+    let f = record("train stage", value)?;
+    let optimizer = f.call("optimizer")?;
+    if optimizer.name != "adamw" {
+        return Err(format!("`{}` is not an optimizer", optimizer.name));
+    }
+    Ok(TrainSpec {
+        model: model_input(f.value("model")?, seed, resolve)?,
+        data: data_input(f.value("data")?, resolve)?,
+        reference,
+        objective: objective(f.value("loss")?)?,
+        config: TrainConfig {
+            steps: f.count("steps")?,
+            batch: f.count("batch")? as usize,
+            grad_accum: f.count("grad_accum")? as usize,
+            clip: f.num("clip")?,
+            adamw: AdamWConfig {
+                lr: optimizer.num("lr")?,
+                beta1: optimizer.num("beta1")?,
+                beta2: optimizer.num("beta2")?,
+                eps: optimizer.num("eps")?,
+                weight_decay: optimizer.num("weight_decay")?,
+            },
+            schedule: schedule(optimizer.call("schedule")?)?,
+            seed,
+        },
+    })
+}
+
+/// From a checked `loss = ...` value.
+pub fn objective(value: &Value) -> Result<Objective, String> {
+    let Value::Loss(terms) = value else {
+        return Err(format!(
+            "expected a loss mixture, found {}",
+            value.describe()
+        ));
+    };
+    if terms.is_empty() {
+        return Err("a loss mixture needs at least one term".into());
+    }
+    let terms = terms
+        .iter()
+        .map(|t| {
+            Ok(Term {
+                weight: t.weight,
+                loss: loss(&t.loss)?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Objective { terms })
+}
+
+/// Reads a checked loss call (every parameter present).
+pub fn loss(c: &Call) -> Result<Loss, String> {
+    let beta = || c.num("beta");
+    let eps = || c.num("label_smoothing");
+    Ok(match c.name {
+        "dpo" => Loss::Dpo {
+            beta: beta()?,
+            smoothing: eps()?,
+        },
+        "hinge" => Loss::Hinge { beta: beta()? },
+        "ipo" => Loss::Ipo { beta: beta()? },
+        "robust" => Loss::Robust {
+            beta: beta()?,
+            smoothing: eps()?,
+        },
+        "exo_pair" => Loss::ExoPair {
+            beta: beta()?,
+            smoothing: eps()?,
+        },
+        "nca_pair" => Loss::NcaPair { beta: beta()? },
+        "bco_pair" => Loss::BcoPair {
+            beta: beta()?,
+            mode: match c.value("delta")? {
+                Value::Str(s) if s == "cumulative" => DeltaMode::Cumulative,
+                Value::Str(s) if s == "none" => DeltaMode::None,
+                Value::Call(ema) if ema.name == "ema" => DeltaMode::Ema(ema.num("alpha")?),
+                _ => return Err(c.bad("delta", "`cumulative`, `none` or `ema(alpha)`")),
+            },
+        },
+        "sppo_hard" => Loss::SppoHard { beta: beta()? },
+        "aot" => Loss::Aot {
+            beta: beta()?,
+            smoothing: eps()?,
+        },
+        "aot_unpaired" => Loss::AotUnpaired {
+            beta: beta()?,
+            smoothing: eps()?,
+        },
+        "apo_zero" => Loss::ApoZero { beta: beta()? },
+        "apo_down" => Loss::ApoDown { beta: beta()? },
+        "discopop" => Loss::Discopop {
+            beta: beta()?,
+            tau: c.num("tau")?,
+        },
+        "sigmoid_norm" => Loss::SigmoidNorm { beta: beta()? },
+        "sft" => Loss::Sft {
+            reduction: match c.text("reduction")? {
+                "token_mean" => Reduction::TokenMean,
+                "seq_mean" => Reduction::SeqMean,
+                "sum" => Reduction::Sum,
+                other => return Err(format!("`sft`: unknown reduction `{other}`")),
+            },
+        },
+        "orpo" => Loss::Orpo {
+            lambda: c.num("lambda")?,
+        },
+        other => return Err(format!("`{other}` is not a loss")),
+    })
+}
+
+/// From a checked `constant(...)`, `cosine(...)` or `linear(...)` call.
+pub fn schedule(c: &Call) -> Result<Schedule, String> {
+    let decay = match c.name {
+        "constant" => Decay::Constant,
+        "cosine" => Decay::Cosine,
+        "linear" => Decay::Linear,
+        other => return Err(format!("`{other}` is not a schedule")),
+    };
+    let warmup = match c.value("warmup")? {
+        Value::Int(n) if *n >= 0 => Warmup::Steps(*n as u64),
+        Value::Float(f) if (0.0..1.0).contains(f) => Warmup::Fraction(*f),
+        _ => return Err(c.bad("warmup", "a step count or a fraction in [0, 1)")),
+    };
+    let min_lr = match c.name {
+        "constant" => 0.0,
+        _ => c.num("min_lr")?,
+    };
+    Ok(Schedule {
+        decay,
+        warmup,
+        min_lr,
+    })
+}
+
+/// The shape a checked `tiny(...)` call describes (every parameter present
+/// and range-checked, derived widths filled in).
+pub fn tiny(c: &Call) -> Result<Config, String> {
+    let size = |name: &str| match c.value(name)? {
+        Value::Int(v) if *v > 0 => Ok(*v as usize),
+        _ => Err(c.bad(name, "a positive integer")),
+    };
+    let config = Config {
+        vocab: ByteTokenizer::VOCAB,
+        hidden: size("hidden")?,
+        intermediate: size("intermediate")?,
+        layers: size("layers")?,
+        heads: size("heads")?,
+        kv_heads: size("kv_heads")?,
+        context: size("context")?,
+        rope_theta: c.num("rope_theta")?,
+        norm_eps: c.num("norm_eps")?,
+        qkv_bias: c.flag("qkv_bias")?,
+        tie_embeddings: c.flag("tie_embeddings")?,
+    };
+    config.validate()?;
+    Ok(config)
+}
