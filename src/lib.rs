@@ -20,6 +20,7 @@ pub mod eval;
 pub mod exec;
 pub mod model;
 pub mod plan;
+pub mod project;
 pub mod report;
 pub mod rng;
 pub mod spec;

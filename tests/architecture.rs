@@ -39,7 +39,7 @@ fn uses_of(text: &str, module: &str) -> Vec<String> {
 #[test]
 fn the_engine_does_not_import_the_language_or_the_layers_above() {
     let above = [
-        "syntax", "check", "spec", "plan", "exec", "report", "store", "watch", "cli",
+        "syntax", "check", "spec", "plan", "exec", "project", "report", "store", "watch", "cli",
     ];
     let mut found = Vec::new();
     for engine in ["train", "model", "data", "eval"] {

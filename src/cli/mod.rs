@@ -2,12 +2,10 @@
 //! 0 success, 1 experiment errors, 2 usage errors.
 
 mod builtins;
-mod experiment;
 mod load;
 mod loss;
 mod model;
 mod plan;
-mod project;
 mod run;
 mod store;
 mod watch;

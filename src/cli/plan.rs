@@ -4,17 +4,15 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::load::{load, plural, report, warn};
-use super::project::Project;
-use crate::plan::{Plan, StageKind};
-use crate::store::Store;
+use super::load::{checked, plural};
+use crate::plan::Plan;
+use crate::project::{stage_states, State};
 
 pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
     let mut worst = ExitCode::SUCCESS;
     for file in files {
-        match load(file, sets) {
+        match checked(file, sets) {
             Ok(checked) => {
-                warn(&checked);
                 let plan = &checked.plan;
                 let warnings = checked.program.warnings.len();
                 println!(
@@ -32,16 +30,15 @@ pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
                     plural(plan.seeds.len()),
                 );
             }
-            Err(err) => worst = report(file, err),
+            Err(code) => worst = code,
         }
     }
     worst
 }
 
 pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
-    match load(file, sets) {
+    match checked(file, sets) {
         Ok(checked) => {
-            warn(&checked);
             let plan = checked.plan;
             if json {
                 match serde_json::to_string_pretty(&plan) {
@@ -52,12 +49,13 @@ pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
                     }
                 }
             } else {
-                let states = states(file, &plan, None);
+                let states: Option<Vec<&str>> = stage_states(file, &plan, None)
+                    .map(|states| states.into_iter().map(State::name).collect());
                 print!("{}", table(&plan, states.as_deref()));
             }
             ExitCode::SUCCESS
         }
-        Err(err) => report(file, err),
+        Err(code) => code,
     }
 }
 
@@ -128,23 +126,4 @@ pub fn table(plan: &Plan, states: Option<&[&str]>) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
-}
-
-/// `mpx plan`'s state column: cached or to run, when a store exists.
-pub fn states(file: &Path, plan: &Plan, store: Option<&Path>) -> Option<Vec<&'static str>> {
-    let project = Project::locate(file, store).ok()?;
-    if !project.store.join("stages").is_dir() {
-        return None;
-    }
-    let store = Store::open(&project.store).ok()?;
-    Some(
-        plan.stages
-            .iter()
-            .map(|s| match s.kind {
-                StageKind::Report => "render",
-                _ if store.is_done(&s.hash) => "cached",
-                _ => "to run",
-            })
-            .collect(),
-    )
 }

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::experiment::{open, open_checked, Opened};
-use super::load::{load, Checked};
+use super::load::{checked, fail, open};
 use crate::diag::{render, Diagnostic, Span};
-use crate::exec::{self, Cancel, Display, Options, Outcome};
+use crate::exec::{Cancel, Display, Options, Outcome};
 use crate::plan::StageKind;
-use crate::report::{self, Provenance};
+use crate::project::{provenance, Checked, Executor, Experiment, Local};
+use crate::report;
 
 /// Set by Ctrl-C: running stages stop at their next step (training saves a
 /// checkpoint first) and nothing new starts.
@@ -101,44 +101,42 @@ pub(super) fn prepare(args: &RunArgs, devices: &[(String, candle_core::Device)])
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    let checked = match load(&args.file, &args.sets) {
+    let checked = match checked(&args.file, &args.sets) {
         Ok(checked) => checked,
-        Err(e) => return super::load::report(&args.file, e),
+        Err(code) => return code,
     };
-    super::load::warn(&checked);
     // The device before the store: a GPU this build or machine lacks is
     // refused before anything is written.
     let devices = match choose_device(args, Some(&checked)) {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let opts = prepare(args, &devices);
-    let l = match open_checked(&args.file, args.store.as_deref(), checked) {
+    let executor = Local {
+        options: prepare(args, &devices),
+        devices,
+        cancel: &CANCEL,
+    };
+    let l = match Experiment::from_checked(&args.file, &args.sets, args.store.as_deref(), checked) {
         Ok(l) => l,
-        Err(code) => return code,
+        Err(e) => return fail(&args.file, e),
     };
     if let Err(e) = l.store.sweep_tmp() {
         eprintln!("warning: {e}");
     }
-    if let Err(e) = super::store::remember(&l.store, &args.file, &args.sets, &l.plan) {
+    if let Err(e) = l.remember() {
         eprintln!("warning: {e}");
     }
     let display = Display::new(args.quiet);
-    let to_run = l
-        .plan
-        .stages
-        .iter()
-        .filter(|s| s.kind != StageKind::Report && !l.store.is_done(&s.hash))
-        .count();
     let started = Instant::now();
     display.line(&format!(
-        "run `{}`: {} stages, {to_run} to run, {} at once, store {}",
+        "run `{}`: {} stages, {} to run, {} at once, store {}",
         l.plan.experiment,
         l.plan.stages.len() - l.plan.of_kind(StageKind::Report).count(),
-        opts.jobs,
-        l.project.store.display()
+        l.pending(),
+        executor.slots(),
+        l.layout.store.display()
     ));
-    let outcomes = exec::execute(&l.plan, &l.store, &opts, &devices, &CANCEL, &display);
+    let outcomes = executor.execute(&l, &display);
     drop(display);
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let ran = count(&|o| matches!(o, Outcome::Ran(_)));
@@ -177,7 +175,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     );
     let cancelled = CANCEL.everything();
     if !cancelled {
-        let code = render_reports(&l, &args.file, &args.sets, args.device.as_deref()).0;
+        let code = render_reports(&l, args.device.as_deref()).0;
         if code != ExitCode::SUCCESS && failed == 0 {
             return code;
         }
@@ -194,7 +192,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// `mpx report FILE`: re-renders from the store without running anything.
 pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
     match open(file, sets, store) {
-        Ok(l) => render_reports(&l, file, sets, None).0,
+        Ok(l) => render_reports(&l, None).0,
         Err(code) => code,
     }
 }
@@ -202,16 +200,14 @@ pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
 /// Renders every report of the experiment; the exit code and the tables.
 /// `cli_device` is `mpx run --device`, for the command that remakes it.
 pub(super) fn render_reports(
-    l: &Opened,
-    file: &Path,
-    sets: &[String],
+    l: &Experiment,
     cli_device: Option<&str>,
 ) -> (ExitCode, Vec<report::table::Table>) {
     let mut code = ExitCode::SUCCESS;
     let mut tables = Vec::new();
-    let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let base = l.file.parent().unwrap_or(Path::new(".")).to_path_buf();
     // Once for all reports: it asks git and reads every stage's status.
-    let provenance = provenance(l, file, sets, cli_device);
+    let provenance = provenance::provenance(l, cli_device);
     for spec in &l.program.reports {
         let input = report::Input {
             plan: &l.plan,
@@ -219,7 +215,7 @@ pub(super) fn render_reports(
             store: &l.store,
             description: l.program.description.clone(),
             provenance: provenance.clone(),
-            out_dir: l.project.reports.join(&l.plan.experiment),
+            out_dir: l.layout.reports.join(&l.plan.experiment),
             base: base.clone(),
         };
         match report::render(&input) {
@@ -262,80 +258,4 @@ pub(super) fn render_reports(
         }
     }
     (code, tables)
-}
-
-/// How the report was made and how to make it again. The command is the
-/// `mpx run` that reproduces it (also when `mpx report` re-rendered it).
-fn provenance(l: &Opened, file: &Path, sets: &[String], cli_device: Option<&str>) -> Provenance {
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|c| {
-        let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
-        if dirty {
-            format!("{c} (with uncommitted changes)")
-        } else {
-            c
-        }
-    });
-    let quote = |a: &str| {
-        if a.is_empty()
-            || a.contains(|c: char| c.is_whitespace() || "'\"$`\\*?[]{}()<>|&;".contains(c))
-        {
-            format!("'{}'", a.replace('\'', "'\\''"))
-        } else {
-            a.to_owned()
-        }
-    };
-    let mut command = format!("mpx run {}", quote(&file.display().to_string()));
-    for s in sets {
-        command.push_str(" --set ");
-        command.push_str(&quote(s));
-    }
-    if let Some(device) = cli_device {
-        command.push_str(" --device ");
-        command.push_str(device);
-    }
-    // The devices the experiment's stages ran on, as their status records
-    // them (several when stages ran on several GPUs, or some were cached
-    // from a CPU run).
-    let mut devices: Vec<String> = l
-        .plan
-        .stages
-        .iter()
-        .filter(|s| s.kind != StageKind::Report)
-        .filter_map(|s| l.store.status(&s.hash)?.device)
-        .collect();
-    devices.sort();
-    devices.dedup();
-    let device = if devices.is_empty() {
-        "not recorded".to_owned()
-    } else {
-        devices.join(", ")
-    };
-    Provenance {
-        mpx_version: env!("CARGO_PKG_VERSION").to_owned(),
-        git_commit: commit,
-        sources: l.program.sources.clone(),
-        data: l
-            .plan
-            .of_kind(StageKind::Data)
-            .map(|s| (s.name.clone(), s.hash.clone()))
-            .collect(),
-        plan_hash: l.plan.plan_hash.clone(),
-        seeds: l.plan.seeds.clone(),
-        device,
-        command,
-    }
 }

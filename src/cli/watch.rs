@@ -7,17 +7,17 @@
 //! cycle starts with the new plan.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher as _};
-use serde_json::Value as Json;
 
-use super::experiment::{open, Opened};
+use super::load::open;
 use super::run::{choose_device, prepare, render_reports, RunArgs, CANCEL};
-use crate::exec::{self, Display, Outcome};
+use crate::exec::{Display, Outcome};
+use crate::project::{absolute, Executor, Local};
 use crate::report::table::Table;
 use crate::watch::{changed_cells, Debouncer, Watched};
 
@@ -28,12 +28,16 @@ pub fn watch(args: &RunArgs) -> ExitCode {
     // The device is chosen once, from the file as it is now (a broken file
     // leaves it to `--device`, else the CPU); later edits of `device` take
     // effect on the next `mpx watch`.
-    let first = super::load::load(&args.file, &args.sets).ok();
+    let first = crate::project::check_file(&args.file, &args.sets).ok();
     let devices = match choose_device(args, first.as_ref()) {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let opts = prepare(args, &devices);
+    let executor = Local {
+        options: prepare(args, &devices),
+        devices,
+        cancel: &CANCEL,
+    };
     let (tx, rx) = mpsc::channel::<PathBuf>();
     let mut watcher =
         match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -63,24 +67,18 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             watched.files.insert(absolute(&args.file));
             let before = watched.fingerprint();
             // Check and plan; a broken file keeps the last good report.
-            let loaded = match open(&args.file, &args.sets, args.store.as_deref()) {
-                Ok(l) => {
-                    super::load::warn_program(&l.map, &l.program);
-                    l
+            let Ok(loaded) = open(&args.file, &args.sets, args.store.as_deref()) else {
+                println!(
+                    "cycle {cycle}: the experiment has errors (above); keeping the last report"
+                );
+                resubscribe(&mut watcher, &watched, &mut subscribed);
+                fingerprint = before;
+                if !wait(&rx, &mut debouncer, &watched, &mut fingerprint) {
+                    return ExitCode::from(130);
                 }
-                Err(_) => {
-                    println!(
-                        "cycle {cycle}: the experiment has errors (above); keeping the last report"
-                    );
-                    resubscribe(&mut watcher, &watched, &mut subscribed);
-                    fingerprint = before;
-                    if !wait(&rx, &mut debouncer, &watched, &mut fingerprint) {
-                        return ExitCode::from(130);
-                    }
-                    continue;
-                }
+                continue;
             };
-            watched = inputs(&loaded, &args.file);
+            watched = loaded.inputs();
             resubscribe(&mut watcher, &watched, &mut subscribed);
             fingerprint = watched.fingerprint();
             for (path, hash) in before {
@@ -90,12 +88,11 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             }
             // Run this plan on a worker thread until it ends or an edit
             // replaces it.
-            let plan = loaded.plan.clone();
-            let store = loaded.store.clone();
+            let plan = &loaded.plan;
             let outcomes = std::thread::scope(|scope| {
                 let worker = scope.spawn(|| {
-                    let display = Display::new(opts.quiet);
-                    exec::execute(&plan, &store, &opts, &devices, &CANCEL, &display)
+                    let display = Display::new(executor.options.quiet);
+                    executor.execute(&loaded, &display)
                 });
                 let mut replaced = false;
                 while !worker.is_finished() {
@@ -139,8 +136,7 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             let reused = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
             let cancelled = count(&|o| matches!(o, Outcome::Cancelled));
             let failed = count(&|o| matches!(o, Outcome::Failed(_)));
-            let new_tables =
-                render_reports(&loaded, &args.file, &args.sets, args.device.as_deref()).1;
+            let new_tables = render_reports(&loaded, args.device.as_deref()).1;
             let mut changes = Vec::new();
             for (i, t) in new_tables.iter().enumerate() {
                 match tables.get(i) {
@@ -247,58 +243,4 @@ fn resubscribe(
         }
     }
     *subscribed = want;
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return p;
-    }
-    // A file that is gone right now: its folder's canonical path.
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
-    parent.join(path.file_name().unwrap_or_default())
-}
-
-/// The experiment's source and imports, data files and report templates.
-fn inputs(l: &Opened, file: &Path) -> Watched {
-    let mut files: BTreeSet<PathBuf> = l
-        .map
-        .files()
-        .iter()
-        .filter(|f| !f.name.starts_with("--set"))
-        .map(|f| absolute(&f.path))
-        .collect();
-    files.insert(absolute(file));
-    for s in &l.plan.stages {
-        collect_paths(&s.params, &mut files);
-    }
-    let base = file.parent().unwrap_or(Path::new("."));
-    for r in &l.program.reports {
-        if let Some(t) = &r.template {
-            files.insert(absolute(&base.join(t)));
-        }
-    }
-    Watched {
-        files,
-        ignored: vec![absolute(&l.project.store), absolute(&l.project.reports)],
-    }
-}
-
-/// Data files in stage parameters: `{"path": ..., "digest": ...}`.
-fn collect_paths(v: &Json, out: &mut BTreeSet<PathBuf>) {
-    match v {
-        Json::Object(o) => {
-            if let (Some(Json::String(p)), Some(_)) = (o.get("path"), o.get("digest")) {
-                out.insert(absolute(Path::new(p)));
-            }
-            for x in o.values() {
-                collect_paths(x, out);
-            }
-        }
-        Json::Array(a) => a.iter().for_each(|x| collect_paths(x, out)),
-        _ => {}
-    }
 }

@@ -30,6 +30,27 @@ pub enum StageSpec {
     Report(TableSpec),
 }
 
+impl StageSpec {
+    /// The paths of the files and folders the stage reads (data files,
+    /// pretrained models), as written.
+    pub fn files(&self) -> Vec<&str> {
+        fn model(m: &ModelSource) -> Option<&str> {
+            match m {
+                ModelSource::Pretrained(p) => Some(p.file.path.as_str()),
+                _ => None,
+            }
+        }
+        match self {
+            StageSpec::Data(DataSpec::File { file, .. }) => vec![file.path.as_str()],
+            StageSpec::Train(t) => model(&t.model).into_iter().collect(),
+            StageSpec::Reference(r) => model(&r.model).into_iter().collect(),
+            StageSpec::Pairs(p) => model(&p.model).into_iter().collect(),
+            StageSpec::Eval(e) => model(&e.model).into_iter().collect(),
+            StageSpec::Data(_) | StageSpec::Report(_) => Vec::new(),
+        }
+    }
+}
+
 /// Records another stage published: `arith.train(512)`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DataInput {

@@ -20,14 +20,14 @@ struct File {
 
 /// Resolved locations for one experiment.
 #[derive(Debug, Clone)]
-pub struct Project {
+pub struct Layout {
     pub store: PathBuf,
     pub reports: PathBuf,
     /// The `mpx.toml` used, if any.
     pub config: Option<PathBuf>,
 }
 
-impl Project {
+impl Layout {
     /// Finds the settings for `experiment`; `store` (from `--store`) wins.
     pub fn locate(experiment: &Path, store: Option<&Path>) -> Result<Self, String> {
         let dir = experiment
@@ -37,7 +37,7 @@ impl Project {
         Self::locate_dir(dir, store)
     }
 
-    /// [`Project::locate`] for an experiment in `dir`.
+    /// [`Layout::locate`] for an experiment in `dir`.
     pub fn locate_dir(dir: &Path, store: Option<&Path>) -> Result<Self, String> {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let mut found = None;
@@ -48,7 +48,7 @@ impl Project {
                 break;
             }
         }
-        let mut project = Project {
+        let mut project = Layout {
             store: dir.join(".mpx"),
             reports: PathBuf::from("reports"),
             config: None,
@@ -83,19 +83,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let exp = dir.path().join("exp/a.mpx");
         std::fs::create_dir_all(exp.parent().unwrap()).unwrap();
-        let p = Project::locate(&exp, None).unwrap();
+        let p = Layout::locate(&exp, None).unwrap();
         assert!(p.store.ends_with("exp/.mpx") && p.config.is_none());
         std::fs::write(
             dir.path().join("mpx.toml"),
             "store = \"st\"\nreports = \"out\"\n",
         )
         .unwrap();
-        let p = Project::locate(&exp, None).unwrap();
+        let p = Layout::locate(&exp, None).unwrap();
         assert!(p.store.ends_with("st") && p.reports.ends_with("out"));
-        let p = Project::locate(&exp, Some(Path::new("/x"))).unwrap();
+        let p = Layout::locate(&exp, Some(Path::new("/x"))).unwrap();
         assert_eq!(p.store, PathBuf::from("/x"));
         std::fs::write(dir.path().join("mpx.toml"), "stor = 1\n").unwrap();
-        let err = Project::locate(&exp, None).unwrap_err();
+        let err = Layout::locate(&exp, None).unwrap_err();
         assert!(err.contains("mpx.toml") && err.contains("stor"), "{err}");
     }
 }
