@@ -284,3 +284,68 @@ fn bf16_compute_keeps_f32_master_weights_and_tracks_f32() {
     assert_eq!(m.cast(DType::F32).unwrap().dtype(), DType::F32);
     assert_eq!(m.cast(DType::BF16).unwrap().dtype(), DType::BF16);
 }
+
+/// Records the losses of each step and asks to stop after `stop_after`.
+struct Record {
+    resumed: Option<u64>,
+    losses: Vec<(u64, u64)>,
+    stop_after: usize,
+}
+
+impl mpx::train::Observer for Record {
+    fn start(&mut self, resumed: u64) -> Result<(), mpx::train::TrainError> {
+        self.resumed = Some(resumed);
+        Ok(())
+    }
+    fn step(&mut self, log: &mpx::train::StepLog) -> Result<(), mpx::train::TrainError> {
+        self.losses.push((log.step, log.loss.to_bits()));
+        Ok(())
+    }
+    fn stop(&self) -> bool {
+        self.losses.len() >= self.stop_after
+    }
+}
+
+/// `fit`, the one training loop: stopped on request it saves a checkpoint;
+/// run again it resumes there, and the steps match a run that never
+/// stopped, bit for bit.
+#[test]
+fn fit_stops_with_a_checkpoint_and_resumes_where_it_stopped() {
+    use mpx::train::{Checkpoints, Fit};
+    let data = copy_pairs(32, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let record = |stop_after| Record {
+        resumed: None,
+        losses: Vec::new(),
+        stop_after,
+    };
+    let cfg = train_config(7, 3e-3, 1);
+    let objective = mpo(DeltaMode::Cumulative);
+    let straight_ckpt = dir.path().join("straight.safetensors");
+    let mut straight = record(usize::MAX);
+    let mut t = Trainer::new(fresh(3), objective.clone(), cfg.clone());
+    let every = |path| Checkpoints { path, every: 100 };
+    assert_eq!(
+        t.fit(&data, every(&straight_ckpt), &mut straight).unwrap(),
+        Fit::Finished { resumed: 0 }
+    );
+    assert_eq!(straight.losses.len(), 7);
+
+    let ckpt = dir.path().join("stopped.safetensors");
+    let mut first = record(3);
+    let mut t = Trainer::new(fresh(3), objective.clone(), cfg.clone());
+    assert_eq!(
+        t.fit(&data, every(&ckpt), &mut first).unwrap(),
+        Fit::Stopped
+    );
+    assert!(ckpt.is_file(), "stopping saves a checkpoint");
+    let mut rest = record(usize::MAX);
+    let mut t = Trainer::new(fresh(3), objective, cfg);
+    assert_eq!(
+        t.fit(&data, every(&ckpt), &mut rest).unwrap(),
+        Fit::Finished { resumed: 3 }
+    );
+    assert_eq!(rest.resumed, Some(3));
+    let joined: Vec<_> = first.losses.into_iter().chain(rest.losses).collect();
+    assert_eq!(joined, straight.losses);
+}

@@ -15,7 +15,9 @@ use super::source::Source;
 use crate::plan::{Plan, Stage};
 use crate::spec::{DataInput, ReferenceSpec, StageSpec, TrainSpec};
 use crate::store::Store;
-use crate::train::{cache_reference, pair_logps, Example, TrainError, Trainer};
+use crate::train::{
+    cache_reference, pair_logps, Checkpoints, Example, Fit, Observer, StepLog, TrainError, Trainer,
+};
 
 /// Rows per forward pass when generating or scoring without gradients.
 pub(super) const INFER_BATCH: usize = 64;
@@ -132,51 +134,31 @@ fn train(ctx: &Ctx, spec: &TrainSpec) -> Result<Json, StageError> {
     let steps = spec.config.steps;
     let mut trainer =
         Trainer::new(model, spec.objective.clone(), spec.config.clone()).with_compute(compute);
-    let checkpoint = ctx.work.join("checkpoint.safetensors");
     let log_path = ctx.work.join("log.jsonl");
-    let mut resumed = 0;
-    if checkpoint.is_file() {
-        trainer.resume(&checkpoint)?;
-        resumed = trainer.steps_done();
-        truncate_log(&log_path, resumed)?;
-    } else {
-        let _ = std::fs::remove_file(&log_path);
-    }
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let started = Instant::now();
-    let mut tokens = 0usize;
-    while !trainer.finished() {
-        if ctx.cancelled().is_err() {
-            trainer.save(&checkpoint)?;
-            return Err(StageError::Cancelled);
+    let mut log = Log {
+        ctx,
+        path: &log_path,
+        file: None,
+        started: Instant::now(),
+        tokens: 0,
+        steps,
+    };
+    let checkpoints = Checkpoints {
+        path: &ctx.work.join("checkpoint.safetensors"),
+        every: ctx.checkpoint_every,
+    };
+    let resumed = match trainer.fit(&data, checkpoints, &mut log) {
+        Ok(Fit::Finished { resumed }) => resumed,
+        Ok(Fit::Stopped) => return Err(StageError::Cancelled),
+        Err(TrainError::NonFiniteLoss { step, loss }) => {
+            return Err(StageError::Failed(format!(
+                "the loss is {loss} at step {} (try a lower learning rate)",
+                step + 1
+            )))
         }
-        let step = match trainer.step(&data) {
-            Ok(s) => s,
-            Err(TrainError::NonFiniteLoss { step, loss }) => {
-                return Err(StageError::Failed(format!(
-                    "the loss is {loss} at step {} (try a lower learning rate)",
-                    step + 1
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        tokens += step.tokens;
-        let line = serde_json::to_string(&step).map_err(|e| e.to_string())?;
-        writeln!(log, "{line}").map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let rate = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        ctx.progress.update(
-            step.step,
-            steps,
-            &format!("loss {:.4}  {rate:.0} tok/s", step.loss),
-        );
-        if step.step % ctx.checkpoint_every.max(1) == 0 && !trainer.finished() {
-            trainer.save(&checkpoint)?;
-        }
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let (started, tokens) = (log.started, log.tokens);
     drop(log);
     let trained = Loaded {
         model: trainer.model,
@@ -204,9 +186,64 @@ fn train(ctx: &Ctx, spec: &TrainSpec) -> Result<Json, StageError> {
     }))
 }
 
+/// A train stage's observer: appends each step to `log.jsonl` in the work
+/// directory (cut back to the checkpoint on a resume), shows progress, and
+/// stops when the stage is cancelled.
+struct Log<'a> {
+    ctx: &'a Ctx<'a>,
+    path: &'a Path,
+    file: Option<std::fs::File>,
+    started: Instant,
+    tokens: usize,
+    steps: u64,
+}
+
+impl Observer for Log<'_> {
+    fn start(&mut self, resumed: u64) -> Result<(), TrainError> {
+        let io = |source| TrainError::Io {
+            path: self.path.to_path_buf(),
+            source,
+        };
+        if resumed > 0 {
+            truncate_log(self.path, resumed).map_err(io)?;
+        } else if self.path.exists() {
+            std::fs::remove_file(self.path).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path)
+            .map_err(io)?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn step(&mut self, step: &StepLog) -> Result<(), TrainError> {
+        self.tokens += step.tokens;
+        let line = serde_json::to_string(step).expect("a step log serialises");
+        if let Some(file) = &mut self.file {
+            writeln!(file, "{line}").map_err(|source| TrainError::Io {
+                path: self.path.to_path_buf(),
+                source,
+            })?;
+        }
+        let rate = self.tokens as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        self.ctx.progress.update(
+            step.step,
+            self.steps,
+            &format!("loss {:.4}  {rate:.0} tok/s", step.loss),
+        );
+        Ok(())
+    }
+
+    fn stop(&self) -> bool {
+        self.ctx.cancelled().is_err()
+    }
+}
+
 /// Keeps the first `steps` lines of a training log (those before the
 /// checkpoint being resumed).
-fn truncate_log(path: &Path, steps: u64) -> Result<(), String> {
+fn truncate_log(path: &Path, steps: u64) -> std::io::Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
@@ -215,7 +252,7 @@ fn truncate_log(path: &Path, steps: u64) -> Result<(), String> {
         .take(steps as usize)
         .map(|l| format!("{l}\n"))
         .collect();
-    write(path, &kept)
+    std::fs::write(path, kept)
 }
 
 fn read_reference(ctx: &Ctx, hash: &str, data: &mut [Example]) -> Result<(), StageError> {

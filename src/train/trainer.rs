@@ -64,6 +64,12 @@ pub enum TrainError {
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The training log or another file beside the run.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub struct Trainer {
