@@ -162,3 +162,54 @@ fn a_file_of_values_only_checks_with_one_warning() {
     assert!(program.warnings[0].message.contains("declares only values"));
     assert!(program.decls.is_empty());
 }
+
+/// The front end reads files through one trait: a program, its import and
+/// its data file checked and planned from memory, with no disk involved.
+#[test]
+fn a_program_checks_from_memory() {
+    use mpx::diag::files::Memory;
+    use std::sync::Arc;
+    let files = Memory::new()
+        .with(
+            "lab/e.mpx",
+            "import \"shared.mpx\"\nexperiment e { seeds = [1] }\ndata prefs = jsonl(\"data/p.jsonl\")\ntrain t { model = base  data = prefs.train  loss = dpo(0.1)  steps = 2 }\n",
+        )
+        .with(
+            "lab/shared.mpx",
+            "model base = tiny(hidden = 32, layers = 1, heads = 2)\n",
+        )
+        .with(
+            "lab/data/p.jsonl",
+            "{\"prompt\": \"1+1\", \"chosen\": \"2\", \"rejected\": \"3\"}\n",
+        );
+    let mut map = SourceMap::default();
+    let ast = mpx::syntax::parse_with(&mut map, Path::new("lab/e.mpx"), &files)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(map.files().len(), 2, "the import was read from memory");
+    let program = mpx::check::check_with(&map, &ast, &[], Arc::new(files.clone()))
+        .unwrap_or_else(|d| panic!("{}", mpx::diag::render_all(&map, &d)));
+    let plan = plan(&program).unwrap();
+    let data = plan.of_kind(StageKind::Data).next().unwrap();
+    // The record kind was sniffed and the content digested from memory.
+    assert_eq!(data.params["args"]["format"], "pairs");
+    let digest = blake3::hash(b"{\"prompt\": \"1+1\", \"chosen\": \"2\", \"rejected\": \"3\"}\n");
+    assert_eq!(
+        data.params["args"]["path"]["digest"],
+        digest.to_hex().as_str()
+    );
+
+    // A misspelt data file: the suggestion comes from the in-memory folder.
+    let files = files.with(
+        "lab/e.mpx",
+        "import \"shared.mpx\"\nexperiment e { seeds = [1] }\ndata prefs = jsonl(\"data/q.jsonl\")\ntrain t { model = base  data = prefs.train  loss = dpo(0.1)  steps = 2 }\n",
+    );
+    let mut map = SourceMap::default();
+    let ast = mpx::syntax::parse_with(&mut map, Path::new("lab/e.mpx"), &files).unwrap();
+    let diags = mpx::check::check_with(&map, &ast, &[], Arc::new(files)).unwrap_err();
+    let text = mpx::diag::render_all(&map, &diags);
+    assert!(
+        text.contains("file `data/q.jsonl` does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("p.jsonl"), "{text}");
+}

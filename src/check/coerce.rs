@@ -7,6 +7,7 @@ use std::path::Path;
 use super::builtins::{Bound, Category, Ty};
 use super::files::FileCache;
 use super::value::{FileRef, Term, Value};
+use crate::diag::files::Entry;
 use crate::diag::{did_you_mean, Diagnostic, SourceMap, Span};
 use crate::syntax::ast::DeclKind;
 use crate::syntax::sibling_names;
@@ -156,14 +157,15 @@ fn path(
     let full = dir.join(written);
     let want_dir = matches!(ty, Ty::Dir);
     let kind = if want_dir { "folder" } else { "file" };
-    if !full.exists() || full.is_dir() != want_dir {
+    let found = files.entry(&full);
+    if found != Some(if want_dir { Entry::Dir } else { Entry::File }) {
         let parent = full.parent().unwrap_or(Path::new("")).to_path_buf();
         let name = full
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let siblings = sibling_names(&parent, "");
-        let problem = if full.exists() {
+        let siblings = sibling_names(files.files(), &parent, "");
+        let problem = if found.is_some() {
             format!("is not a {kind}")
         } else {
             "does not exist".to_string()

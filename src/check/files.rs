@@ -4,57 +4,84 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Digests and formats, computed once per file per check.
-#[derive(Default, Debug)]
+use crate::diag::files::{Disk, Entry, Files};
+
+/// Digests and formats, computed once per file per check, read through
+/// [`Files`].
 pub struct FileCache {
+    files: Arc<dyn Files>,
     digests: HashMap<PathBuf, Result<String, String>>,
     formats: HashMap<PathBuf, Result<&'static str, String>>,
 }
 
+impl Default for FileCache {
+    fn default() -> Self {
+        Self::new(Arc::new(Disk))
+    }
+}
+
 impl FileCache {
+    pub fn new(files: Arc<dyn Files>) -> Self {
+        Self {
+            files,
+            digests: HashMap::new(),
+            formats: HashMap::new(),
+        }
+    }
+
+    pub fn files(&self) -> &dyn Files {
+        self.files.as_ref()
+    }
+
+    pub fn entry(&self, path: &Path) -> Option<Entry> {
+        self.files.entry(path)
+    }
+
     /// BLAKE3 of a file, or of a folder's files (names and contents, sorted).
     pub fn digest(&mut self, path: &Path) -> Result<String, String> {
+        let files = self.files.as_ref();
         self.digests
             .entry(path.to_path_buf())
-            .or_insert_with(|| digest_path(path))
+            .or_insert_with(|| digest_path(files, path))
             .clone()
     }
 
     /// Which records a JSON Lines file holds, from its first record's fields.
     pub fn detect_format(&mut self, path: &str) -> Result<&'static str, String> {
+        let files = self.files.as_ref();
         self.formats
             .entry(PathBuf::from(path))
-            .or_insert_with(|| detect(Path::new(path)))
+            .or_insert_with(|| detect(files, Path::new(path)))
             .clone()
     }
 }
 
-fn digest_path(path: &Path) -> Result<String, String> {
+fn digest_path(files: &dyn Files, path: &Path) -> Result<String, String> {
     let mut hasher = blake3::Hasher::new();
-    if path.is_dir() {
+    if files.entry(path) == Some(Entry::Dir) {
         let mut entries: Vec<PathBuf> = Vec::new();
-        collect_files(path, &mut entries).map_err(|e| e.to_string())?;
+        collect_files(files, path, &mut entries).map_err(|e| e.to_string())?;
         entries.sort();
         for entry in entries {
             let rel = entry.strip_prefix(path).unwrap_or(&entry);
             hasher.update(rel.to_string_lossy().as_bytes());
             hasher.update(&[0]);
-            let mut file = fs_err::File::open(&entry).map_err(|e| e.to_string())?;
+            let mut file = files.open(&entry).map_err(|e| e.to_string())?;
             hasher.update_reader(&mut file).map_err(|e| e.to_string())?;
         }
     } else {
-        let mut file = fs_err::File::open(path).map_err(|e| e.to_string())?;
+        let mut file = files.open(path).map_err(|e| e.to_string())?;
         hasher.update_reader(&mut file).map_err(|e| e.to_string())?;
     }
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in fs_err::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_files(&path, out)?;
+fn collect_files(files: &dyn Files, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for path in files.list(dir)? {
+        if files.entry(&path) == Some(Entry::Dir) {
+            collect_files(files, &path, out)?;
         } else {
             out.push(path);
         }
@@ -65,8 +92,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Reads the first non-empty line: `chosen` and `rejected` make pairs,
 /// `answer_gt` or `answer` make problems, `messages` or `completion` make
 /// SFT records.
-fn detect(path: &Path) -> Result<&'static str, String> {
-    let file = fs_err::File::open(path).map_err(|e| e.to_string())?;
+fn detect(files: &dyn Files, path: &Path) -> Result<&'static str, String> {
+    let file = files.open(path).map_err(|e| e.to_string())?;
     for (index, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), index + 1))?;
         if line.trim().is_empty() {
@@ -105,34 +132,45 @@ fn detect(path: &Path) -> Result<&'static str, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::files::Memory;
 
     #[test]
     fn detects_record_kinds_and_names_the_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, text).unwrap();
-            p
-        };
-        let pairs = write(
-            "p.jsonl",
-            "\n{\"prompt\":\"q\",\"chosen\":\"a\",\"rejected\":\"b\"}\n",
-        );
-        assert_eq!(detect(&pairs), Ok("pairs"));
-        let problems = write("q.jsonl", "{\"question\":\"1+1\",\"answer_gt\":\"2\"}\n");
-        assert_eq!(detect(&problems), Ok("problems"));
-        let broken = write("b.jsonl", "\n\n{oops\n");
-        assert!(detect(&broken)
+        let files = Memory::new()
+            .with(
+                "p.jsonl",
+                "\n{\"prompt\":\"q\",\"chosen\":\"a\",\"rejected\":\"b\"}\n",
+            )
+            .with("q.jsonl", "{\"question\":\"1+1\",\"answer_gt\":\"2\"}\n")
+            .with("b.jsonl", "\n\n{oops\n");
+        assert_eq!(detect(&files, Path::new("p.jsonl")), Ok("pairs"));
+        assert_eq!(detect(&files, Path::new("q.jsonl")), Ok("problems"));
+        assert!(detect(&files, Path::new("b.jsonl"))
             .unwrap_err()
             .contains("b.jsonl:3: not a JSON record"));
     }
 
     #[test]
-    fn folder_digest_changes_with_content() {
+    fn folder_digest_covers_names_and_content() {
+        let digest = |files: &Memory| digest_path(files, Path::new("m")).unwrap();
+        let one = Memory::new().with("m/a", "1").with("m/sub/b", "x");
+        let two = one.clone().with("m/a", "2");
+        let renamed = Memory::new().with("m/c", "1").with("m/sub/b", "x");
+        assert_ne!(digest(&one), digest(&two));
+        assert_ne!(digest(&one), digest(&renamed));
+        assert_eq!(digest(&one), digest(&one.clone()));
+    }
+
+    #[test]
+    fn disk_and_memory_digest_alike() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("a"), "1").unwrap();
-        let before = digest_path(dir.path()).unwrap();
-        std::fs::write(dir.path().join("a"), "2").unwrap();
-        assert_ne!(before, digest_path(dir.path()).unwrap());
+        std::fs::write(dir.path().join("sub/b"), "x").unwrap();
+        let disk = digest_path(&Disk, dir.path()).unwrap();
+        let memory = Memory::new()
+            .with(dir.path().join("a"), "1")
+            .with(dir.path().join("sub/b"), "x");
+        assert_eq!(disk, digest_path(&memory, dir.path()).unwrap());
     }
 }

@@ -24,6 +24,7 @@ pub mod value;
 pub use standalone::loss_expr;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub use program::{Axis, Column, Program, ReportSpec, Resolved};
 
@@ -32,6 +33,7 @@ use experiment::ExperimentFields;
 use files::FileCache;
 use value::Value;
 
+use crate::diag::files::{Disk, Files};
 use crate::diag::{did_you_mean, normalize, Diagnostic, Kind, SourceMap, Span};
 use crate::syntax::ast::{Ast, Decl, DeclBody, DeclKind, Expr, Field, Ident, Item, SweepEntry};
 
@@ -49,7 +51,18 @@ pub fn check<'a>(
     ast: &'a Ast,
     overrides: &'a [Override],
 ) -> Result<Program, Vec<Diagnostic>> {
-    let mut checker = Checker::new(map, ast);
+    check_with(map, ast, overrides, Arc::new(Disk))
+}
+
+/// [`check`], reading the files the experiment names through `files`
+/// (a [`crate::diag::files::Memory`] checks a program without a disk).
+pub fn check_with<'a>(
+    map: &'a SourceMap,
+    ast: &'a Ast,
+    overrides: &'a [Override],
+    files: Arc<dyn Files>,
+) -> Result<Program, Vec<Diagnostic>> {
+    let mut checker = Checker::new(map, ast, FileCache::new(files));
     let program = checker.run(overrides);
     let mut diags = checker.diags;
     normalize(&mut diags);
@@ -74,13 +87,13 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(map: &'a SourceMap, ast: &'a Ast) -> Self {
+    fn new(map: &'a SourceMap, ast: &'a Ast, files: FileCache) -> Self {
         let mut checker = Self {
             map,
             experiment: None,
             decls: Vec::new(),
             sweep: Vec::new(),
-            files: FileCache::default(),
+            files,
             diags: Vec::new(),
         };
         for item in &ast.items {
@@ -143,7 +156,13 @@ impl<'a> Checker<'a> {
         let points = self.points(&axes, &names, &replaced)?;
         let seeds = self.seeds(&names, &replaced);
         let decls = self.resolve_all(&names, &order, &axes_read, &points);
-        let reports = report::check(&self.decls, &axes, self.map, &mut self.diags);
+        let reports = report::check(
+            &self.decls,
+            &axes,
+            self.map,
+            self.files.files(),
+            &mut self.diags,
+        );
         self.unused_axes(&axes, &order, &axes_read);
         self.unused_decls();
         let experiment = self

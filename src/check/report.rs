@@ -3,6 +3,7 @@
 
 use super::program::{Axis, Column, ReportSpec};
 use super::schema::{metric_outputs, REPORT_FIELDS};
+use crate::diag::files::{Entry, Files};
 use crate::diag::{did_you_mean, Diagnostic, SourceMap};
 use crate::syntax::ast::{Decl, DeclBody, DeclKind, Expr, ExprKind, Field};
 
@@ -12,6 +13,7 @@ pub fn check(
     decls: &[&Decl],
     axes: &[Axis],
     map: &SourceMap,
+    files: &dyn Files,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<ReportSpec> {
     let suites: Vec<&Decl> = decls
@@ -66,7 +68,7 @@ pub fn check(
                 "columns" => spec.columns = columns(&field.value, &suites, diags),
                 "formats" => spec.formats = words(&field.value, &FORMATS, "format", diags),
                 "baseline" => spec.baseline = baseline(&field.value, &suites, diags),
-                "template" => spec.template = template(field, map, diags),
+                "template" => spec.template = template(field, map, files, diags),
                 "title" => spec.title = string(&field.value, "`title`", diags),
                 _ => diags.push(
                     Diagnostic::error(
@@ -304,7 +306,12 @@ fn string(expr: &Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<String
     None
 }
 
-fn template(field: &Field, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Option<String> {
+fn template(
+    field: &Field,
+    map: &SourceMap,
+    files: &dyn Files,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
     let written = string(&field.value, "`template`", diags)?;
     let dir = map
         .get(field.value.span.file)
@@ -313,7 +320,7 @@ fn template(field: &Field, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Opti
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
     let full = dir.join(&written);
-    if full.is_dir() {
+    if files.entry(&full) == Some(Entry::Dir) {
         return Some(full.display().to_string());
     }
     diags.push(

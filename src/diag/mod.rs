@@ -2,6 +2,7 @@
 //! message, labelled spans and hints. Every phase returns them; only
 //! [`render`] draws carets.
 
+pub mod files;
 mod render;
 mod source;
 mod suggest;

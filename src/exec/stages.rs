@@ -37,12 +37,6 @@ impl From<String> for StageError {
     }
 }
 
-impl From<&str> for StageError {
-    fn from(s: &str) -> Self {
-        StageError::Failed(s.to_owned())
-    }
-}
-
 impl From<candle_core::Error> for StageError {
     fn from(e: candle_core::Error) -> Self {
         StageError::Failed(e.to_string())

@@ -14,6 +14,7 @@ use pest::Parser as _;
 pub use ast::Ast;
 use ast::{Expr, Item};
 
+use crate::diag::files::{Disk, Files};
 use crate::diag::{did_you_mean, Diagnostic, FileId, SourceMap, Span};
 
 #[derive(pest_derive::Parser)]
@@ -23,12 +24,22 @@ pub(crate) struct MpxParser;
 /// Parses `path` and everything it imports into one [`Ast`]; sources are
 /// added to `map`. An unreadable root file is the only error without a span.
 pub fn parse(map: &mut SourceMap, path: &Path) -> Result<Ast, ParseFailure> {
+    parse_with(map, path, &Disk)
+}
+
+/// [`parse`], reading through `files`.
+pub fn parse_with(
+    map: &mut SourceMap,
+    path: &Path,
+    files: &dyn Files,
+) -> Result<Ast, ParseFailure> {
     // Record literal tokens too, so errors can say "expected `=`".
     pest::set_error_detail(true);
-    let (text, bad) = decode(fs_err::read(path).map_err(ParseFailure::Unreadable)?);
+    let (text, bad) = decode(files.read(path).map_err(ParseFailure::Unreadable)?);
     let root = map.add(path.display().to_string(), path, text);
     let mut loader = Loader {
         map,
+        files,
         stack: Vec::new(),
         seen: Vec::new(),
         items: Vec::new(),
@@ -111,6 +122,7 @@ pub enum ParseFailure {
 
 struct Loader<'m> {
     map: &'m mut SourceMap,
+    files: &'m dyn Files,
     /// Canonical paths of the files being loaded, for import cycles.
     stack: Vec<PathBuf>,
     /// Files already loaded: a file imported twice is read once.
@@ -122,7 +134,7 @@ struct Loader<'m> {
 impl Loader<'_> {
     fn load(&mut self, file: FileId) {
         let path = self.map.get(file).path.clone();
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let canonical = self.files.canonical(&path);
         self.stack.push(canonical.clone());
         self.seen.push(canonical);
         let items = match self.parse_file(file) {
@@ -147,10 +159,10 @@ impl Loader<'_> {
         let from_path = &self.map.get(from).path;
         let dir = from_path.parent().unwrap_or(Path::new(""));
         let path = dir.join(target);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match self.files.read(&path) {
             Ok(bytes) => bytes,
             Err(e) => {
-                let siblings = sibling_names(dir, "mpx");
+                let siblings = sibling_names(self.files, dir, "mpx");
                 let label = if e.kind() == std::io::ErrorKind::NotFound {
                     format!("no file `{}`", path.display())
                 } else {
@@ -165,7 +177,7 @@ impl Loader<'_> {
             }
         };
         let (text, bad) = decode(bytes);
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let canonical = self.files.canonical(&path);
         if self.stack.contains(&canonical) {
             self.errors.push(
                 Diagnostic::error(
@@ -211,18 +223,13 @@ impl Loader<'_> {
 }
 
 /// Names of the files with extension `ext` in `dir`, sorted, for suggestions.
-pub fn sibling_names(dir: &Path, ext: &str) -> Vec<String> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+pub fn sibling_names(files: &dyn Files, dir: &Path, ext: &str) -> Vec<String> {
+    let mut names: Vec<String> = files
+        .list(dir)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| ext.is_empty() || e.path().extension().is_some_and(|x| x == ext))
-        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|p| ext.is_empty() || p.extension().is_some_and(|x| x == ext))
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
         .collect();
     names.sort();
     names
