@@ -8,16 +8,16 @@ use std::path::Path;
 
 use mpx::exec::{Cancel, Display, Options, Outcome};
 use mpx::project::explain::{self, Change, Verdict};
-use mpx::project::{gc, registry, Executor, Experiment, Local, OpenError, State};
+use mpx::project::{cycle, gc, registry, Executor, Experiment, Local, OpenError, State};
 
 fn open(dir: &Path, file: &str, sets: &[&str]) -> Experiment {
     let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
     Experiment::open(&dir.join(file), &sets, None).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn execute(exp: &Experiment) -> Vec<Outcome> {
-    static CANCEL: Cancel = Cancel::new();
-    let executor = Local {
+/// The local executor with a `Cancel` of its own (tests run in parallel).
+fn local() -> Local<'static> {
+    Local {
         options: Options {
             jobs: 2,
             fail_fast: false,
@@ -26,10 +26,13 @@ fn execute(exp: &Experiment) -> Vec<Outcome> {
             quiet: true,
         },
         devices: vec![("cpu".into(), candle_core::Device::Cpu)],
-        cancel: &CANCEL,
-    };
+        cancel: Box::leak(Box::new(Cancel::new())),
+    }
+}
+
+fn execute(exp: &Experiment) -> Vec<Outcome> {
     exp.remember().unwrap();
-    executor.execute(exp, &Display::new(true))
+    local().execute(exp, &Display::new(true))
 }
 
 #[test]
@@ -145,4 +148,72 @@ fn the_watched_inputs_are_the_source_its_data_and_models() {
     assert!(names.contains(&"e.mpx".to_owned()), "{names:?}");
     assert!(names.contains(&"p.jsonl".to_owned()), "{names:?}");
     assert_eq!(watched.ignored.len(), 2, "the store and the reports");
+}
+
+/// Watch's cycle in-process: an edit that arrives at once replaces the plan
+/// (nothing new starts, the stages the edit dropped are cancelled), and the
+/// next cycle runs the new plan to the end.
+#[test]
+fn a_watch_cycle_replaced_by_an_edit_then_run_to_the_end() {
+    let p = common::project(common::SMALL);
+    let dir = p.path();
+    let exp = open(dir, "small.mpx", &[]);
+    let edited = open(dir, "small.mpx", &["steps=4"]);
+    let dropped = cycle::dropped(&exp.plan, &edited.plan);
+    let mpo = |e: &Experiment| {
+        e.plan
+            .stages
+            .iter()
+            .filter(|s| s.decl == "mpo" && s.kind == mpx::plan::StageKind::Train)
+            .map(|s| s.hash.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(mpo(&exp).iter().all(|h| dropped.contains(h)), "{dropped:?}");
+    assert_eq!(dropped.len(), 4 + 1, "2 mpo, their 2 evals, the report");
+
+    let executor = local();
+    let mut asked = 0;
+    let mut at_once = || {
+        asked += 1;
+        true
+    };
+    let reopen = || Some(open(dir, "small.mpx", &["steps=4"]));
+    let first = cycle::run(
+        &exp,
+        &executor,
+        executor.cancel,
+        true,
+        &mut at_once,
+        &reopen,
+    );
+    assert!(first.replaced);
+    assert_eq!(asked, 1);
+    assert!(
+        !first
+            .outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Failed(_))),
+        "{:?}",
+        first.outcomes
+    );
+
+    let mut never = || false;
+    let second = cycle::run(
+        &edited,
+        &executor,
+        executor.cancel,
+        true,
+        &mut never,
+        &|| None,
+    );
+    assert!(!second.replaced);
+    let summary = cycle::summarize(&second.outcomes, &[], &[]);
+    assert_eq!(summary.failed + summary.cancelled, 0, "{summary}");
+    assert_eq!(
+        summary.ran + summary.reused,
+        edited.plan.stages.len() - 1,
+        "every stage but the report: {summary}"
+    );
+    assert_eq!(edited.pending(), 0);
+    assert!(summary.to_string().ends_with("no table cell changed"));
 }

@@ -16,10 +16,9 @@ use notify::{RecursiveMode, Watcher as _};
 
 use super::load::open;
 use super::run::{choose_device, prepare, render_reports, RunArgs, CANCEL};
-use crate::exec::{Display, Outcome};
-use crate::project::{absolute, Executor, Local};
+use crate::project::{absolute, cycle, Local};
 use crate::report::table::Table;
-use crate::watch::{changed_cells, Debouncer, Watched};
+use crate::watch::{Debouncer, Watched};
 
 /// How long the watched files must be quiet before a cycle starts.
 const QUIET: Duration = Duration::from_millis(250);
@@ -88,69 +87,26 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             }
             // Run this plan on a worker thread until it ends or an edit
             // replaces it.
-            let plan = &loaded.plan;
-            let outcomes = std::thread::scope(|scope| {
-                let worker = scope.spawn(|| {
-                    let display = Display::new(executor.options.quiet);
-                    executor.execute(&loaded, &display)
-                });
-                let mut replaced = false;
-                while !worker.is_finished() {
-                    if CANCEL.everything() {
-                        break;
-                    }
-                    if poll(
-                        &rx,
-                        &mut debouncer,
-                        &watched,
-                        &mut fingerprint,
-                        Duration::from_millis(100),
-                    ) {
-                        // An edit: stop what the new plan no longer has.
-                        replaced = true;
-                        CANCEL.drain();
-                        match open(&args.file, &args.sets, args.store.as_deref()) {
-                            Ok(next) => {
-                                let keep: BTreeSet<&str> =
-                                    next.plan.stages.iter().map(|s| s.hash.as_str()).collect();
-                                for s in &plan.stages {
-                                    if !keep.contains(s.hash.as_str()) {
-                                        CANCEL.stage(&s.hash);
-                                    }
-                                }
-                            }
-                            Err(_) => {
-                                println!("the experiment has errors (above); finishing the running stages of the last good plan");
-                            }
-                        }
-                        break;
-                    }
+            let mut edited = || {
+                let quick = Duration::from_millis(100);
+                poll(&rx, &mut debouncer, &watched, &mut fingerprint, quick)
+            };
+            let reopen = || {
+                let next = open(&args.file, &args.sets, args.store.as_deref()).ok();
+                if next.is_none() {
+                    println!("the experiment has errors (above); finishing the running stages of the last good plan");
                 }
-                let outcomes = worker.join().unwrap_or_default();
-                (outcomes, replaced)
-            });
-            CANCEL.reset();
-            let (outcomes, replaced) = outcomes;
-            let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
-            let ran = count(&|o| matches!(o, Outcome::Ran(_)));
-            let reused = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
-            let cancelled = count(&|o| matches!(o, Outcome::Cancelled));
-            let failed = count(&|o| matches!(o, Outcome::Failed(_)));
+                next
+            };
+            let quiet = executor.options.quiet;
+            let ran = cycle::run(&loaded, &executor, &CANCEL, quiet, &mut edited, &reopen);
             let new_tables = render_reports(&loaded, args.device.as_deref()).1;
-            let mut changes = Vec::new();
-            for (i, t) in new_tables.iter().enumerate() {
-                match tables.get(i) {
-                    Some(old) => changes.extend(changed_cells(old, t)),
-                    None => changes.push(format!("{} rows rendered", t.rows.len())),
-                }
-            }
+            let summary = cycle::summarize(&ran.outcomes, &tables, &new_tables);
             if !new_tables.is_empty() {
                 tables = new_tables;
             }
-            println!(
-                "cycle {cycle}: {ran} run, {reused} reused, {cancelled} cancelled, {failed} failed; {}",
-                if changes.is_empty() { "no table cell changed".to_owned() } else { format!("changed: {}", changes.join("; ")) }
-            );
+            println!("cycle {cycle}: {summary}");
+            let replaced = ran.replaced;
             if CANCEL.everything() {
                 return ExitCode::from(130);
             }

@@ -4,6 +4,7 @@
 //! registry of runs a store has seen, `gc`'s policy and `explain`'s answer.
 //! The command line only parses arguments, calls this and prints.
 
+pub mod cycle;
 mod executor;
 pub mod explain;
 pub mod gc;
