@@ -213,3 +213,19 @@ fn a_program_checks_from_memory() {
     );
     assert!(text.contains("p.jsonl"), "{text}");
 }
+
+/// `_` between digits and `0x` hex literals read as the numbers they spell.
+#[test]
+fn numbers_with_separators_and_hex() {
+    use mpx::syntax::ast::ExprKind;
+    let mut map = SourceMap::default();
+    let mut value = |text: &str| parse_expr(&mut map, "n", text).unwrap().kind;
+    assert!(matches!(value("1_024"), ExprKind::Int(1024)));
+    assert!(matches!(value("0x20"), ExprKind::Int(32)));
+    assert!(matches!(value("0XfF_ff"), ExprKind::Int(0xffff)));
+    assert!(matches!(value("1_000.5"), ExprKind::Float(v) if v == 1000.5));
+    assert!(matches!(value("3e-5"), ExprKind::Float(v) if v == 3e-5));
+    for bad in ["1__0", "1_", "12ab", "0x", "0xg"] {
+        assert!(parse_expr(&mut map, "n", bad).is_err(), "{bad}");
+    }
+}

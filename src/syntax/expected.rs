@@ -12,6 +12,8 @@ use crate::diag::{did_you_mean, Diagnostic, FileId, Span};
 fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::WHITESPACE | Rule::COMMENT | Rule::EOI | Rule::file | Rule::lone_expr => return None,
+        // Parts of a number: the number is named instead.
+        Rule::hex_number | Rule::decimal | Rule::digits => return None,
         Rule::item => "a declaration (`data`, `model`, `train`, `pairs`, `eval`, `sweep`, `report`, `let`, `import`)",
         Rule::import => "an `import`",
         Rule::experiment => "an `experiment` block",
@@ -123,6 +125,19 @@ pub fn to_diagnostic(file: FileId, text: &str, err: &Error<Rule>) -> Diagnostic 
     } else {
         format!("`{}`", &text[pos..found_end])
     };
+    // A malformed number (`12ab`, `1__0`, `0xg`): name the whole token.
+    let token_start = text[..pos.min(text.len())]
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .map_or(0, |i| i + 1);
+    let token = &text[token_start..found_end.max(token_start)];
+    if token_start < pos && token.starts_with(|c: char| c.is_ascii_digit()) {
+        return Diagnostic::error(
+            Span::new(file, token_start, found_end),
+            format!("`{token}` is not a number"),
+        )
+        .label("not a number")
+        .hint("a number is digits with `_` between digits if you like (`1_024`), an optional fraction and exponent (`3e-5`), or `0x` and hex digits (`0x20`); a name starts with a letter");
+    }
     let span = Span::new(file, pos, found_end);
     let expected = condense(expected);
     let message = if expected.is_empty() {
@@ -211,7 +226,10 @@ const KEYWORDS: [&str; 10] = [
 fn is_literal(token: &str) -> bool {
     let chars: Vec<char> = token.chars().collect();
     let is_range = chars.len() == 4 && chars[1] == '.' && chars[2] == '.';
-    !token.trim().is_empty() && token != "BUILTIN_RULE" && !is_range
+    // One letter or `_` is the inside of a name or a number (`1e5`, `0x20`,
+    // `a_b`), never a token of its own.
+    let inner = chars.len() == 1 && (chars[0].is_ascii_alphanumeric() || chars[0] == '_');
+    !token.trim().is_empty() && token != "BUILTIN_RULE" && !is_range && !inner
 }
 
 /// End of the token starting at `pos`: a run of name characters, or one

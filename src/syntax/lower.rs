@@ -284,9 +284,16 @@ impl Lower {
     }
 
     fn number(&mut self, text: &str, span: Span) -> ExprKind {
-        let is_float = text.contains(['.', 'e', 'E']);
+        // `_` only separates digits.
+        let text = &text.replace('_', "");
+        let hex = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"));
+        let is_float = hex.is_none() && text.contains(['.', 'e', 'E']);
         if !is_float {
-            if let Ok(v) = text.parse::<i64>() {
+            let parsed = match hex {
+                Some(digits) => i64::from_str_radix(digits, 16),
+                None => text.parse::<i64>(),
+            };
+            if let Ok(v) = parsed {
                 return ExprKind::Int(v);
             }
             self.errors.push(
