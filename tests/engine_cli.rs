@@ -91,6 +91,24 @@ fn loss_errors_are_located() {
         .stderr(predicate::str::contains(
             "bad.jsonl:1: `chosen_token_logps` has 2 values but `chosen_len` is 3",
         ));
+    // A positive log-probability (a loss or a negated log-prob passed by
+    // mistake) is refused, on its line.
+    std::fs::write(
+        &bad,
+        format!(
+            "{ROWS}{}\n",
+            ROWS.lines().next().unwrap().replace("-9.0", "9.0")
+        ),
+    )
+    .unwrap();
+    mpx()
+        .args(["loss", "dpo()", "--logps"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "bad.jsonl:4: `policy_rejected_logps` is 9: a log-probability is at most 0",
+        ));
 }
 
 /// A model file that is not one is a one-line error naming the file, also

@@ -55,3 +55,32 @@ fn gc_keeps_every_file_and_variant_that_ran() {
     assert_eq!(gc.code, Some(2));
     assert!(gc.stderr.contains("no store at"), "{}", gc.stderr);
 }
+
+/// A published result damaged afterwards (a truncated model) is never
+/// used: the next run says so and builds that stage again, and only it.
+#[test]
+fn a_damaged_result_is_built_again_with_a_notice() {
+    let p = project(SMALL);
+    run(p.path(), &["-q"]);
+    let sft = stage_dirs(p.path())
+        .into_iter()
+        .find(|d| {
+            let spec = std::fs::read_to_string(d.join("spec.json")).unwrap_or_default();
+            let spec: serde_json::Value = serde_json::from_str(&spec).unwrap_or_default();
+            spec["stage"]["name"] == "sft[seed=1]"
+        })
+        .expect("the sft stage");
+    let model = sft.join("model.safetensors");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let again = run(p.path(), &[]);
+    assert!(
+        again.stderr.contains(
+            "notice: the stored result of sft[seed=1] is damaged (`model.safetensors` is"
+        ),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(stages_run(&again), 1, "{}", again.stderr);
+    assert_eq!(std::fs::read(&model).unwrap(), bytes, "rebuilt the same");
+}

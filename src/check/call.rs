@@ -214,6 +214,46 @@ impl Evaluator<'_> {
                 }
             }
         }
+        if let Some(Value::File(file)) = args.get("path") {
+            let path = std::path::Path::new(&file.path);
+            let problem = match builtin.name {
+                "jsonl" => match args.get("format") {
+                    Some(Value::Str(kind)) => self.files.check_records(path, kind).err(),
+                    _ => None,
+                },
+                "parquet" => (!self.files.starts_with(path, b"PAR1")).then(|| {
+                    format!(
+                        "{}: not a Parquet file (it does not start with `PAR1`)",
+                        file.path
+                    )
+                }),
+                "gguf" => (!self.files.starts_with(path, b"GGUF")).then(|| {
+                    format!(
+                        "{}: not a GGUF file (it does not start with `GGUF`)",
+                        file.path
+                    )
+                }),
+                "hf" => {
+                    let config = path.join("config.json");
+                    (self.files.entry(&config).is_none()).then(|| {
+                        format!(
+                            "{}: not a Hugging Face model folder (no `config.json`)",
+                            file.path
+                        )
+                    })
+                }
+                _ => None,
+            };
+            if let Some(message) = problem {
+                let what = if builtin.category == Category::Model {
+                    "model"
+                } else {
+                    "data source"
+                };
+                return self
+                    .push(Diagnostic::error(span, message).label(format!("in this {what}")));
+            }
+        }
         Some(Value::Call(Call {
             name: builtin.name,
             category: builtin.category,

@@ -2,7 +2,7 @@
 //! hash that depends on them) and the record kind of data files.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ pub struct FileCache {
     files: Arc<dyn Files>,
     digests: HashMap<PathBuf, Result<String, String>>,
     formats: HashMap<PathBuf, Result<&'static str, String>>,
+    records: HashMap<(PathBuf, crate::data::Kind), Result<(), String>>,
 }
 
 impl Default for FileCache {
@@ -28,6 +29,7 @@ impl FileCache {
             files,
             digests: HashMap::new(),
             formats: HashMap::new(),
+            records: HashMap::new(),
         }
     }
 
@@ -46,6 +48,34 @@ impl FileCache {
             .entry(path.to_path_buf())
             .or_insert_with(|| digest_path(files, path))
             .clone()
+    }
+
+    /// Checks every record of a JSON Lines file against `kind` (as the run
+    /// will read it); the error names the file and line.
+    pub fn check_records(&mut self, path: &Path, kind: &str) -> Result<(), String> {
+        let Some(kind) = crate::data::Kind::parse(kind) else {
+            return Ok(());
+        };
+        let files = self.files.as_ref();
+        self.records
+            .entry((path.to_path_buf(), kind))
+            .or_insert_with(|| {
+                let reader = files.open(path).map_err(|e| e.to_string())?;
+                crate::data::check_jsonl(reader, path, kind)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+
+    /// Whether a file starts with `magic` (a Parquet file with `PAR1`, a
+    /// GGUF file with `GGUF`).
+    pub fn starts_with(&self, path: &Path, magic: &[u8]) -> bool {
+        let mut head = vec![0; magic.len()];
+        self.files
+            .open(path)
+            .and_then(|mut r| r.read_exact(&mut head))
+            .is_ok_and(|()| head == magic)
     }
 
     /// Which records a JSON Lines file holds, from its first record's fields.

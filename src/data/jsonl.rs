@@ -1,6 +1,6 @@
 //! JSON Lines: one record per non-empty line.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::record::Record;
@@ -8,8 +8,14 @@ use super::{DataError, Kind};
 
 pub fn load(path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
     let file = fs_err::File::open(path).map_err(|e| DataError::file(path, e.to_string()))?;
+    read(file, path, kind)
+}
+
+/// The records of JSON Lines text read from `reader`; `path` names it in
+/// errors.
+pub fn read(reader: impl Read, path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line = line.map_err(|e| DataError::at(path, i + 1, e.to_string()))?;
         if line.trim().is_empty() {
             continue;

@@ -18,7 +18,7 @@ use std::path::Path;
 pub use record::{Message, PairRecord, Problem, Prompt, Record, SftRecord};
 
 /// Which records a file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Kind {
     Pairs,
     Sft,
@@ -62,6 +62,20 @@ impl DataError {
             message: message.into(),
         }
     }
+}
+
+/// Checks JSON Lines text from `reader` as [`load`] does: every record's
+/// shape against `kind`; the number of records.
+pub fn check_jsonl(
+    reader: impl std::io::Read,
+    path: &Path,
+    kind: Kind,
+) -> Result<usize, DataError> {
+    let records = jsonl::read(reader, path, kind)?;
+    if records.is_empty() {
+        return Err(DataError::file(path, "the file has no records"));
+    }
+    Ok(records.len())
 }
 
 /// Reads every record of `path` (`.parquet` by extension, JSON Lines

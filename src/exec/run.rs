@@ -174,7 +174,7 @@ pub fn execute(
         .collect();
     let mut outcome: Vec<Option<Outcome>> = vec![None; n];
     let mut busy = vec![false; n];
-    let to_run = plan
+    let mut to_run = plan
         .stages
         .iter()
         .filter(|s| s.kind != StageKind::Report && !store.is_done(&s.hash))
@@ -220,9 +220,29 @@ pub fn execute(
                         continue;
                     }
                     if store.is_done(&stage.hash) {
-                        outcome[i] = Some(Outcome::Cached);
-                        changed = true;
-                    } else if stop || cancel.stopping() {
+                        // A result damaged since it was published is never
+                        // used: it is built again.
+                        match store.damage(&stage.hash) {
+                            None => {
+                                outcome[i] = Some(Outcome::Cached);
+                                changed = true;
+                                continue;
+                            }
+                            Some(why) => {
+                                display.line(&format!(
+                                    "notice: the stored result of {} is damaged ({why}); building it again",
+                                    stage.name
+                                ));
+                                to_run += 1;
+                                if let Err(e) = store.discard(&stage.hash) {
+                                    outcome[i] = Some(Outcome::Failed(e.to_string()));
+                                    changed = true;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    if stop || cancel.stopping() {
                         outcome[i] = Some(Outcome::NotRun);
                         changed = true;
                     } else if running < opts.jobs.max(1) {

@@ -27,6 +27,44 @@ pub struct Status {
     pub device: Option<String>,
 }
 
+/// Every file of a published stage as it was published: relative path →
+/// size and BLAKE3. Written as `manifest.json` before `status.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub files: std::collections::BTreeMap<String, (u64, String)>,
+}
+
+const MANIFEST: &str = "manifest.json";
+const STATUS: &str = "status.json";
+
+impl Manifest {
+    /// The files under `dir` (but the manifest and status themselves).
+    fn of(dir: &Path) -> io::Result<Self> {
+        let mut files = std::collections::BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy();
+                if rel == MANIFEST || rel == STATUS {
+                    continue;
+                }
+                let mut hasher = blake3::Hasher::new();
+                let size = hasher.update_reader(File::open(&path)?)?.count() as u64;
+                files.insert(
+                    rel.into_owned(),
+                    (size, hasher.finalize().to_hex().to_string()),
+                );
+            }
+        }
+        Ok(Self { files })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
@@ -90,7 +128,50 @@ impl Store {
     }
 
     pub fn is_done(&self, hash: &str) -> bool {
-        self.stage_dir(hash).join("status.json").is_file()
+        self.stage_dir(hash).join(STATUS).is_file()
+    }
+
+    /// What is wrong with a published stage's files since they were
+    /// published (a file truncated, edited, removed or added), if anything.
+    /// Stages published before manifests existed are taken as they are.
+    pub fn damage(&self, hash: &str) -> Option<String> {
+        let dir = self.stage_dir(hash);
+        let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
+        let Ok(recorded) = serde_json::from_str::<Manifest>(&text) else {
+            return Some(format!("{MANIFEST} is unreadable"));
+        };
+        let now = match Manifest::of(&dir) {
+            Ok(m) => m,
+            Err(e) => return Some(e.to_string()),
+        };
+        for (name, (size, digest)) in &recorded.files {
+            match now.files.get(name) {
+                None => return Some(format!("`{name}` is missing")),
+                Some((s, _)) if s != size => {
+                    return Some(format!("`{name}` is {s} bytes, was {size} when published"))
+                }
+                Some((_, d)) if d != digest => {
+                    return Some(format!("`{name}` changed since it was published"))
+                }
+                Some(_) => {}
+            }
+        }
+        now.files
+            .keys()
+            .find(|name| !recorded.files.contains_key(*name))
+            .map(|name| format!("`{name}` was added after it was published"))
+    }
+
+    /// Takes a damaged published stage out of the store (moved aside, then
+    /// removed), so it is built again.
+    pub fn discard(&self, hash: &str) -> Result<(), StoreError> {
+        let dir = self.stage_dir(hash);
+        let aside = self
+            .root
+            .join("tmp")
+            .join(format!("{hash}.damaged.{}", nanos()));
+        std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
+        std::fs::remove_dir_all(&aside).map_err(io_at(&aside))
     }
 
     /// Crash-surviving scratch space of a stage (checkpoints).
@@ -159,7 +240,11 @@ impl Building {
     /// another process published the same hash first, ours is discarded:
     /// the same hash means the same content.
     pub fn publish(mut self, status: &Status) -> Result<PathBuf, StoreError> {
-        let status_path = self.dir.join("status.json");
+        let manifest = Manifest::of(&self.dir).map_err(io_at(&self.dir))?;
+        let manifest_path = self.dir.join(MANIFEST);
+        let text = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
+        std::fs::write(&manifest_path, text).map_err(io_at(&manifest_path))?;
+        let status_path = self.dir.join(STATUS);
         let text = serde_json::to_string_pretty(status).expect("status serialises");
         std::fs::write(&status_path, text).map_err(io_at(&status_path))?;
         if self.target.exists() {
@@ -214,6 +299,38 @@ mod tests {
         let tmp = b.dir.clone();
         drop(b);
         assert!(!tmp.exists() && !store.is_done("def"));
+    }
+
+    /// What was published is what is handed out: a file truncated, edited
+    /// in place, removed or added since is found, and the stage discarded.
+    #[test]
+    fn damage_since_publishing_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let publish = |hash: &str| {
+            let b = store.begin(hash).unwrap();
+            std::fs::create_dir(b.dir.join("sub")).unwrap();
+            std::fs::write(b.dir.join("model.safetensors"), "weights").unwrap();
+            std::fs::write(b.dir.join("sub/log.jsonl"), "{}\n").unwrap();
+            b.publish(&status()).unwrap()
+        };
+        let at = publish("a");
+        assert_eq!(store.damage("a"), None);
+        std::fs::write(at.join("model.safetensors"), "weigh").unwrap();
+        assert!(store.damage("a").unwrap().contains("5 bytes, was 7"));
+        std::fs::write(at.join("model.safetensors"), "WEIGHTS").unwrap();
+        assert!(store.damage("a").unwrap().contains("changed"));
+        std::fs::write(at.join("model.safetensors"), "weights").unwrap();
+        std::fs::remove_file(at.join("sub/log.jsonl")).unwrap();
+        assert!(store
+            .damage("a")
+            .unwrap()
+            .contains("sub/log.jsonl` is missing"));
+        let at = publish("b");
+        std::fs::write(at.join("extra"), "x").unwrap();
+        assert!(store.damage("b").unwrap().contains("`extra` was added"));
+        store.discard("b").unwrap();
+        assert!(!store.is_done("b") && !at.exists());
     }
 
     #[test]

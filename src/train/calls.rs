@@ -40,6 +40,28 @@ impl Row {
         if values.iter().any(|v| !v.is_finite()) {
             return Some("log-probs must be finite".into());
         }
+        // A summed log-probability is at most 0 (a probability at most 1).
+        let names = [
+            "policy_chosen_logps",
+            "policy_rejected_logps",
+            "ref_chosen_logps",
+            "ref_rejected_logps",
+        ];
+        if let Some((name, v)) = names.iter().zip(values).find(|(_, v)| *v > 0.0) {
+            return Some(format!(
+                "`{name}` is {v}: a log-probability is at most 0 (did you pass a loss or a negated log-prob?)"
+            ));
+        }
+        if let Some(v) = self
+            .chosen_token_logps
+            .iter()
+            .flatten()
+            .find(|v| !v.is_finite() || **v > 0.0)
+        {
+            return Some(format!(
+                "`chosen_token_logps` holds {v}: each must be a finite log-probability, at most 0"
+            ));
+        }
         if self.chosen_len == 0 || self.rejected_len == 0 {
             return Some("`chosen_len` and `rejected_len` must be at least 1".into());
         }
