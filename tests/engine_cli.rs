@@ -68,47 +68,41 @@ fn loss_errors_are_located() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("<loss>:1:").and(predicate::str::contains("bco_pair")));
+    // Each bad rows file: exit 1, and the file and line at fault named.
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(
-        &bad,
-        format!("{ROWS}{}\n", r#"{"policy_chosen_logps": -1.0}"#),
-    )
-    .unwrap();
-    mpx()
-        .args(["loss", "dpo()", "--logps"])
-        .arg(&bad)
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("bad.jsonl:4:").and(predicate::str::contains("missing field")),
-        );
-    std::fs::write(&bad, r#"{"policy_chosen_logps": -5.0, "policy_rejected_logps": -9.0, "ref_chosen_logps": -5.0, "ref_rejected_logps": -9.0, "chosen_len": 3, "rejected_len": 6, "chosen_token_logps": [-1.0, -2.0]}"#).unwrap();
-    mpx()
-        .args(["loss", "sft()", "--logps"])
-        .arg(&bad)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "bad.jsonl:1: `chosen_token_logps` has 2 values but `chosen_len` is 3",
-        ));
+    let refused = |expr: &str, rows: &str, wanted: &[&str]| {
+        std::fs::write(&bad, rows).unwrap();
+        let out = mpx()
+            .args(["loss", expr, "--logps"])
+            .arg(&bad)
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        for w in wanted {
+            assert!(stderr.contains(w), "{w}: {stderr}");
+        }
+    };
+    let first = ROWS.lines().next().unwrap();
+    refused(
+        "dpo()",
+        &format!("{ROWS}{}\n", r#"{"policy_chosen_logps": -1.0}"#),
+        &["bad.jsonl:4:", "missing field"],
+    );
+    refused(
+        "sft()",
+        &first.replace(
+            "\"chosen_len\": 4",
+            "\"chosen_len\": 3, \"chosen_token_logps\": [-1.0, -2.0]",
+        ),
+        &["bad.jsonl:1: `chosen_token_logps` has 2 values but `chosen_len` is 3"],
+    );
     // A positive log-probability (a loss or a negated log-prob passed by
     // mistake) is refused, on its line.
-    std::fs::write(
-        &bad,
-        format!(
-            "{ROWS}{}\n",
-            ROWS.lines().next().unwrap().replace("-9.0", "9.0")
-        ),
-    )
-    .unwrap();
-    mpx()
-        .args(["loss", "dpo()", "--logps"])
-        .arg(&bad)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "bad.jsonl:4: `policy_rejected_logps` is 9: a log-probability is at most 0",
-        ));
+    refused(
+        "dpo()",
+        &format!("{ROWS}{}\n", first.replace("-9.0", "9.0")),
+        &["bad.jsonl:4: `policy_rejected_logps` is 9: a log-probability is at most 0"],
+    );
 }
 
 /// A model file that is not one is a one-line error naming the file, also
