@@ -18,6 +18,7 @@ pub mod data;
 pub mod diag;
 pub mod eval;
 pub mod exec;
+pub mod fuzz;
 pub mod model;
 pub mod plan;
 pub mod project;

@@ -9,8 +9,9 @@ use super::value::Value;
 use crate::diag::{did_you_mean, Diagnostic, Span};
 use crate::syntax::ast::{BinaryOp, Field, SweepEntry};
 
-/// A grid larger than this is a mistake, not an experiment.
-const MAX_POINTS: usize = 1_000_000;
+/// A grid larger than this is a mistake, not an experiment: every point
+/// trains and evaluates, and planning 10⁵ points already takes seconds.
+const MAX_POINTS: usize = 10_000;
 
 /// Axes in declaration order; a `zip` block's axes form one group.
 pub fn axes(entries: &[&SweepEntry]) -> Vec<Axis> {
@@ -73,8 +74,15 @@ pub fn expand(
     if total.is_none_or(|t| t > MAX_POINTS) {
         let span = axes.first().map_or_else(Span::default, |a| a.span);
         ev.diags.push(
-            Diagnostic::error(span, format!("the sweep has more than {MAX_POINTS} points"))
-                .label("in this sweep"),
+            Diagnostic::error(
+                span,
+                match total {
+                    Some(t) => format!("the sweep has {t} points; at most {MAX_POINTS}"),
+                    None => format!("the sweep has more than {MAX_POINTS} points"),
+                },
+            )
+            .label("in this sweep")
+            .hint("every point trains and evaluates: coarsen an axis, or split the sweep into several experiments"),
         );
         return None;
     }

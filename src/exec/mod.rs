@@ -2,6 +2,7 @@
 //! store. `source` resolves data inputs, `models` model sources, `stages`
 //! runs one stage, `run` schedules them and `progress` shows them.
 
+mod cancel;
 mod materialize;
 mod models;
 pub mod progress;
@@ -10,5 +11,6 @@ mod sampled;
 pub mod source;
 pub mod stages;
 
+pub use cancel::Cancel;
 pub use progress::Display;
-pub use run::{execute, Cancel, Options, Outcome, Slots};
+pub use run::{execute, Options, Outcome, Slots};

@@ -5,15 +5,15 @@
 //! claims its hash (an OS lock released even by `kill -9`) and re-checks the
 //! store, so each stage is built once and the others reuse it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use candle_core::Device;
 use serde_json::{json, Map, Value as Json};
 
+use super::cancel::Cancel;
 use super::progress::Display;
 use super::stages::{self, Ctx, StageError};
 use crate::plan::{Plan, StageKind};
@@ -32,68 +32,6 @@ pub struct Options {
     pub root: PathBuf,
     /// No progress output.
     pub quiet: bool,
-}
-
-/// Stops stages: every one (Ctrl-C), or some by hash (`mpx watch`, when an
-/// edit took them out of the plan). `drain` only stops new ones starting.
-/// A stopped training stage saves a checkpoint first.
-#[derive(Debug)]
-pub struct Cancel {
-    all: AtomicBool,
-    drain: AtomicBool,
-    stages: Mutex<BTreeSet<String>>,
-}
-
-impl Default for Cancel {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Cancel {
-    pub const fn new() -> Self {
-        Self {
-            all: AtomicBool::new(false),
-            drain: AtomicBool::new(false),
-            stages: Mutex::new(BTreeSet::new()),
-        }
-    }
-
-    /// Stops everything; returns whether it was already stopping.
-    pub fn all(&self) -> bool {
-        self.all.swap(true, Ordering::SeqCst)
-    }
-
-    pub fn drain(&self) {
-        self.drain.store(true, Ordering::SeqCst);
-    }
-
-    pub fn stage(&self, hash: &str) {
-        self.stages
-            .lock()
-            .expect("not poisoned")
-            .insert(hash.to_owned());
-    }
-
-    /// Clears stage cancellations and draining (not a Ctrl-C).
-    pub fn reset(&self) {
-        self.drain.store(false, Ordering::SeqCst);
-        self.stages.lock().expect("not poisoned").clear();
-    }
-
-    pub fn everything(&self) -> bool {
-        self.all.load(Ordering::SeqCst)
-    }
-
-    /// Whether a running stage should stop.
-    pub fn is_cancelled(&self, hash: &str) -> bool {
-        self.everything() || self.stages.lock().expect("not poisoned").contains(hash)
-    }
-
-    /// Whether new stages should not start.
-    pub fn stopping(&self) -> bool {
-        self.everything() || self.drain.load(Ordering::SeqCst)
-    }
 }
 
 /// What became of one stage.
@@ -220,25 +158,17 @@ pub fn execute(
                         continue;
                     }
                     if store.is_done(&stage.hash) {
-                        // A result damaged since it was published is never
-                        // used: it is built again.
-                        match store.damage(&stage.hash) {
-                            None => {
+                        match cached(store, stage, display) {
+                            Ok(true) => {
                                 outcome[i] = Some(Outcome::Cached);
                                 changed = true;
                                 continue;
                             }
-                            Some(why) => {
-                                display.line(&format!(
-                                    "notice: the stored result of {} is damaged ({why}); building it again",
-                                    stage.name
-                                ));
-                                to_run += 1;
-                                if let Err(e) = store.discard(&stage.hash) {
-                                    outcome[i] = Some(Outcome::Failed(e.to_string()));
-                                    changed = true;
-                                    continue;
-                                }
+                            Ok(false) => to_run += 1,
+                            Err(e) => {
+                                outcome[i] = Some(Outcome::Failed(e));
+                                changed = true;
+                                continue;
                             }
                         }
                     }
@@ -295,6 +225,21 @@ fn placed(devices: &[(String, Device)], d: usize) -> String {
     } else {
         String::new()
     }
+}
+
+/// Whether a published stage's result can be used. One damaged since it
+/// was published never is: it is discarded, with a notice, to be built
+/// again (`Ok(false)`).
+fn cached(store: &Store, stage: &crate::plan::Stage, display: &Display) -> Result<bool, String> {
+    let Some(why) = store.damage(&stage.hash) else {
+        return Ok(true);
+    };
+    display.line(&format!(
+        "notice: the stored result of {} is damaged ({why}); building it again",
+        stage.name
+    ));
+    store.discard(&stage.hash).map_err(|e| e.to_string())?;
+    Ok(false)
 }
 
 /// Claims, builds and publishes one stage.

@@ -67,7 +67,7 @@ pub struct Ctx<'a> {
     pub out: &'a Path,
     pub work: PathBuf,
     pub device: &'a Device,
-    pub cancel: &'a super::run::Cancel,
+    pub cancel: &'a super::Cancel,
     pub progress: &'a dyn Progress,
     /// Training saves a checkpoint every this many steps.
     pub checkpoint_every: u64,

@@ -127,8 +127,10 @@ pub fn to_diagnostic(file: FileId, text: &str, err: &Error<Rule>) -> Diagnostic 
     };
     // A malformed number (`12ab`, `1__0`, `0xg`): name the whole token.
     let token_start = text[..pos.min(text.len())]
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let token = &text[token_start..found_end.max(token_start)];
     if token_start < pos && token.starts_with(|c: char| c.is_ascii_digit()) {
         return Diagnostic::error(
