@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mpx::fuzz::{run_one, Corpus, Reached, Verdict};
+use mpx::fuzz::{run_one, Corpus, Verdict};
 
 #[test]
 fn a_short_fuzz_run_finds_no_panic_and_no_slow_input() {
@@ -53,5 +53,56 @@ fn a_short_fuzz_run_finds_no_panic_and_no_slow_input() {
             "{} of 1500 inputs failed; the first, input {i}: {verdict:?}\n---\n{shown}\n---",
             findings.len()
         );
+    }
+}
+
+/// The JSON Lines reader on mutated data files: every input is records or
+/// an error naming the file and line, never a panic.
+#[test]
+fn mutated_data_files_are_records_or_located_errors() {
+    use mpx::data::{check_jsonl, Kind};
+    use mpx::rng::Rng;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seeds: Vec<Vec<u8>> = [
+        "experiments/data/arith_prefs.jsonl",
+        "tests/fixtures/check/err/prefs.jsonl",
+    ]
+    .iter()
+    .map(|p| std::fs::read(root.join(p)).unwrap())
+    .collect();
+    let pieces: [&[u8]; 12] = [
+        b"\n",
+        b"{",
+        b"}",
+        b"\"",
+        b",",
+        b":",
+        b"null",
+        b"[]",
+        b"\"chosen\"",
+        b"\\u0000",
+        b"\xff",
+        b"1e999",
+    ];
+    let mut rng = Rng::new(3, "fuzz-data");
+    let path = Path::new("fuzz.jsonl");
+    for _ in 0..3000 {
+        let mut bytes = seeds[rng.below(seeds.len())].clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(bytes.len() + 1);
+            if rng.below(2) == 0 {
+                let len = rng.below(8.min(bytes.len() - at) + 1);
+                bytes.drain(at..at + len);
+            } else {
+                let piece = pieces[rng.below(pieces.len())];
+                bytes.splice(at..at, piece.iter().copied());
+            }
+        }
+        for kind in [Kind::Pairs, Kind::Sft, Kind::Problems] {
+            if let Err(e) = check_jsonl(bytes.as_slice(), path, kind) {
+                let message = e.to_string();
+                assert!(message.starts_with("fuzz.jsonl"), "{message}");
+            }
+        }
     }
 }
