@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::absolute;
 use crate::plan::Plan;
 use crate::store::Store;
 
@@ -107,8 +108,4 @@ pub fn last_run(store: &Store, file: &Path, sets: &[String]) -> Option<RunRecord
         .find(|r| r.sets == sets)
         .or_else(|| mine.first())
         .cloned()
-}
-
-fn absolute(file: &Path) -> PathBuf {
-    std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf())
 }

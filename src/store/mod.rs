@@ -38,8 +38,9 @@ const MANIFEST: &str = "manifest.json";
 const STATUS: &str = "status.json";
 
 impl Manifest {
-    /// The files under `dir` (but the manifest and status themselves).
-    fn of(dir: &Path) -> io::Result<Self> {
+    /// The files under `dir` (but the manifest and status themselves), by
+    /// path relative to `dir`.
+    fn files(dir: &Path) -> io::Result<std::collections::BTreeMap<String, PathBuf>> {
         let mut files = std::collections::BTreeMap::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
@@ -50,17 +51,26 @@ impl Manifest {
                     continue;
                 }
                 let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy();
-                if rel == MANIFEST || rel == STATUS {
-                    continue;
+                if rel != MANIFEST && rel != STATUS {
+                    files.insert(rel.into_owned(), path);
                 }
-                let mut hasher = blake3::Hasher::new();
-                let size = hasher.update_reader(File::open(&path)?)?.count() as u64;
-                files.insert(
-                    rel.into_owned(),
-                    (size, hasher.finalize().to_hex().to_string()),
-                );
             }
         }
+        Ok(files)
+    }
+
+    /// Size and BLAKE3 of one file.
+    fn measure(path: &Path) -> io::Result<(u64, String)> {
+        let mut hasher = blake3::Hasher::new();
+        let size = hasher.update_reader(File::open(path)?)?.count() as u64;
+        Ok((size, hasher.finalize().to_hex().to_string()))
+    }
+
+    fn of(dir: &Path) -> io::Result<Self> {
+        let files = Self::files(dir)?
+            .into_iter()
+            .map(|(rel, path)| Ok((rel, Self::measure(&path)?)))
+            .collect::<io::Result<_>>()?;
         Ok(Self { files })
     }
 }
@@ -136,28 +146,38 @@ impl Store {
     /// Stages published before manifests existed are taken as they are.
     pub fn damage(&self, hash: &str) -> Option<String> {
         let dir = self.stage_dir(hash);
-        let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
+        let manifest = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&manifest).ok()?;
         let Ok(recorded) = serde_json::from_str::<Manifest>(&text) else {
             return Some(format!("{MANIFEST} is unreadable"));
         };
-        let now = match Manifest::of(&dir) {
-            Ok(m) => m,
+        // Sizes are always compared; contents only of files written since
+        // the manifest was (an edit moves the modification time), so a run
+        // does not re-read every cached model.
+        let sealed = std::fs::metadata(&manifest).and_then(|m| m.modified()).ok();
+        let now = match Manifest::files(&dir) {
+            Ok(files) => files,
             Err(e) => return Some(e.to_string()),
         };
         for (name, (size, digest)) in &recorded.files {
-            match now.files.get(name) {
-                None => return Some(format!("`{name}` is missing")),
-                Some((s, _)) if s != size => {
-                    return Some(format!("`{name}` is {s} bytes, was {size} when published"))
-                }
-                Some((_, d)) if d != digest => {
-                    return Some(format!("`{name}` changed since it was published"))
-                }
-                Some(_) => {}
+            let Some(meta) = now.get(name).and_then(|p| std::fs::metadata(p).ok()) else {
+                return Some(format!("`{name}` is missing"));
+            };
+            if meta.len() != *size {
+                return Some(format!(
+                    "`{name}` is {} bytes, was {size} when published",
+                    meta.len()
+                ));
+            }
+            let touched = match (sealed, meta.modified()) {
+                (Some(sealed), Ok(modified)) => modified >= sealed,
+                _ => true,
+            };
+            if touched && !Manifest::measure(&now[name]).is_ok_and(|(_, d)| d == *digest) {
+                return Some(format!("`{name}` changed since it was published"));
             }
         }
-        now.files
-            .keys()
+        now.keys()
             .find(|name| !recorded.files.contains_key(*name))
             .map(|name| format!("`{name}` was added after it was published"))
     }
