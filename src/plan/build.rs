@@ -1,7 +1,7 @@
 //! Instantiates declarations per sweep point and seed, memoised so that
 //! each distinct instance is built once, and merged by hash.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value as Json};
 
@@ -51,6 +51,8 @@ pub struct Builder<'p> {
     /// Per declaration, per point: the group of points sharing its instance.
     groups: Vec<Vec<u32>>,
     memo: HashMap<(usize, u32, i64), Inst>,
+    /// Eval declarations already instantiated, by the same key.
+    evaluated: HashSet<(usize, u32, i64)>,
     stages: Vec<Stage>,
     by_hash: HashMap<String, usize>,
     /// Per stage: the axes its name shows and whether it has a seed.
@@ -71,6 +73,7 @@ impl<'p> Builder<'p> {
             index,
             groups,
             memo: HashMap::new(),
+            evaluated: HashSet::new(),
             stages: Vec::new(),
             by_hash: HashMap::new(),
             labels: Vec::new(),
@@ -202,14 +205,10 @@ impl<'p> Builder<'p> {
     fn eval(&mut self, d: usize, point: usize, seed: i64) -> Built<()> {
         let decl = &self.program.decls[d];
         let key = (d, self.groups[d][point], seed);
-        if self.memo.contains_key(&key) {
+        if self.evaluated.contains(&key) {
             return Ok(());
         }
-        let placeholder = Inst::Model {
-            shown: Json::Null,
-            source: ModelSource::Stage(String::new()),
-        };
-        self.memo.insert(key, placeholder);
+        self.evaluated.insert(key);
         for target in &decl.targets {
             let Some(&t) = self.index.get(target.as_str()) else {
                 continue;
