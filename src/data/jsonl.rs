@@ -15,6 +15,17 @@ pub fn load(path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
 /// errors.
 pub fn read(reader: impl Read, path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
     let mut out = Vec::new();
+    each(reader, path, kind, &mut |r| out.push(r))?;
+    Ok(out)
+}
+
+/// Hands each record to `f` as it is read (checking a file keeps none).
+pub fn each(
+    reader: impl Read,
+    path: &Path,
+    kind: Kind,
+    f: &mut dyn FnMut(Record),
+) -> Result<(), DataError> {
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line = line.map_err(|e| DataError::at(path, i + 1, e.to_string()))?;
         if line.trim().is_empty() {
@@ -25,7 +36,7 @@ pub fn read(reader: impl Read, path: &Path, kind: Kind) -> Result<Vec<Record>, D
         let Some(fields) = value.as_object() else {
             return Err(DataError::at(path, i + 1, "expected a JSON object"));
         };
-        out.push(Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))?);
+        f(Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))?);
     }
-    Ok(out)
+    Ok(())
 }

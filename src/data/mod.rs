@@ -71,11 +71,12 @@ pub fn check_jsonl(
     path: &Path,
     kind: Kind,
 ) -> Result<usize, DataError> {
-    let records = jsonl::read(reader, path, kind)?;
-    if records.is_empty() {
+    let mut count = 0;
+    jsonl::each(reader, path, kind, &mut |_| count += 1)?;
+    if count == 0 {
         return Err(DataError::file(path, "the file has no records"));
     }
-    Ok(records.len())
+    Ok(count)
 }
 
 /// Reads every record of `path` (`.parquet` by extension, JSON Lines
