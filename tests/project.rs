@@ -40,11 +40,8 @@ fn run_explain_and_collect_in_process() {
     let p = common::project(common::SMALL);
     let dir = p.path();
     let exp = open(dir, "small.mpx", &[]);
-    assert_eq!(
-        exp.pending(),
-        exp.plan.stages.len() - 1,
-        "all but the report"
-    );
+    assert_eq!(exp.pending(), exp.plan.stages.len());
+    assert_eq!(exp.plan.reports.len(), 1);
     let states = mpx::project::stage_states(&exp.file, &exp.plan, None).unwrap();
     assert!(states.iter().all(|s| *s != State::Cached));
     let outcomes = execute(&exp);
@@ -58,6 +55,19 @@ fn run_explain_and_collect_in_process() {
     // and explain says their `steps` changed since the last run of the file.
     let cached = explain::explain(&exp, "sft").unwrap();
     assert_eq!(cached[0].verdict, Verdict::Cached);
+    // A report is no stage: rendered after every run from its evals.
+    let table = &exp.plan.reports[0];
+    let rendered = explain::explain(&exp, &table.name).unwrap();
+    assert_eq!(
+        (rendered[0].kind, &rendered[0].verdict),
+        (
+            "report",
+            &Verdict::Rendered {
+                evals: table.inputs.len()
+            }
+        )
+    );
+    assert!(table.inputs.len() >= 2, "an eval per model");
     let variant = open(dir, "small.mpx", &["steps=4"]);
     let mut mpo = explain::explain(&variant, "mpo").unwrap();
     mpo.retain(|e| e.kind == "train");
@@ -169,7 +179,7 @@ fn a_watch_cycle_replaced_by_an_edit_then_run_to_the_end() {
             .collect::<Vec<_>>()
     };
     assert!(mpo(&exp).iter().all(|h| dropped.contains(h)), "{dropped:?}");
-    assert_eq!(dropped.len(), 4 + 1, "2 mpo, their 2 evals, the report");
+    assert_eq!(dropped.len(), 4, "2 mpo and their 2 evals");
 
     let executor = local();
     let mut asked = 0;
@@ -211,8 +221,8 @@ fn a_watch_cycle_replaced_by_an_edit_then_run_to_the_end() {
     assert_eq!(summary.failed + summary.cancelled, 0, "{summary}");
     assert_eq!(
         summary.ran + summary.reused,
-        edited.plan.stages.len() - 1,
-        "every stage but the report: {summary}"
+        edited.plan.stages.len(),
+        "every stage: {summary}"
     );
     assert_eq!(edited.pending(), 0);
     assert!(summary.to_string().ends_with("no table cell changed"));

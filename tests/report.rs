@@ -131,6 +131,17 @@ fn markdown_latex_and_html_match_their_snapshots() {
         "{md}"
     );
     insta::assert_snapshot!("markdown", md);
+    // What `mpx run` prints is the report's own table, rendered once.
+    let printed = report::markdown_table(&r.table);
+    assert!(
+        printed.starts_with("| run |") && md.contains(&printed),
+        "{printed}"
+    );
+    assert_eq!(
+        printed.lines().count(),
+        2 + 3,
+        "header, rule and three rows"
+    );
     insta::assert_snapshot!("latex", read(dir.path(), "table.tex"));
     insta::assert_snapshot!("html", read(dir.path(), "table.html"));
     let csv = read(dir.path(), "table.tidy.csv");

@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const SMALL: &str = include_str!("fixtures/run/small.mpx");
+mod common;
+
+use common::{wait_until_training, SMALL};
 
 /// A running `mpx watch` whose stdout lines arrive on a channel.
 struct Watch {
@@ -191,17 +193,7 @@ fn an_edit_during_a_long_stage_cancels_it_when_it_leaves_the_plan() {
     write(d, "small.mpx", &long);
     let mut w = Watch::start(d, "small.mpx");
     // Wait until the long SFT is training.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_dir(d.join(".mpx/work"))
-        .map(|es| {
-            es.filter_map(Result::ok)
-                .any(|e| e.path().join("log.jsonl").is_file())
-        })
-        .unwrap_or(false)
-    {
-        assert!(Instant::now() < deadline, "training never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_training(d, 60);
     write(d, "small.mpx", SMALL);
     let stopped = w.expect("cycle 1:");
     assert!(stopped.contains("1 cancelled"), "{stopped}");

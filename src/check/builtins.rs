@@ -193,7 +193,7 @@ pub struct Param {
 
 /// Fills derived defaults and checks constraints between parameters; the
 /// message is reported at the call.
-pub type Finish = fn(&mut BTreeMap<&'static str, Value>) -> Result<(), String>;
+pub type Finish = fn(&mut BTreeMap<&'static str, Value>) -> Result<(), finish::CallError>;
 
 #[derive(Clone, Debug)]
 pub struct Builtin {

@@ -127,8 +127,8 @@ impl Evaluator<'_> {
             return None;
         }
         if let Some(finish) = builtin.finish {
-            if let Err(message) = finish(&mut values) {
-                return self.error(span, message);
+            if let Err(e) = finish(&mut values) {
+                return self.error(span, e.to_string());
             }
         }
         self.finish_call(builtin, values, span)
@@ -207,9 +207,10 @@ impl Evaluator<'_> {
                     Ok(format) => {
                         args.insert("format", Value::Str(format.to_string()));
                     }
-                    Err(message) => {
-                        return self
-                            .push(Diagnostic::error(span, message).label("in this data source"))
+                    Err(e) => {
+                        return self.push(
+                            Diagnostic::error(span, e.to_string()).label("in this data source"),
+                        )
                     }
                 }
             }
@@ -218,7 +219,11 @@ impl Evaluator<'_> {
             let path = std::path::Path::new(&file.path);
             let problem = match builtin.name {
                 "jsonl" => match args.get("format") {
-                    Some(Value::Str(kind)) => self.files.check_records(path, kind).err(),
+                    Some(Value::Str(kind)) => self
+                        .files
+                        .check_records(path, kind)
+                        .err()
+                        .map(|e| e.to_string()),
                     _ => None,
                 },
                 "parquet" => (!self.files.starts_with(path, b"PAR1")).then(|| {

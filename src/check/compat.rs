@@ -26,8 +26,9 @@ pub fn resolve(decl: &Decl, ev: &mut Evaluator, done: &[Resolved]) -> Option<Val
             if decl.kind == DeclKind::Data {
                 data_kind(&value, done)
                     .map_err(|m| {
-                        ev.diags
-                            .push(Diagnostic::error(expr.span, m).label("in this mixture"));
+                        ev.diags.push(
+                            Diagnostic::error(expr.span, m.to_string()).label("in this mixture"),
+                        );
                     })
                     .ok()?;
             }
@@ -64,7 +65,17 @@ pub fn records(kind: DeclKind, first: Option<&Value>, done: &[Resolved]) -> Opti
     }
 }
 
-fn data_kind(value: &Value, done: &[Resolved]) -> Result<&'static str, String> {
+/// A `mix` of sources whose records are of different kinds.
+#[derive(Debug, thiserror::Error)]
+#[error("`mix` combines {first} records of `{first_name}` with {other} records of `{other_name}`")]
+struct MixedKinds {
+    first: &'static str,
+    first_name: String,
+    other: &'static str,
+    other_name: String,
+}
+
+fn data_kind(value: &Value, done: &[Resolved]) -> Result<&'static str, MixedKinds> {
     let Value::Call(call) = value else {
         return Ok("problems");
     };
@@ -85,10 +96,12 @@ fn data_kind(value: &Value, done: &[Resolved]) -> Result<&'static str, String> {
                 })
                 .collect();
             match kinds.iter().find(|(_, k)| *k != kinds[0].1) {
-                Some((name, kind)) => Err(format!(
-                    "`mix` combines {} records of `{}` with {kind} records of `{name}`",
-                    kinds[0].1, kinds[0].0
-                )),
+                Some((name, kind)) => Err(MixedKinds {
+                    first: kinds[0].1,
+                    first_name: kinds[0].0.clone(),
+                    other: kind,
+                    other_name: name.clone(),
+                }),
                 None => Ok(kinds.first().map_or("pairs", |(_, k)| k)),
             }
         }

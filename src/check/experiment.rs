@@ -58,7 +58,7 @@ impl<'a> Checker<'a> {
         if let Some((name, span)) = &device {
             if let Err(e) = crate::model::parse_device(name) {
                 self.diags
-                    .push(Diagnostic::error(*span, e).label("not a device"));
+                    .push(Diagnostic::error(*span, e.to_string()).label("not a device"));
                 return None;
             }
         }

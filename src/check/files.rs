@@ -6,15 +6,19 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::data::{DataError, DataProblem, Kind};
 use crate::diag::files::{Disk, Entry, Files};
+
+/// Why a file could not be read (shared: a result is cached per file).
+pub type ReadError = Arc<std::io::Error>;
 
 /// Digests and formats, computed once per file per check, read through
 /// [`Files`].
 pub struct FileCache {
     files: Arc<dyn Files>,
-    digests: HashMap<PathBuf, Result<String, String>>,
-    formats: HashMap<PathBuf, Result<&'static str, String>>,
-    records: HashMap<(PathBuf, crate::data::Kind), Result<(), String>>,
+    digests: HashMap<PathBuf, Result<String, ReadError>>,
+    formats: HashMap<PathBuf, Result<&'static str, DataError>>,
+    records: HashMap<(PathBuf, Kind), Result<(), DataError>>,
 }
 
 impl Default for FileCache {
@@ -42,7 +46,7 @@ impl FileCache {
     }
 
     /// BLAKE3 of a file, or of a folder's files (names and contents, sorted).
-    pub fn digest(&mut self, path: &Path) -> Result<String, String> {
+    pub fn digest(&mut self, path: &Path) -> Result<String, ReadError> {
         let files = self.files.as_ref();
         self.digests
             .entry(path.to_path_buf())
@@ -52,18 +56,16 @@ impl FileCache {
 
     /// Checks every record of a JSON Lines file against `kind` (as the run
     /// will read it); the error names the file and line.
-    pub fn check_records(&mut self, path: &Path, kind: &str) -> Result<(), String> {
-        let Some(kind) = crate::data::Kind::parse(kind) else {
+    pub fn check_records(&mut self, path: &Path, kind: &str) -> Result<(), DataError> {
+        let Some(kind) = Kind::parse(kind) else {
             return Ok(());
         };
         let files = self.files.as_ref();
         self.records
             .entry((path.to_path_buf(), kind))
             .or_insert_with(|| {
-                let reader = files.open(path).map_err(|e| e.to_string())?;
-                crate::data::check_jsonl(reader, path, kind)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                let reader = files.open(path).map_err(|e| unreadable(path, &e))?;
+                crate::data::check_jsonl(reader, path, kind).map(drop)
             })
             .clone()
     }
@@ -79,7 +81,7 @@ impl FileCache {
     }
 
     /// Which records a JSON Lines file holds, from its first record's fields.
-    pub fn detect_format(&mut self, path: &str) -> Result<&'static str, String> {
+    pub fn detect_format(&mut self, path: &str) -> Result<&'static str, DataError> {
         let files = self.files.as_ref();
         self.formats
             .entry(PathBuf::from(path))
@@ -88,24 +90,26 @@ impl FileCache {
     }
 }
 
-fn digest_path(files: &dyn Files, path: &Path) -> Result<String, String> {
+fn digest_path(files: &dyn Files, path: &Path) -> Result<String, ReadError> {
     let mut hasher = blake3::Hasher::new();
     if files.entry(path) == Some(Entry::Dir) {
         let mut entries: Vec<PathBuf> = Vec::new();
-        collect_files(files, path, &mut entries).map_err(|e| e.to_string())?;
+        collect_files(files, path, &mut entries)?;
         entries.sort();
         for entry in entries {
             let rel = entry.strip_prefix(path).unwrap_or(&entry);
             hasher.update(rel.to_string_lossy().as_bytes());
             hasher.update(&[0]);
-            let mut file = files.open(&entry).map_err(|e| e.to_string())?;
-            hasher.update_reader(&mut file).map_err(|e| e.to_string())?;
+            hasher.update_reader(&mut files.open(&entry)?)?;
         }
     } else {
-        let mut file = files.open(path).map_err(|e| e.to_string())?;
-        hasher.update_reader(&mut file).map_err(|e| e.to_string())?;
+        hasher.update_reader(&mut files.open(path)?)?;
     }
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> DataError {
+    DataError::file(path, DataProblem::Io(e.to_string()))
 }
 
 fn collect_files(files: &dyn Files, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -122,21 +126,18 @@ fn collect_files(files: &dyn Files, dir: &Path, out: &mut Vec<PathBuf>) -> std::
 /// Reads the first non-empty line: `chosen` and `rejected` make pairs,
 /// `answer_gt` or `answer` make problems, `messages` or `completion` make
 /// SFT records.
-fn detect(files: &dyn Files, path: &Path) -> Result<&'static str, String> {
-    let file = files.open(path).map_err(|e| e.to_string())?;
+fn detect(files: &dyn Files, path: &Path) -> Result<&'static str, DataError> {
+    let file = files.open(path).map_err(|e| unreadable(path, &e))?;
     for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), index + 1))?;
+        let at = |problem| DataError::at(path, index + 1, problem);
+        let line = line.map_err(|e| at(DataProblem::Io(e.to_string())))?;
         if line.trim().is_empty() {
             continue;
         }
-        let record: serde_json::Value = serde_json::from_str(&line)
-            .map_err(|e| format!("{}:{}: not a JSON record: {e}", path.display(), index + 1))?;
+        let record: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| at(DataProblem::NotJson(e.to_string())))?;
         let Some(fields) = record.as_object() else {
-            return Err(format!(
-                "{}:{}: expected a JSON object",
-                path.display(),
-                index + 1
-            ));
+            return Err(at(DataProblem::NotObject));
         };
         let has = |k: &str| fields.contains_key(k);
         return if has("chosen") && has("rejected") {
@@ -146,17 +147,12 @@ fn detect(files: &dyn Files, path: &Path) -> Result<&'static str, String> {
         } else if has("messages") || has("completion") {
             Ok("sft")
         } else {
-            let mut keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+            let mut keys: Vec<String> = fields.keys().cloned().collect();
             keys.sort_unstable();
-            Err(format!(
-                "{}:{}: cannot tell the record kind from fields {}; expected `prompt/chosen/rejected`, `question/chosen/rejected`, `question/answer_gt` or `messages`; or set `format`",
-                path.display(),
-                index + 1,
-                keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-            ))
+            Err(at(DataProblem::UnknownKind(keys)))
         };
     }
-    Err(format!("{}: the file has no records", path.display()))
+    Err(DataError::file(path, DataProblem::Empty))
 }
 
 #[cfg(test)]
@@ -177,6 +173,7 @@ mod tests {
         assert_eq!(detect(&files, Path::new("q.jsonl")), Ok("problems"));
         assert!(detect(&files, Path::new("b.jsonl"))
             .unwrap_err()
+            .to_string()
             .contains("b.jsonl:3: not a JSON record"));
     }
 

@@ -41,7 +41,7 @@ pub fn loss(expr: &str, logps: &Path) -> ExitCode {
     }
 }
 
-fn fail(message: &str) -> ExitCode {
+fn fail(message: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(1)
 }

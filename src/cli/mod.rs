@@ -63,6 +63,10 @@ struct RunOpts {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Internal: a Parquet file's rows as JSON lines. mpx reads Parquet in
+    /// this child process, so a damaged file cannot crash a run.
+    #[command(hide = true, name = "parquet-rows")]
+    ParquetRows { path: PathBuf },
     /// Check experiment files and report every problem with its location.
     Check {
         /// Experiment files (`.mpx`).
@@ -190,6 +194,9 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     crate::model::tune_process();
+    if let Ok(exe) = std::env::current_exe() {
+        crate::data::parquet::isolate(exe);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -202,6 +209,13 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::ParquetRows { path } => {
+            if crate::data::parquet::print_rows(&path) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Command::Check { files, set } => plan::check(&files, &set.set),
         Command::Plan { file, json, set } => plan::plan(&file, &set.set, json),
         Command::Run { file, set, opts } => run::run(&opts.into_args(file, set)),
@@ -260,6 +274,6 @@ impl RunOpts {
 
 /// A device name as `--device` takes it (a usage error, exit 2, otherwise);
 /// whether this build and machine have it is asked later.
-fn device_name(name: &str) -> Result<String, String> {
+fn device_name(name: &str) -> Result<String, crate::model::DeviceError> {
     crate::model::parse_device(name).map(|_| name.to_owned())
 }

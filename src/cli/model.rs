@@ -9,15 +9,18 @@ use serde_json::json;
 
 use crate::model::{sequence_logprob, Checkpoint, Message, Prompting};
 
-fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+/// Whatever stops a command: a model error, or a sentence of its own.
+type Failure = Box<dyn std::error::Error>;
+
+fn fail(failure: &Failure) -> ExitCode {
+    eprintln!("error: {failure}");
     ExitCode::from(1)
 }
 
 /// Prints the token ids of `text` (`special`: with the tokenizer's added
 /// specials; `chat`: as one user turn through the chat template).
 pub fn tokenize(model: &Path, text: &str, special: bool, chat: bool) -> ExitCode {
-    let result = (|| {
+    let result = (|| -> Result<Vec<u32>, Failure> {
         let checkpoint = Checkpoint::open(model, DType::F32, &candle_core::Device::Cpu)?;
         let tokenizer = checkpoint.tokenizer;
         if chat {
@@ -25,9 +28,9 @@ pub fn tokenize(model: &Path, text: &str, special: bool, chat: bool) -> ExitCode
                 .template()
                 .ok_or("the model has no chat template")?;
             let rendered = template.render(&[Message::user(text)], true)?;
-            tokenizer.encode(&rendered, false)
+            Ok(tokenizer.encode(&rendered, false)?)
         } else {
-            tokenizer.encode(text, special)
+            Ok(tokenizer.encode(text, special)?)
         }
     })();
     match result {
@@ -48,12 +51,12 @@ pub fn logprob(
     dtype_name: &str,
     device: &str,
 ) -> ExitCode {
-    let result = (|| {
+    let result = (|| -> Result<serde_json::Value, Failure> {
         let dtype = crate::model::dtype(dtype_name)?;
         let device = crate::model::device(device)?;
         let checkpoint = Checkpoint::open(model, dtype, &device)?;
         if chat && checkpoint.tokenizer.template().is_none() {
-            return Err("the model has no chat template".to_string());
+            return Err("the model has no chat template".into());
         }
         let (net, tokenizer) = checkpoint.into_model(dtype, &device)?;
         let prompting = Prompting { chat, system: None };
@@ -62,8 +65,7 @@ pub fn logprob(
         if completion_ids.is_empty() {
             return Err("the completion has no tokens".into());
         }
-        let logprob =
-            sequence_logprob(&net, &prompt_ids, &completion_ids).map_err(|e| e.to_string())?;
+        let logprob = sequence_logprob(&net, &prompt_ids, &completion_ids)?;
         Ok(json!({
             "logprob": logprob,
             "prompt_tokens": prompt_ids.len(),

@@ -60,34 +60,34 @@ pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
 }
 
 /// The plan as an aligned table: name, kind, short hash, state (when a
-/// store exists: cached or to run), inputs.
+/// store exists: cached or to run; reports: render), inputs.
 pub fn table(plan: &Plan, states: Option<&[&str]>) -> String {
+    let inputs = |of: &[usize]| {
+        if of.len() > 3 {
+            format!("{} stages", of.len())
+        } else {
+            let names: Vec<&str> = of.iter().map(|&i| plan.stages[i].name.as_str()).collect();
+            names.join(", ")
+        }
+    };
+    let row = |name: &str, kind: &str, hash: &str, state: Option<&str>, of: &[usize]| {
+        let mut row = vec![name.to_owned(), kind.to_owned(), hash.to_owned()];
+        row.extend(state.map(str::to_owned));
+        row.push(inputs(of));
+        row
+    };
     let rows: Vec<Vec<String>> = plan
         .stages
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let inputs: Vec<&str> = s
-                .inputs
-                .iter()
-                .map(|&i| plan.stages[i].name.as_str())
-                .collect();
-            let inputs = if inputs.len() > 3 {
-                format!("{} stages", inputs.len())
-            } else {
-                inputs.join(", ")
-            };
-            let mut row = vec![
-                s.name.clone(),
-                s.kind.name().to_string(),
-                s.short_hash().to_string(),
-            ];
-            if let Some(states) = states {
-                row.push(states[i].to_owned());
-            }
-            row.push(inputs);
-            row
+            let state = states.map(|states| states[i]);
+            row(&s.name, s.kind.name(), s.short_hash(), state, &s.inputs)
         })
+        .chain(plan.reports.iter().map(|r| {
+            let state = states.map(|_| State::Render.name());
+            row(&r.name, "report", r.short_hash(), state, &r.inputs)
+        }))
         .collect();
     let mut header: Vec<String> = ["STAGE", "KIND", "HASH"].map(String::from).to_vec();
     if states.is_some() {
@@ -103,9 +103,11 @@ pub fn table(plan: &Plan, states: Option<&[&str]>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "plan for `{}`: {} stages, {} sweep point{} x {} seed{}, plan {}",
+        "plan for `{}`: {} stages and {} report{}, {} sweep point{} x {} seed{}, plan {}",
         plan.experiment,
         plan.stages.len(),
+        plan.reports.len(),
+        plural(plan.reports.len()),
         plan.points,
         plural(plan.points),
         plan.seeds.len(),

@@ -8,8 +8,7 @@ use std::time::Instant;
 use super::load::{checked, fail, open};
 use crate::diag::{render, Diagnostic, Span};
 use crate::exec::{Cancel, Display, Options, Outcome};
-use crate::plan::StageKind;
-use crate::project::{provenance, Checked, Executor, Experiment, Local};
+use crate::project::{Checked, Executor, Experiment, Local, Report};
 use crate::report;
 
 /// Set by Ctrl-C: running stages stop at their next step (training saves a
@@ -55,7 +54,7 @@ pub(super) fn choose_device(
         Err(e) => {
             match from_file {
                 Some((map, (_, span))) if args.device.is_none() => {
-                    let diag = Diagnostic::error(*span, e)
+                    let diag = Diagnostic::error(*span, e.to_string())
                         .label("this device")
                         .hint("`mpx run --device cpu` runs it on the CPU without editing the file");
                     eprint!("{}", render(map, &diag));
@@ -131,7 +130,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     display.line(&format!(
         "run `{}`: {} stages, {} to run, {} at once, store {}",
         l.plan.experiment,
-        l.plan.stages.len() - l.plan.of_kind(StageKind::Report).count(),
+        l.plan.stages.len(),
         l.pending(),
         executor.slots(),
         l.layout.store.display()
@@ -197,46 +196,21 @@ pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
     }
 }
 
-/// Renders every report of the experiment; the exit code and the tables.
-/// `cli_device` is `mpx run --device`, for the command that remakes it.
+/// Renders every report of the experiment and prints each table; the exit
+/// code and the tables. `cli_device` is `mpx run --device`, for the command
+/// that remakes it.
 pub(super) fn render_reports(
     l: &Experiment,
     cli_device: Option<&str>,
 ) -> (ExitCode, Vec<report::table::Table>) {
     let mut code = ExitCode::SUCCESS;
     let mut tables = Vec::new();
-    let base = l.file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    // Once for all reports: it asks git and reads every stage's status.
-    let provenance = provenance::provenance(l, cli_device);
-    for spec in &l.program.reports {
-        let input = report::Input {
-            plan: &l.plan,
-            spec,
-            store: &l.store,
-            description: l.program.description.clone(),
-            provenance: provenance.clone(),
-            out_dir: l.layout.reports.join(&l.plan.experiment),
-            base: base.clone(),
-        };
-        match report::render(&input) {
+    for Report { name, result } in l.render_reports(cli_device) {
+        match result {
             Ok(r) => {
-                if let Some(md) = r
-                    .files
-                    .iter()
-                    .find(|f| f.extension().is_some_and(|e| e == "md"))
-                {
-                    if let Ok(text) = std::fs::read_to_string(md) {
-                        let table: Vec<&str> = text
-                            .lines()
-                            .filter(|l| l.starts_with('|'))
-                            .take_while(|l| !l.starts_with("| |"))
-                            .collect();
-                        println!("{}", table.join("\n"));
-                    }
-                }
+                print!("{}", report::markdown_table(&r.table));
                 eprintln!(
-                    "report `{}`: {}",
-                    spec.name,
+                    "report `{name}`: {}",
                     r.files
                         .iter()
                         .map(|f| f.display().to_string())
@@ -252,7 +226,7 @@ pub(super) fn render_reports(
                 tables.push(r.table);
             }
             Err(e) => {
-                eprintln!("error: report `{}`: {e}", spec.name);
+                eprintln!("error: report `{name}`: {e}");
                 code = ExitCode::FAILURE;
             }
         }

@@ -4,10 +4,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::record::Record;
-use super::{DataError, Kind};
+use super::{DataError, DataProblem, Kind};
 
 pub fn load(path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
-    let file = fs_err::File::open(path).map_err(|e| DataError::file(path, e.to_string()))?;
+    let file = fs_err::File::open(path)
+        .map_err(|e| DataError::file(path, DataProblem::Io(e.to_string())))?;
     read(file, path, kind)
 }
 
@@ -27,14 +28,14 @@ pub fn each(
     f: &mut dyn FnMut(Record),
 ) -> Result<(), DataError> {
     for (i, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(|e| DataError::at(path, i + 1, e.to_string()))?;
+        let line = line.map_err(|e| DataError::at(path, i + 1, DataProblem::Io(e.to_string())))?;
         if line.trim().is_empty() {
             continue;
         }
         let value: serde_json::Value = serde_json::from_str(&line)
-            .map_err(|e| DataError::at(path, i + 1, format!("not a JSON record: {e}")))?;
+            .map_err(|e| DataError::at(path, i + 1, DataProblem::NotJson(e.to_string())))?;
         let Some(fields) = value.as_object() else {
-            return Err(DataError::at(path, i + 1, "expected a JSON object"));
+            return Err(DataError::at(path, i + 1, DataProblem::NotObject));
         };
         f(Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))?);
     }

@@ -10,12 +10,12 @@
 pub mod arith;
 mod jsonl;
 pub mod pairs;
-mod parquet;
+pub mod parquet;
 mod record;
 
 use std::path::Path;
 
-pub use record::{Message, PairRecord, Problem, Prompt, Record, SftRecord};
+pub use record::{Message, PairRecord, Problem, Prompt, Record, RecordError, SftRecord};
 
 /// Which records a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -39,27 +39,55 @@ impl Kind {
 /// A bad record or an unreadable file. `line` is the 1-based JSONL line or
 /// Parquet row.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+#[error("{path}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct DataError {
     pub path: String,
     pub line: Option<usize>,
-    pub message: String,
+    pub problem: DataProblem,
+}
+
+/// What is wrong with a data file or one of its records.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataProblem {
+    /// The operating system's error reading it.
+    #[error("{0}")]
+    Io(String),
+    #[error("not a JSON record: {0}")]
+    NotJson(String),
+    #[error("expected a JSON object")]
+    NotObject,
+    #[error("not a readable Parquet file: {0}")]
+    NotParquet(String),
+    /// A Parquet row whose columns cannot be read as JSON values.
+    #[error("{0}")]
+    Row(String),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("the file has no records")]
+    Empty,
+    /// A JSON Lines file whose first record's fields (listed) fit no kind.
+    #[error(
+        "cannot tell the record kind from fields {}; expected `prompt/chosen/rejected`, \
+         `question/chosen/rejected`, `question/answer_gt` or `messages`; or set `format`",
+        .0.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownKind(Vec<String>),
 }
 
 impl DataError {
-    fn file(path: &Path, message: impl Into<String>) -> Self {
+    pub fn file(path: &Path, problem: DataProblem) -> Self {
         Self {
             path: path.display().to_string(),
             line: None,
-            message: message.into(),
+            problem,
         }
     }
 
-    fn at(path: &Path, line: usize, message: impl Into<String>) -> Self {
+    pub fn at(path: &Path, line: usize, problem: impl Into<DataProblem>) -> Self {
         Self {
             path: path.display().to_string(),
             line: Some(line),
-            message: message.into(),
+            problem: problem.into(),
         }
     }
 }
@@ -74,7 +102,7 @@ pub fn check_jsonl(
     let mut count = 0;
     jsonl::each(reader, path, kind, &mut |_| count += 1)?;
     if count == 0 {
-        return Err(DataError::file(path, "the file has no records"));
+        return Err(DataError::file(path, DataProblem::Empty));
     }
     Ok(count)
 }
@@ -88,7 +116,7 @@ pub fn load(path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
         jsonl::load(path, kind)?
     };
     if records.is_empty() {
-        return Err(DataError::file(path, "the file has no records"));
+        return Err(DataError::file(path, DataProblem::Empty));
     }
     Ok(records)
 }

@@ -83,7 +83,7 @@ pub enum Record {
 
 impl Record {
     /// Reads one record of `kind`; the error names the field at fault.
-    pub fn from_fields(fields: &Map<String, Value>, kind: Kind) -> Result<Self, String> {
+    pub fn from_fields(fields: &Map<String, Value>, kind: Kind) -> Result<Self, RecordError> {
         let images = images(fields)?;
         match kind {
             Kind::Pairs => pair(fields, images).map(Record::Pair),
@@ -93,7 +93,7 @@ impl Record {
     }
 }
 
-fn pair(f: &Map<String, Value>, images: Vec<String>) -> Result<PairRecord, String> {
+fn pair(f: &Map<String, Value>, images: Vec<String>) -> Result<PairRecord, RecordError> {
     let (Some(chosen), Some(rejected)) = (f.get("chosen"), f.get("rejected")) else {
         return Err(missing(f, "a pair needs `chosen` and `rejected`"));
     };
@@ -106,13 +106,13 @@ fn pair(f: &Map<String, Value>, images: Vec<String>) -> Result<PairRecord, Strin
         None => implicit_prompt(chosen, rejected)?,
     };
     if chosen.trim().is_empty() {
-        return Err("`chosen` is empty".into());
+        return Err(RecordError::Empty("chosen"));
     }
     if rejected.trim().is_empty() {
-        return Err("`rejected` is empty".into());
+        return Err(RecordError::Empty("rejected"));
     }
     if chosen == rejected {
-        return Err("`chosen` and `rejected` are identical".into());
+        return Err(RecordError::Identical);
     }
     Ok(PairRecord {
         prompt,
@@ -126,22 +126,26 @@ fn pair(f: &Map<String, Value>, images: Vec<String>) -> Result<PairRecord, Strin
 /// TRL's implicit-prompt form: `chosen` and `rejected` are whole
 /// conversations; the prompt is the shared leading messages and each
 /// completion the final assistant message.
-fn implicit_prompt(chosen: &Value, rejected: &Value) -> Result<(Prompt, String, String), String> {
+fn implicit_prompt(
+    chosen: &Value,
+    rejected: &Value,
+) -> Result<(Prompt, String, String), RecordError> {
     let c = messages(chosen, "chosen")?;
     let r = messages(rejected, "rejected")?;
     let (Some((c_last, c_head)), Some((r_last, r_head))) = (c.split_last(), r.split_last()) else {
-        return Err(
-            "without `prompt`, `chosen` and `rejected` must be non-empty conversations".into(),
-        );
+        return Err(RecordError::Rule(
+            "without `prompt`, `chosen` and `rejected` must be non-empty conversations",
+        ));
     };
     if c_head != r_head {
-        return Err(
-            "without `prompt`, `chosen` and `rejected` must share every message but the last"
-                .into(),
-        );
+        return Err(RecordError::Rule(
+            "without `prompt`, `chosen` and `rejected` must share every message but the last",
+        ));
     }
     if c_last.role != "assistant" || r_last.role != "assistant" {
-        return Err("the last message of `chosen` and `rejected` must be the assistant's".into());
+        return Err(RecordError::Rule(
+            "the last message of `chosen` and `rejected` must be the assistant's",
+        ));
     }
     Ok((
         Prompt::Chat(c_head.to_vec()),
@@ -150,7 +154,7 @@ fn implicit_prompt(chosen: &Value, rejected: &Value) -> Result<(Prompt, String, 
     ))
 }
 
-fn sft(f: &Map<String, Value>, images: Vec<String>) -> Result<SftRecord, String> {
+fn sft(f: &Map<String, Value>, images: Vec<String>) -> Result<SftRecord, RecordError> {
     let (prompt, completion) = if let Some(m) = f.get("messages") {
         let all = messages(m, "messages")?;
         match all.split_last() {
@@ -158,9 +162,9 @@ fn sft(f: &Map<String, Value>, images: Vec<String>) -> Result<SftRecord, String>
                 (Prompt::Chat(head.to_vec()), last.content.clone())
             }
             _ => {
-                return Err(
-                    "`messages` must end with an assistant message after at least one other".into(),
-                )
+                return Err(RecordError::Rule(
+                    "`messages` must end with an assistant message after at least one other",
+                ))
             }
         }
     } else {
@@ -175,7 +179,7 @@ fn sft(f: &Map<String, Value>, images: Vec<String>) -> Result<SftRecord, String>
         }
     };
     if completion.trim().is_empty() {
-        return Err("the completion is empty".into());
+        return Err(RecordError::Rule("the completion is empty"));
     }
     Ok(SftRecord {
         prompt,
@@ -184,7 +188,7 @@ fn sft(f: &Map<String, Value>, images: Vec<String>) -> Result<SftRecord, String>
     })
 }
 
-fn problem(f: &Map<String, Value>, images: Vec<String>) -> Result<Problem, String> {
+fn problem(f: &Map<String, Value>, images: Vec<String>) -> Result<Problem, RecordError> {
     let Some(q) = f.get("question").or_else(|| f.get("prompt")) else {
         return Err(missing(f, "a problem needs `question` (or `prompt`)"));
     };
@@ -198,15 +202,16 @@ fn problem(f: &Map<String, Value>, images: Vec<String>) -> Result<Problem, Strin
     })
 }
 
-fn prompt(v: &Value, field: &str) -> Result<Prompt, String> {
+fn prompt(v: &Value, field: &'static str) -> Result<Prompt, RecordError> {
     let p = match v {
         Value::String(s) => Prompt::Text(s.clone()),
         Value::Array(_) => Prompt::Chat(messages(v, field)?),
         other => {
-            return Err(format!(
-                "`{field}` must be a string or a list of messages, not {}",
-                kind_of(other)
-            ))
+            return Err(RecordError::Type {
+                field: field.to_owned(),
+                expected: "a string or a list of messages",
+                found: kind_of(other),
+            })
         }
     };
     let empty = match &p {
@@ -214,38 +219,38 @@ fn prompt(v: &Value, field: &str) -> Result<Prompt, String> {
         Prompt::Chat(m) => m.is_empty(),
     };
     if empty {
-        return Err(format!("`{field}` is empty"));
+        return Err(RecordError::Empty(field));
     }
     Ok(p)
 }
 
 /// A completion: a string, or TRL's conversational form (a list holding the
 /// assistant message).
-fn completion(v: &Value, field: &str) -> Result<String, String> {
+fn completion(v: &Value, field: &'static str) -> Result<String, RecordError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Array(_) => {
             let m = messages(v, field)?;
             match m.as_slice() {
                 [one] if one.role == "assistant" => Ok(one.content.clone()),
-                _ => Err(format!(
-                    "`{field}` as a list must hold exactly one assistant message"
-                )),
+                _ => Err(RecordError::OneAssistant(field)),
             }
         }
-        other => Err(format!(
-            "`{field}` must be a string, not {}",
-            kind_of(other)
-        )),
+        other => Err(RecordError::Type {
+            field: field.to_owned(),
+            expected: "a string",
+            found: kind_of(other),
+        }),
     }
 }
 
-fn messages(v: &Value, field: &str) -> Result<Vec<Message>, String> {
+fn messages(v: &Value, field: &'static str) -> Result<Vec<Message>, RecordError> {
     let Value::Array(items) = v else {
-        return Err(format!(
-            "`{field}` must be a list of messages, not {}",
-            kind_of(v)
-        ));
+        return Err(RecordError::Type {
+            field: field.to_owned(),
+            expected: "a list of messages",
+            found: kind_of(v),
+        });
     };
     items
         .iter()
@@ -258,28 +263,27 @@ fn messages(v: &Value, field: &str) -> Result<Vec<Message>, String> {
                     role: role.to_owned(),
                     content: content.to_owned(),
                 }),
-                _ => Err(format!(
-                    "`{field}[{i}]` must have string `role` and `content`"
-                )),
+                _ => Err(RecordError::Message { field, index: i }),
             }
         })
         .collect()
 }
 
-fn answer(f: &Map<String, Value>) -> Result<Option<String>, String> {
+fn answer(f: &Map<String, Value>) -> Result<Option<String>, RecordError> {
     match f.get("answer_gt").or_else(|| f.get("answer")) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Err("`answer_gt` is empty".into()),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(RecordError::Empty("answer_gt")),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(format!(
-            "`answer_gt` must be a string or a number, not {}",
-            kind_of(other)
-        )),
+        Some(other) => Err(RecordError::Type {
+            field: "answer_gt".into(),
+            expected: "a string or a number",
+            found: kind_of(other),
+        }),
     }
 }
 
-fn images(f: &Map<String, Value>) -> Result<Vec<String>, String> {
+fn images(f: &Map<String, Value>) -> Result<Vec<String>, RecordError> {
     match f.get("image").or_else(|| f.get("images")) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
@@ -288,26 +292,57 @@ fn images(f: &Map<String, Value>) -> Result<Vec<String>, String> {
             .map(|i| {
                 i.as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| "`images` must be a list of paths".to_string())
+                    .ok_or(RecordError::Rule("`images` must be a list of paths"))
             })
             .collect(),
-        Some(other) => Err(format!(
-            "`image` must be a path or a list of paths, not {}",
-            kind_of(other)
-        )),
+        Some(other) => Err(RecordError::Type {
+            field: "image".into(),
+            expected: "a path or a list of paths",
+            found: kind_of(other),
+        }),
     }
 }
 
-fn missing(f: &Map<String, Value>, what: &str) -> String {
-    let mut keys: Vec<&str> = f.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    format!(
-        "{what}; found {}",
-        keys.iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+fn missing(f: &Map<String, Value>, needs: &'static str) -> RecordError {
+    let mut found: Vec<String> = f.keys().cloned().collect();
+    found.sort_unstable();
+    RecordError::Missing { needs, found }
+}
+
+/// Why a record is not one of its kind, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RecordError {
+    /// Fields a record of its kind needs are absent (`found`: those it has).
+    #[error("{needs}; found {}", quoted(found))]
+    Missing {
+        needs: &'static str,
+        found: Vec<String>,
+    },
+    #[error("`{0}` is empty")]
+    Empty(&'static str),
+    #[error("`chosen` and `rejected` are identical")]
+    Identical,
+    #[error("`{field}` must be {expected}, not {found}")]
+    Type {
+        field: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("`{field}[{index}]` must have string `role` and `content`")]
+    Message { field: &'static str, index: usize },
+    #[error("`{0}` as a list must hold exactly one assistant message")]
+    OneAssistant(&'static str),
+    /// A rule about how fields fit together.
+    #[error("{0}")]
+    Rule(&'static str),
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn kind_of(v: &Value) -> &'static str {

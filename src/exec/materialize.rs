@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value as Json};
 
 use super::source::write_records;
+use super::StageError;
 use crate::data::arith::Style;
 use crate::data::{self, Prompt, Record};
 use crate::rng::Rng;
@@ -14,7 +15,7 @@ use crate::spec::DataSpec;
 /// Publishes a data stage: a file's checked records split into
 /// `train.jsonl` and `test.jsonl`, or the built-in task's test problems.
 /// Returns the record counts.
-pub fn materialize(spec: &DataSpec, root: &Path, out: &Path) -> Result<Json, String> {
+pub fn materialize(spec: &DataSpec, root: &Path, out: &Path) -> Result<Json, StageError> {
     match spec {
         DataSpec::Task { arith, .. } => {
             let records: Vec<Record> = arith
@@ -39,7 +40,7 @@ pub fn materialize(spec: &DataSpec, root: &Path, out: &Path) -> Result<Json, Str
             seed,
         } => {
             let path = root.join(&file.path);
-            let mut records = data::load(&path, *kind).map_err(|e| e.to_string())?;
+            let mut records = data::load(&path, *kind)?;
             let n = records.len();
             let test = test.of(n);
             // A seeded shuffle picks the test records; both splits keep file

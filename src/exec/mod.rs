@@ -3,6 +3,7 @@
 //! runs one stage, `run` schedules them and `progress` shows them.
 
 mod cancel;
+mod error;
 mod materialize;
 mod models;
 pub mod progress;
@@ -12,5 +13,6 @@ pub mod source;
 pub mod stages;
 
 pub use cancel::Cancel;
+pub use error::{InputError, StageError};
 pub use progress::Display;
 pub use run::{execute, Options, Outcome, Slots};

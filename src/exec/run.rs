@@ -5,7 +5,6 @@
 //! claims its hash (an OS lock released even by `kill -9`) and re-checks the
 //! store, so each stage is built once and the others reuse it.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -16,8 +15,8 @@ use serde_json::{json, Map, Value as Json};
 use super::cancel::Cancel;
 use super::progress::Display;
 use super::stages::{self, Ctx, StageError};
-use crate::plan::{Plan, StageKind};
-use crate::store::{Status, Store};
+use crate::plan::{Plan, Stage};
+use crate::store::{Status, Store, StoreError};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -47,7 +46,7 @@ pub enum Outcome {
     /// An input failed or was cancelled.
     Skipped,
     Cancelled,
-    /// Never started (`--fail-fast`, Ctrl-C, or a report: rendered, not run).
+    /// Never started (`--fail-fast` or Ctrl-C).
     NotRun,
 }
 
@@ -91,8 +90,8 @@ impl Slots {
 }
 
 /// Runs every stage of `plan` not yet in `store`; one outcome per stage, in
-/// plan order. Reports are left to the renderer. Stages run on `devices`
-/// (one, or one per GPU), each on the least busy ([`Slots`]).
+/// plan order. Stages run on `devices` (one, or one per GPU), each on the
+/// least busy ([`Slots`]).
 pub fn execute(
     plan: &Plan,
     store: &Store,
@@ -104,18 +103,12 @@ pub fn execute(
     let n = plan.stages.len();
     // The device each stage runs on (`devices` is never empty).
     let (mut slots, mut on) = (Slots::new(devices.len()), vec![0usize; n]);
-    let index: HashMap<&str, usize> = plan
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.hash.as_str(), i))
-        .collect();
     let mut outcome: Vec<Option<Outcome>> = vec![None; n];
     let mut busy = vec![false; n];
     let mut to_run = plan
         .stages
         .iter()
-        .filter(|s| s.kind != StageKind::Report && !store.is_done(&s.hash))
+        .filter(|s| !store.is_done(&s.hash))
         .count();
     let mut started = 0usize;
     let mut stop = false;
@@ -132,45 +125,14 @@ pub fn execute(
                         continue;
                     }
                     let stage = &plan.stages[i];
-                    let deps: Vec<usize> = stage
-                        .deps
-                        .iter()
-                        .filter_map(|d| index.get(d.as_str()).copied())
-                        .collect();
-                    if stage.kind == StageKind::Report {
-                        // Rendered after the run from whatever finished.
-                        outcome[i] = Some(Outcome::NotRun);
-                        changed = true;
-                        continue;
-                    }
-                    if deps
-                        .iter()
-                        .any(|&d| outcome[d].as_ref().is_some_and(|o| !o.ok()))
-                    {
-                        outcome[i] = Some(Outcome::Skipped);
-                        changed = true;
-                        continue;
-                    }
-                    if !deps
-                        .iter()
-                        .all(|&d| outcome[d].as_ref().is_some_and(Outcome::ok))
-                    {
-                        continue;
-                    }
-                    if store.is_done(&stage.hash) {
-                        match cached(store, stage, display) {
-                            Ok(true) => {
-                                outcome[i] = Some(Outcome::Cached);
-                                changed = true;
-                                continue;
-                            }
-                            Ok(false) => to_run += 1,
-                            Err(e) => {
-                                outcome[i] = Some(Outcome::Failed(e));
-                                changed = true;
-                                continue;
-                            }
+                    match next(stage, &outcome, store, display, &mut to_run) {
+                        Next::Wait => continue,
+                        Next::Settle(o) => {
+                            outcome[i] = Some(o);
+                            changed = true;
+                            continue;
                         }
+                        Next::Start => {}
                     }
                     if stop || cancel.stopping() {
                         outcome[i] = Some(Outcome::NotRun);
@@ -218,6 +180,40 @@ pub fn execute(
         .collect()
 }
 
+/// What the scheduler can do with a stage not yet settled.
+enum Next {
+    /// An input is still running or waiting.
+    Wait,
+    /// Skipped (an input failed), cached, or failed checking its result.
+    Settle(Outcome),
+    Start,
+}
+
+fn next(
+    stage: &Stage,
+    outcome: &[Option<Outcome>],
+    store: &Store,
+    display: &Display,
+    to_run: &mut usize,
+) -> Next {
+    let of = |d: &usize| outcome[*d].as_ref();
+    if stage.inputs.iter().any(|d| of(d).is_some_and(|o| !o.ok())) {
+        return Next::Settle(Outcome::Skipped);
+    }
+    if !stage.inputs.iter().all(|d| of(d).is_some_and(Outcome::ok)) {
+        return Next::Wait;
+    }
+    if store.is_done(&stage.hash) {
+        match cached(store, stage, display) {
+            Ok(true) => return Next::Settle(Outcome::Cached),
+            // Damaged and discarded: built again.
+            Ok(false) => *to_run += 1,
+            Err(e) => return Next::Settle(Outcome::Failed(e.to_string())),
+        }
+    }
+    Next::Start
+}
+
 /// ` on cuda:1` when stages are spread over several devices.
 fn placed(devices: &[(String, Device)], d: usize) -> String {
     if devices.len() > 1 {
@@ -230,7 +226,7 @@ fn placed(devices: &[(String, Device)], d: usize) -> String {
 /// Whether a published stage's result can be used. One damaged since it
 /// was published never is: it is discarded, with a notice, to be built
 /// again (`Ok(false)`).
-fn cached(store: &Store, stage: &crate::plan::Stage, display: &Display) -> Result<bool, String> {
+fn cached(store: &Store, stage: &Stage, display: &Display) -> Result<bool, StoreError> {
     let Some(why) = store.damage(&stage.hash) else {
         return Ok(true);
     };
@@ -238,7 +234,7 @@ fn cached(store: &Store, stage: &crate::plan::Stage, display: &Display) -> Resul
         "notice: the stored result of {} is damaged ({why}); building it again",
         stage.name
     ));
-    store.discard(&stage.hash).map_err(|e| e.to_string())?;
+    store.discard(&stage.hash)?;
     Ok(false)
 }
 
@@ -254,20 +250,19 @@ fn build(
 ) -> Outcome {
     let stage = &plan.stages[i];
     let attempt = || -> Result<Outcome, StageError> {
-        let io = |e: crate::store::StoreError| StageError::Failed(e.to_string());
-        let _claim = store.claim(&stage.hash).map_err(io)?;
+        let _claim = store.claim(&stage.hash)?;
         if store.is_done(&stage.hash) {
             return Ok(Outcome::Reused);
         }
         let started = Instant::now();
-        let building = store.begin(&stage.hash).map_err(io)?;
+        let building = store.begin(&stage.hash)?;
         let spec = json!({
             "scheme": crate::plan::HASH_SCHEME,
             "experiment": plan.experiment,
             "stage": stage,
         });
         write_json(&building.dir.join("spec.json"), &spec)?;
-        let work = store.work_dir(&stage.hash).map_err(io)?;
+        let work = store.work_dir(&stage.hash)?;
         let progress = display.stage(&stage.name);
         let ctx = Ctx {
             plan,
@@ -288,7 +283,7 @@ fn build(
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_default();
-                Err(StageError::Failed(format!("internal error: {what}")))
+                Err(StageError::Panic(what))
             })?;
         drop(progress);
         let seconds = started.elapsed().as_secs_f64();
@@ -296,28 +291,26 @@ fn build(
         all.insert("seconds".into(), json!(seconds));
         all.extend(metrics);
         write_json(&building.dir.join("metrics.json"), &Json::Object(all))?;
-        building
-            .publish(&Status {
-                state: "done".into(),
-                seconds,
-                mpx_version: env!("CARGO_PKG_VERSION").into(),
-                device: Some(device_name.to_owned()),
-            })
-            .map_err(io)?;
+        building.publish(&Status {
+            state: "done".into(),
+            seconds,
+            mpx_version: env!("CARGO_PKG_VERSION").into(),
+            device: Some(device_name.to_owned()),
+        })?;
         let _ = std::fs::remove_dir_all(&work);
         Ok(Outcome::Ran(seconds))
     };
     match attempt() {
         Ok(o) => o,
         Err(StageError::Cancelled) => Outcome::Cancelled,
-        Err(StageError::Failed(m)) => Outcome::Failed(m),
+        Err(e) => Outcome::Failed(e.to_string()),
     }
 }
 
 fn write_json(path: &Path, value: &Json) -> Result<(), StageError> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))
+    // A JSON value always prints.
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    super::error::write(path, &text)
 }
 
 #[cfg(test)]

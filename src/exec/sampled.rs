@@ -4,9 +4,11 @@
 
 use serde_json::{json, Map, Value as Json};
 
+use super::error::write;
 use super::models::{load_model, Loaded};
 use super::source;
-use super::stages::{write, Ctx, StageError, INFER_BATCH};
+use super::stages::{Ctx, INFER_BATCH};
+use super::StageError;
 use crate::data::pairs::{correctness_pairs, dropout_prefix};
 use crate::data::{PairRecord, Prompt};
 use crate::eval::judge::{judge, Verdict};
@@ -59,7 +61,7 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
             let prompts: Vec<Vec<u32>> = prefixes
                 .iter()
                 .map(|p| loaded.tokenizer.encode(p, true))
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, _>>()?;
             let what = "continuing prefixes";
             let cont = sample(ctx, &loaded, &prompts, sampling, &mut rng, what)?;
             for ((t, prefix), c) in items.iter().zip(&prefixes).zip(cont) {
@@ -121,9 +123,7 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
         }
     }
     if out.is_empty() {
-        return Err(StageError::Failed(
-            "no preference pairs: every prompt's samples were all right or all wrong".into(),
-        ));
+        return Err(StageError::NoPairs);
     }
     let mut text = String::new();
     for pair in &out {

@@ -19,6 +19,9 @@ use crate::rng::Rng;
 use crate::spec::{DataInput, DataSpec, Split, StageSpec};
 use crate::store::Store;
 
+use super::error;
+use super::{InputError, StageError};
+
 /// Where a stage's records come from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -52,14 +55,11 @@ pub struct Question {
 impl Source {
     /// Resolves a data input: the records its stage published, or the
     /// built-in task regenerated.
-    pub fn resolve(plan: &Plan, store: &Store, input: &DataInput) -> Result<Self, String> {
+    pub fn resolve(plan: &Plan, store: &Store, input: &DataInput) -> Result<Self, StageError> {
         let hash = &input.stage;
-        let stage = plan.stage(hash).ok_or_else(|| {
-            format!(
-                "data stage {} is not in the plan",
-                &hash[..12.min(hash.len())]
-            )
-        })?;
+        let stage = plan
+            .stage(hash)
+            .ok_or_else(|| InputError::NotInPlan(hash[..12.min(hash.len())].to_owned()))?;
         let limit = input.limit;
         let dir = store.stage_dir(hash);
         let source = match &stage.spec {
@@ -77,7 +77,7 @@ impl Source {
                 let split = input.split.unwrap_or(Split::Train).name();
                 Source::Records(read_records(&dir.join(format!("{split}.jsonl")))?)
             }
-            _ => return Err(format!("a {} stage is not data", stage.kind.name())),
+            _ => return Err(InputError::NotData(stage.kind.name()).into()),
         };
         Ok(match (source, limit) {
             (Source::Records(mut r), Some(n)) => {
@@ -129,7 +129,7 @@ impl Source {
     /// Prompt/completion pairs for supervised training: `needed` arith
     /// problems (fresh ones, each in its style), or every SFT record or
     /// preference pair's chosen answer. `rejected` is empty.
-    pub fn supervised(&self, needed: usize) -> Result<Vec<TextPair>, String> {
+    pub fn supervised(&self, needed: usize) -> Result<Vec<TextPair>, InputError> {
         if let Some(problems) = self.arith(needed) {
             return Ok(problems
                 .into_iter()
@@ -156,27 +156,24 @@ impl Source {
                     chosen: p.chosen.clone(),
                     rejected: p.rejected.clone(),
                 }),
-                Record::Problem(_) => Err(
-                    "problems without reference answers cannot be trained on; use SFT records or pairs"
-                        .to_owned(),
-                ),
+                Record::Problem(_) => Err(InputError::Untrainable),
             })
             .collect()
     }
 
     /// Preference pairs, in file order.
-    pub fn pairs(&self) -> Result<Vec<TextPair>, String> {
+    pub fn pairs(&self) -> Result<Vec<TextPair>, InputError> {
         match self {
             Source::Records(records) if records.iter().all(|r| matches!(r, Record::Pair(_))) => {
                 self.supervised(0)
             }
-            _ => Err("this stage needs preference pairs (`chosen` and `rejected`)".into()),
+            _ => Err(InputError::NotPairs),
         }
     }
 
     /// Questions with ground-truth answers, asked in `style` (which only
     /// changes the built-in task's prompts).
-    pub fn questions(&self, style: Style, needed: usize) -> Result<Vec<Question>, String> {
+    pub fn questions(&self, style: Style, needed: usize) -> Result<Vec<Question>, InputError> {
         if let Some(problems) = self.arith(needed) {
             return Ok(problems
                 .into_iter()
@@ -198,7 +195,7 @@ impl Source {
                     Record::Pair(p) => (&p.prompt, p.answer_gt.as_ref()),
                     Record::Sft(s) => (&s.prompt, None),
                 };
-                let answer = answer.ok_or("records without `answer_gt` cannot be judged")?;
+                let answer = answer.ok_or(InputError::NoAnswers)?;
                 Ok(Question {
                     prompt: prompt.clone(),
                     text: prompt.plain(),
@@ -230,7 +227,7 @@ fn mix(
     sources: &[DataInput],
     repeat: &[f64],
     split: Option<Split>,
-) -> Result<Source, String> {
+) -> Result<Source, StageError> {
     let mut out = Vec::new();
     for (i, (s, &times)) in sources.iter().zip(repeat).enumerate() {
         let s = DataInput {
@@ -238,7 +235,7 @@ fn mix(
             ..s.clone()
         };
         let Source::Records(records) = Source::resolve(plan, store, &s)? else {
-            return Err("`mix` combines record files, not built-in tasks".into());
+            return Err(InputError::MixOfTasks.into());
         };
         for _ in 0..times.floor() as usize {
             out.extend(records.iter().cloned());
@@ -254,17 +251,18 @@ fn mix(
 }
 
 /// Writes records as JSON Lines, one serialised [`Record`] per line.
-pub fn write_records(path: &Path, records: &[Record]) -> Result<(), String> {
+pub fn write_records(path: &Path, records: &[Record]) -> Result<(), StageError> {
     let mut text = String::new();
     for r in records {
-        text.push_str(&serde_json::to_string(r).map_err(|e| e.to_string())?);
+        // A record is strings and lists: it always serializes.
+        text.push_str(&serde_json::to_string(r).unwrap_or_default());
         text.push('\n');
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    error::write(path, &text)
 }
 
-fn read_records(path: &Path) -> Result<Vec<Record>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_records(path: &Path) -> Result<Vec<Record>, StageError> {
+    let text = error::read(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -273,10 +271,13 @@ fn read_records(path: &Path) -> Result<Vec<Record>, String> {
                 return Ok(r);
             }
             // `pairs.jsonl` is written in MMPR's fields.
-            let fields: serde_json::Map<String, Json> = serde_json::from_str(l)
-                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-            Record::from_fields(&fields, Kind::Pairs)
-                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+            let stored = |problem: String| StageError::Stored {
+                path: path.to_owned(),
+                problem: format!("line {}: {problem}", i + 1),
+            };
+            let fields: serde_json::Map<String, Json> =
+                serde_json::from_str(l).map_err(|e| stored(e.to_string()))?;
+            Record::from_fields(&fields, Kind::Pairs).map_err(|e| stored(e.to_string()))
         })
         .collect()
 }

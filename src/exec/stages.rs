@@ -10,8 +10,10 @@ use std::time::Instant;
 use candle_core::Device;
 use serde_json::{json, Map, Value as Json};
 
+use super::error::{io, read, write};
 use super::models::{load_for_training, load_model, Loaded};
 use super::source::Source;
+pub use super::StageError;
 use crate::plan::{Plan, Stage};
 use crate::spec::{DataInput, ReferenceSpec, StageSpec, TrainSpec};
 use crate::store::Store;
@@ -21,33 +23,6 @@ use crate::train::{
 
 /// Rows per forward pass when generating or scoring without gradients.
 pub(super) const INFER_BATCH: usize = 64;
-
-/// Why a stage did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum StageError {
-    #[error("cancelled")]
-    Cancelled,
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl From<String> for StageError {
-    fn from(s: String) -> Self {
-        StageError::Failed(s)
-    }
-}
-
-impl From<candle_core::Error> for StageError {
-    fn from(e: candle_core::Error) -> Self {
-        StageError::Failed(e.to_string())
-    }
-}
-
-impl From<TrainError> for StageError {
-    fn from(e: TrainError) -> Self {
-        StageError::Failed(e.to_string())
-    }
-}
 
 /// What a running stage reports: steps done of a total, and a short status
 /// (loss, tokens/s).
@@ -95,7 +70,6 @@ pub fn run(ctx: &Ctx) -> Result<Map<String, Json>, StageError> {
         StageSpec::Reference(spec) => reference(ctx, spec)?,
         StageSpec::Pairs(spec) => super::sampled::pairs(ctx, spec)?,
         StageSpec::Eval(spec) => super::sampled::eval(ctx, spec)?,
-        StageSpec::Report(_) => json!({}),
     };
     Ok(match metrics {
         Json::Object(m) => m,
@@ -144,12 +118,6 @@ fn train(ctx: &Ctx, spec: &TrainSpec) -> Result<Json, StageError> {
     let resumed = match trainer.fit(&data, checkpoints, &mut log) {
         Ok(Fit::Finished { resumed }) => resumed,
         Ok(Fit::Stopped) => return Err(StageError::Cancelled),
-        Err(TrainError::NonFiniteLoss { step, loss }) => {
-            return Err(StageError::Failed(format!(
-                "the loss is {loss} at step {} (try a lower learning rate)",
-                step + 1
-            )))
-        }
         Err(e) => return Err(e.into()),
     };
     let (started, tokens) = (log.started, log.tokens);
@@ -160,12 +128,10 @@ fn train(ctx: &Ctx, spec: &TrainSpec) -> Result<Json, StageError> {
         prompting,
     };
     trained.save(ctx.out)?;
-    std::fs::copy(&log_path, ctx.out.join("log.jsonl"))
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    std::fs::copy(&log_path, ctx.out.join("log.jsonl")).map_err(io(&log_path))?;
     let seconds = started.elapsed().as_secs_f64();
     // The mean of the last 20 steps, from the log (which spans a resume).
-    let text =
-        std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let text = read(&log_path)?;
     let losses: Vec<f64> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Json>(l).ok()?["loss"].as_f64())
@@ -251,19 +217,26 @@ fn truncate_log(path: &Path, steps: u64) -> std::io::Result<()> {
 
 fn read_reference(ctx: &Ctx, hash: &str, data: &mut [Example]) -> Result<(), StageError> {
     let path = ctx.store.stage_dir(hash).join("logps.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rows: Vec<(f64, f64)> = text
+    let stored = |problem: String| StageError::Stored {
+        path: path.clone(),
+        problem,
+    };
+    let rows: Vec<(f64, f64)> = read(&path)?
         .lines()
-        .map(|l| {
-            let v: Json = serde_json::from_str(l).map_err(|e| e.to_string())?;
-            let f = |k: &str| v.get(k).and_then(Json::as_f64).ok_or(format!("no `{k}`"));
+        .enumerate()
+        .map(|(i, l)| {
+            let v: Json = serde_json::from_str(l).unwrap_or(Json::Null);
+            let f = |k: &str| {
+                v.get(k)
+                    .and_then(Json::as_f64)
+                    .ok_or_else(|| stored(format!("line {}: no number `{k}`", i + 1)))
+            };
             Ok((f("chosen")?, f("rejected")?))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, StageError>>()?;
     if rows.len() != data.len() {
-        return Err(StageError::Failed(format!(
-            "{} holds {} reference log-probs for {} pairs",
-            path.display(),
+        return Err(stored(format!(
+            "{} reference log-probs for {} pairs",
             rows.len(),
             data.len()
         )));
@@ -294,8 +267,4 @@ fn reference(ctx: &Ctx, spec: &ReferenceSpec) -> Result<Json, StageError> {
     }
     write(&ctx.out.join("logps.jsonl"), &text)?;
     Ok(json!({ "pairs": data.len() }))
-}
-
-pub(super) fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }

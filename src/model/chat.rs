@@ -9,6 +9,8 @@ use std::sync::Arc;
 use minijinja::{context, Environment, Error, ErrorKind, Value};
 use serde::Serialize;
 
+use super::ModelError;
+
 /// One turn of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
@@ -47,7 +49,7 @@ impl std::fmt::Debug for ChatTemplate {
 
 impl ChatTemplate {
     /// Compiles `source`; an error says why it does not parse.
-    pub fn new(source: String, bos_token: String, eos_token: String) -> Result<Self, String> {
+    pub fn new(source: String, bos_token: String, eos_token: String) -> Result<Self, ModelError> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -60,7 +62,7 @@ impl ChatTemplate {
         );
         env.add_filter("tojson", tojson);
         env.add_template_owned("chat", source.clone())
-            .map_err(|e| format!("the chat template does not parse: {e:#}"))?;
+            .map_err(|e| ModelError::Template(format!("does not parse: {e:#}")))?;
         Ok(Self {
             source,
             bos_token,
@@ -80,8 +82,11 @@ impl ChatTemplate {
         &self,
         messages: &[Message],
         add_generation_prompt: bool,
-    ) -> Result<String, String> {
-        let template = self.env.get_template("chat").map_err(|e| e.to_string())?;
+    ) -> Result<String, ModelError> {
+        let template = self
+            .env
+            .get_template("chat")
+            .map_err(|e| ModelError::Template(e.to_string()))?;
         template
             .render(context! {
                 messages => messages,
@@ -91,7 +96,7 @@ impl ChatTemplate {
                 tools => Value::from(()),
                 documents => Value::from(()),
             })
-            .map_err(|e| format!("the chat template failed: {e:#}"))
+            .map_err(|e| ModelError::Template(format!("failed: {e:#}")))
     }
 }
 
@@ -177,6 +182,7 @@ mod tests {
         let err = t
             .render(&[Message::user("a"), Message::user("b")], false)
             .unwrap_err();
-        assert!(err.contains("one turn only"), "{err}");
+        assert!(matches!(err, ModelError::Template(_)), "{err:?}");
+        assert!(err.to_string().contains("one turn only"), "{err}");
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::{gguf, hf, Config, Llama, Params, Prompting, Tokenizer};
+use super::{gguf, hf, Config, Llama, ModelError, Params, Prompting, Tokenizer};
 
 #[derive(Debug)]
 pub struct Checkpoint {
@@ -21,21 +21,24 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Reads a `.gguf` file or a Hugging Face folder, weights in `dtype`.
-    pub fn open(path: &Path, dtype: DType, device: &Device) -> Result<Self, String> {
+    pub fn open(path: &Path, dtype: DType, device: &Device) -> Result<Self, ModelError> {
         if path.is_dir() {
             hf::load(path, dtype, device)
         } else if path.is_file() {
             gguf::load(path, dtype, device)
         } else {
-            Err(format!("{}: no such file or folder", path.display()))
+            Err(ModelError::NotFound.at(path))
         }
     }
 
     /// A trainable model on these weights, and the tokenizer.
-    pub fn into_model(self, dtype: DType, device: &Device) -> Result<(Llama, Tokenizer), String> {
-        let params = Params::from_tensors(&self.config, self.tensors, dtype, device)
-            .map_err(|e| e.to_string())?;
-        let model = Llama::new(self.config, params).map_err(|e| e.to_string())?;
+    pub fn into_model(
+        self,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Llama, Tokenizer), ModelError> {
+        let params = Params::from_tensors(&self.config, self.tensors, dtype, device)?;
+        let model = Llama::new(self.config, params)?;
         Ok((model, self.tokenizer))
     }
 }

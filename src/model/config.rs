@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ByteTokenizer;
+use super::{ByteTokenizer, ShapeError};
 
 /// Llama, Mistral and Qwen2 differ only in these fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +69,7 @@ impl Config {
     }
 
     /// Checks the shape is buildable (heads divide evenly).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ShapeError> {
         // Every size positive and within what could be allocated (a model
         // file is input like any other: a zero divides, a huge count aborts).
         for (name, value, max) in [
@@ -82,38 +82,30 @@ impl Config {
             ("context", self.context, 1 << 20),
         ] {
             if value == 0 || value > max {
-                return Err(format!("{name} is {value}: expected 1 to {max}"));
+                return Err(ShapeError::OutOfRange { name, value, max });
             }
         }
-        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
-            return Err(format!(
-                "rope_theta is {}: expected a positive number",
-                self.rope_theta
-            ));
+        for (name, value) in [("rope_theta", self.rope_theta), ("norm_eps", self.norm_eps)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ShapeError::NotPositive { name, value });
+            }
         }
-        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            return Err(format!(
-                "norm_eps is {}: expected a positive number",
-                self.norm_eps
-            ));
-        }
-        if self.hidden % self.heads != 0 {
-            return Err(format!(
-                "hidden {} is not a multiple of heads {}",
-                self.hidden, self.heads
-            ));
-        }
-        if self.heads % self.kv_heads != 0 {
-            return Err(format!(
-                "heads {} is not a multiple of kv_heads {}",
-                self.heads, self.kv_heads
-            ));
-        }
+        let multiple = |name, value, of, divisor| {
+            if value % divisor == 0 {
+                Ok(())
+            } else {
+                Err(ShapeError::NotMultiple {
+                    name,
+                    value,
+                    of,
+                    divisor,
+                })
+            }
+        };
+        multiple("hidden", self.hidden, "heads", self.heads)?;
+        multiple("heads", self.heads, "kv_heads", self.kv_heads)?;
         if self.head_dim() % 2 != 0 {
-            return Err(format!(
-                "head size {} must be even for RoPE",
-                self.head_dim()
-            ));
+            return Err(ShapeError::OddHead(self.head_dim()));
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 
 use candle_core::{DType, Device};
 
+use super::DeviceError;
+
 /// Tunes the process for training, once, before any tensor work: malloc
 /// keeps freed activation buffers for the next step (`cpu::alloc`), and
 /// candle's CPU threading suits this machine. candle runs element-wise ops on a pool whose idle workers spin; on
@@ -19,14 +21,12 @@ pub fn tune_process() {
 
 /// The dtype a name (`f32`, `bf16`, `f16`, as the language and the CLI
 /// write it) stands for.
-pub fn dtype(name: &str) -> Result<DType, String> {
+pub fn dtype(name: &str) -> Result<DType, DeviceError> {
     match name {
         "f32" => Ok(DType::F32),
         "bf16" => Ok(DType::BF16),
         "f16" => Ok(DType::F16),
-        other => Err(format!(
-            "unknown dtype `{other}`: expected f32, bf16 or f16"
-        )),
+        other => Err(DeviceError::Dtype(other.to_owned())),
     }
 }
 
@@ -42,35 +42,31 @@ pub enum DeviceChoice {
 }
 
 /// Reads a device name; the error says what names there are.
-pub fn parse_device(choice: &str) -> Result<DeviceChoice, String> {
+pub fn parse_device(choice: &str) -> Result<DeviceChoice, DeviceError> {
     match choice {
         "cpu" => Ok(DeviceChoice::Cpu),
         "auto" => Ok(DeviceChoice::Auto),
         "cuda" => Ok(DeviceChoice::AllGpus),
         _ => {
             let Some(index) = choice.strip_prefix("cuda") else {
-                return Err(format!(
-                    "unknown device `{choice}`: expected `cpu`, `cuda`, `cuda:N` or `auto`"
-                ));
+                return Err(DeviceError::Name(choice.to_owned()));
             };
             index
                 .strip_prefix(':')
                 .and_then(|n| n.parse::<usize>().ok())
                 .map(DeviceChoice::Gpu)
-                .ok_or_else(|| {
-                    format!("unknown device `{choice}`: a GPU is `cuda:N`, as in `cuda:0`")
-                })
+                .ok_or_else(|| DeviceError::Gpu(choice.to_owned()))
         }
     }
 }
 
 /// One device for `choice` (for `cuda` and `auto`, GPU 0).
-pub fn device(choice: &str) -> Result<Device, String> {
+pub fn device(choice: &str) -> Result<Device, DeviceError> {
     resolve_device(choice).map(|(d, _)| d)
 }
 
 /// [`device`], with a one-line notice when `auto` fell back to the CPU.
-pub fn resolve_device(choice: &str) -> Result<(Device, Option<String>), String> {
+pub fn resolve_device(choice: &str) -> Result<(Device, Option<String>), DeviceError> {
     // One device is asked for: GPU 0 alone is opened, not every GPU.
     let (mut devices, notice) = open(choice, 1)?;
     Ok((devices.swap_remove(0).1, notice))
@@ -83,34 +79,37 @@ pub type Devices = Vec<(String, Device)>;
 /// answers (`cuda`, and `auto` on a machine with GPUs; the executor gives
 /// each its own slot). A GPU this build or machine lacks is an error; `auto`
 /// falls back to the CPU with a one-line notice.
-pub fn resolve_devices(choice: &str) -> Result<(Devices, Option<String>), String> {
+pub fn resolve_devices(choice: &str) -> Result<(Devices, Option<String>), DeviceError> {
     // A bound no machine reaches.
     open(choice, 64)
 }
 
 /// [`resolve_devices`], opening at most `most` GPUs.
-fn open(choice: &str, most: usize) -> Result<(Devices, Option<String>), String> {
+fn open(choice: &str, most: usize) -> Result<(Devices, Option<String>), DeviceError> {
     let cpu = || vec![("cpu".to_owned(), Device::Cpu)];
     let parsed = parse_device(choice)?;
     if parsed == DeviceChoice::Cpu {
         return Ok((cpu(), None));
     }
-    let gpus = if cfg!(feature = "cuda") {
-        open_gpus(parsed, most)
-    } else {
-        Err("this mpx was built without CUDA".to_owned())
-    };
-    match (gpus, parsed) {
+    if !cfg!(feature = "cuda") {
+        return match parsed {
+            DeviceChoice::Auto => Ok((
+                cpu(),
+                Some("device `auto`: this mpx was built without CUDA; running on the CPU".into()),
+            )),
+            _ => Err(DeviceError::NoCuda(choice.to_owned())),
+        };
+    }
+    match (open_gpus(parsed, most), parsed) {
         (Ok(gpus), _) => Ok((gpus, None)),
         (Err(why), DeviceChoice::Auto) => Ok((
             cpu(),
             Some(format!("device `auto`: {why}; running on the CPU")),
         )),
-        (Err(why), _) if !cfg!(feature = "cuda") => Err(format!(
-            "device `{choice}`: {why}; build it with `cargo build --release --features cuda` \
-             (README, \"CUDA\") or use `cpu`"
-        )),
-        (Err(why), _) => Err(format!("device `{choice}`: {why}")),
+        (Err(why), _) => Err(DeviceError::Unavailable {
+            choice: choice.to_owned(),
+            why,
+        }),
     }
 }
 
@@ -142,9 +141,16 @@ mod tests {
         assert!(device("cpu").unwrap().is_cpu());
         assert!(device("tpu")
             .unwrap_err()
+            .to_string()
             .contains("expected `cpu`, `cuda`, `cuda:N` or `auto`"));
-        assert!(device("cuda:x").unwrap_err().contains("`cuda:0`"));
-        assert!(device("cuda0").unwrap_err().contains("`cuda:0`"));
+        assert!(device("cuda:x")
+            .unwrap_err()
+            .to_string()
+            .contains("`cuda:0`"));
+        assert!(device("cuda0")
+            .unwrap_err()
+            .to_string()
+            .contains("`cuda:0`"));
         assert_eq!(parse_device("cuda"), Ok(DeviceChoice::AllGpus));
         assert_eq!(parse_device("cuda:3"), Ok(DeviceChoice::Gpu(3)));
         assert_eq!(parse_device("auto"), Ok(DeviceChoice::Auto));
@@ -160,6 +166,8 @@ mod tests {
             assert!(notice.unwrap().contains("without CUDA"));
             for gpu in ["cuda", "cuda:0", "cuda:3"] {
                 let e = device(gpu).unwrap_err();
+                assert_eq!(e, DeviceError::NoCuda(gpu.into()));
+                let e = e.to_string();
                 assert!(
                     e.contains("built without CUDA") && e.contains("--features cuda"),
                     "{e}"

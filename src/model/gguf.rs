@@ -11,37 +11,41 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
-use super::{Checkpoint, Config, Specials, Tokenizer};
+use super::{Checkpoint, Config, ModelError, Specials, Tokenizer};
 
 /// Reads `path`: shape, dequantized tensors (in `dtype`) and tokenizer.
-pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, String> {
-    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let mut file = std::fs::File::open(path).map_err(|e| at(&e))?;
-    let content = Content::read(&mut file).map_err(|e| at(&e))?;
+pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
+    read(path, dtype, device).map_err(|e| e.at(path))
+}
+
+fn read(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
+    let mut file = std::fs::File::open(path)?;
+    let content = Content::read(&mut file)?;
     let meta = Meta(&content);
-    let config = config(&meta).map_err(|e| at(&e))?;
+    let config = config(&meta)?;
     let permute = meta.str("general.architecture")? == "llama";
     let mut tensors = BTreeMap::new();
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
     for name in names {
-        let hf = hf_name(name).ok_or_else(|| at(&format!("unsupported tensor `{name}`")))?;
-        let q = content
-            .tensor(&mut file, name, device)
-            .map_err(|e| at(&e))?;
-        let mut t = q.dequantize(device).map_err(|e| at(&e))?;
+        let hf = hf_name(name).ok_or_else(|| ModelError::Unsupported {
+            what: format!("tensor `{name}`"),
+            supported: "Llama and Qwen2 tensors are",
+        })?;
+        let mut t = content
+            .tensor(&mut file, name, device)?
+            .dequantize(device)?;
         if permute && hf.ends_with("q_proj.weight") {
-            t = unpermute(&t, config.heads).map_err(|e| at(&e))?;
+            t = unpermute(&t, config.heads)?;
         } else if permute && hf.ends_with("k_proj.weight") {
-            t = unpermute(&t, config.kv_heads).map_err(|e| at(&e))?;
+            t = unpermute(&t, config.kv_heads)?;
         }
-        tensors.insert(hf, t.to_dtype(dtype).map_err(|e| at(&e))?);
+        tensors.insert(hf, t.to_dtype(dtype)?);
     }
-    let tokenizer = tokenizer(&meta).map_err(|e| at(&e))?;
     Ok(Checkpoint {
         config,
         tensors,
-        tokenizer,
+        tokenizer: tokenizer(&meta)?,
         prompting: None,
     })
 }
@@ -49,47 +53,45 @@ pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, St
 struct Meta<'a>(&'a Content);
 
 impl Meta<'_> {
-    fn get(&self, key: &str) -> Result<&Value, String> {
+    fn get(&self, key: &str) -> Result<&Value, ModelError> {
         self.0
             .metadata
             .get(key)
-            .ok_or_else(|| format!("no `{key}` in the metadata"))
+            .ok_or_else(|| ModelError::Missing(key.into()))
     }
 
-    fn str(&self, key: &str) -> Result<&str, String> {
-        self.get(key)?
-            .to_string()
+    fn str(&self, key: &str) -> Result<&str, ModelError> {
+        let v = self.get(key)?;
+        v.to_string()
             .map(String::as_str)
-            .map_err(|e| format!("`{key}`: {e}"))
+            .map_err(|_| wrong(key, v, "a string"))
     }
 
-    fn int(&self, key: &str) -> Result<usize, String> {
+    fn int(&self, key: &str) -> Result<usize, ModelError> {
         let v = self.get(key)?;
         v.to_u32()
             .map(|x| x as usize)
             .or_else(|_| v.to_u64().map(|x| x as usize))
             .or_else(|_| v.to_i32().map(|x| x as usize))
-            .map_err(|e| format!("`{key}`: {e}"))
+            .map_err(|_| wrong(key, v, "an integer"))
     }
 
-    fn float(&self, key: &str) -> Result<f64, String> {
-        self.get(key)?
-            .to_f32()
+    fn float(&self, key: &str) -> Result<f64, ModelError> {
+        let v = self.get(key)?;
+        v.to_f32()
             .map(f64::from)
-            .map_err(|e| format!("`{key}`: {e}"))
+            .map_err(|_| wrong(key, v, "a float"))
     }
 
-    fn strings(&self, key: &str) -> Result<Vec<&str>, String> {
-        let items = self
-            .get(key)?
-            .to_vec()
-            .map_err(|e| format!("`{key}`: {e}"))?;
+    fn strings(&self, key: &str) -> Result<Vec<&str>, ModelError> {
+        let v = self.get(key)?;
+        let items = v.to_vec().map_err(|_| wrong(key, v, "a list of strings"))?;
         items
             .iter()
-            .map(|v| {
-                v.to_string()
+            .map(|item| {
+                item.to_string()
                     .map(String::as_str)
-                    .map_err(|e| format!("`{key}`: {e}"))
+                    .map_err(|_| wrong(key, v, "a list of strings"))
             })
             .collect()
     }
@@ -99,19 +101,32 @@ impl Meta<'_> {
     }
 }
 
+/// A metadata value of the wrong type.
+fn wrong(key: &str, v: &Value, expected: &'static str) -> ModelError {
+    ModelError::Field {
+        key: key.into(),
+        found: format!("a {:?}", v.value_type()),
+        expected,
+    }
+}
+
 /// The model's shape from `<arch>.*` metadata (Llama and Qwen2 layouts).
-fn config(meta: &Meta) -> Result<Config, String> {
+fn config(meta: &Meta) -> Result<Config, ModelError> {
     let arch = meta.str("general.architecture")?;
     if !matches!(arch, "llama" | "qwen2") {
-        return Err(format!(
-            "architecture `{arch}` is not supported (llama and qwen2 are)"
-        ));
+        return Err(ModelError::Unsupported {
+            what: format!("architecture `{arch}`"),
+            supported: "llama and qwen2 are",
+        });
     }
     let key = |k: &str| format!("{arch}.{k}");
     if meta.get(&key("rope.scaling.type")).is_ok()
         || meta.0.tensor_infos.contains_key("rope_freqs.weight")
     {
-        return Err("RoPE scaling is not supported yet".into());
+        return Err(ModelError::Unsupported {
+            what: "RoPE scaling".into(),
+            supported: "plain RoPE is",
+        });
     }
     let vocab = match meta.int(&key("vocab_size")) {
         Ok(v) => v,
@@ -119,7 +134,7 @@ fn config(meta: &Meta) -> Result<Config, String> {
     };
     // Sizes are counts: 0 (or a negative read as a huge count) is refused
     // here with its key, before anything divides by it or allocates it.
-    let count = |k: &str| -> Result<usize, String> {
+    let count = |k: &str| -> Result<usize, ModelError> {
         let full = key(k);
         let v = meta.get(&full)?;
         let n = v
@@ -129,10 +144,10 @@ fn config(meta: &Meta) -> Result<Config, String> {
             .or_else(|| v.to_i32().ok().and_then(|x| u64::try_from(x).ok()));
         match n {
             Some(n) if n > 0 => Ok(n as usize),
-            _ => Err(format!("`{full}` must be a positive count")),
+            _ => Err(wrong(&full, v, "a positive count")),
         }
     };
-    let positive = |k: &str, default: Option<f64>| -> Result<f64, String> {
+    let positive = |k: &str, default: Option<f64>| -> Result<f64, ModelError> {
         let full = key(k);
         let v = match (meta.float(&full), default) {
             (Ok(v), _) => v,
@@ -142,7 +157,11 @@ fn config(meta: &Meta) -> Result<Config, String> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
-            Err(format!("`{full}` is {v}: expected a positive number"))
+            Err(ModelError::Field {
+                key: full,
+                found: v.to_string(),
+                expected: "a positive number",
+            })
         }
     };
     let heads = count("attention.head_count")?;
@@ -207,19 +226,20 @@ fn unpermute(w: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
 }
 
 /// The byte-level BPE tokenizer the file describes, as a `tokenizer.json`.
-fn tokenizer(meta: &Meta) -> Result<Tokenizer, String> {
+fn tokenizer(meta: &Meta) -> Result<Tokenizer, ModelError> {
     let model = meta.str("tokenizer.ggml.model")?;
     if model != "gpt2" {
-        return Err(format!(
-            "tokenizer model `{model}` is not supported yet (byte-level BPE, `gpt2`, is)"
-        ));
+        return Err(ModelError::Unsupported {
+            what: format!("tokenizer model `{model}`"),
+            supported: "byte-level BPE, `gpt2`, is",
+        });
     }
     let tokens = meta.strings("tokenizer.ggml.tokens")?;
     let merges = meta.strings("tokenizer.ggml.merges")?;
     let types: Vec<i32> = match meta.get("tokenizer.ggml.token_type") {
         Ok(v) => v
             .to_vec()
-            .map_err(|e| e.to_string())?
+            .map_err(|_| wrong("tokenizer.ggml.token_type", v, "a list of integers"))?
             .iter()
             .map(|t| t.to_i32().unwrap_or(1))
             .collect(),
@@ -245,7 +265,7 @@ fn tokenizer(meta: &Meta) -> Result<Tokenizer, String> {
     let bos = meta.token_id("tokenizer.ggml.bos_token_id");
     let eos = meta
         .token_id("tokenizer.ggml.eos_token_id")
-        .ok_or("no `tokenizer.ggml.eos_token_id` in the metadata")?;
+        .ok_or_else(|| ModelError::Missing("tokenizer.ggml.eos_token_id".into()))?;
     let pad = meta.token_id("tokenizer.ggml.padding_token_id");
     let add_bos = meta
         .get("tokenizer.ggml.add_bos_token")
@@ -282,7 +302,11 @@ fn tokenizer(meta: &Meta) -> Result<Tokenizer, String> {
     let template = meta.str("tokenizer.chat_template").ok().map(str::to_owned);
     let specials = Specials {
         bos: bos.and_then(name),
-        eos: name(eos).ok_or("the end token id is outside the vocabulary")?,
+        eos: name(eos).ok_or_else(|| ModelError::Field {
+            key: "tokenizer.ggml.eos_token_id".into(),
+            found: eos.to_string(),
+            expected: "a token id inside the vocabulary",
+        })?,
         pad: pad.and_then(name),
     };
     Tokenizer::from_hf_json(&text, &specials, template)
@@ -294,7 +318,7 @@ const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{
 const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// llama.cpp's pre-tokenizer names → the `tokenizers` pre-tokenizer.
-fn pre_tokenizer(pre: &str) -> Result<serde_json::Value, String> {
+fn pre_tokenizer(pre: &str) -> Result<serde_json::Value, ModelError> {
     let byte_level = |regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex});
     let split = |pattern: &str| json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false});
     let sequence =
@@ -309,9 +333,10 @@ fn pre_tokenizer(pre: &str) -> Result<serde_json::Value, String> {
         "llama-bpe" | "llama3" => sequence(vec![split(LLAMA3), byte_level(false)]),
         "qwen2" => sequence(vec![split(QWEN2), byte_level(false)]),
         other => {
-            return Err(format!(
-                "pre-tokenizer `{other}` is not supported yet (smollm, starcoder, gpt2, llama-bpe and qwen2 are)"
-            ))
+            return Err(ModelError::Unsupported {
+                what: format!("pre-tokenizer `{other}`"),
+                supported: "smollm, starcoder, gpt2, llama-bpe and qwen2 are",
+            })
         }
     })
 }

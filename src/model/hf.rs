@@ -11,24 +11,23 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value as Json};
 
-use super::{Checkpoint, Config, Params, Prompting, Specials, Tokenizer};
+use super::{Checkpoint, Config, ModelError, Params, Prompting, Specials, Tokenizer};
 
 /// Where mpx keeps what transformers has no field for: how prompts are put
 /// to the model (chat template, system prompt).
 const MPX_FILE: &str = "mpx.json";
 
 /// Reads a model folder; weights are converted to `dtype`.
-pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, String> {
-    let config_json = read_json(&dir.join("config.json"))?;
-    let config = config_from_hf(&config_json)
-        .map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
+pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
+    let config_path = dir.join("config.json");
+    let config = config_from_hf(&read_json(&config_path)?).map_err(|e| e.at(&config_path))?;
     let mut tensors = BTreeMap::new();
     for file in weight_files(dir)? {
         let path = dir.join(&file);
         let loaded = candle_core::safetensors::load(&path, device)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| ModelError::from(e).at(&path))?;
         for (name, t) in loaded {
-            let t = t.to_dtype(dtype).map_err(|e| e.to_string())?;
+            let t = t.to_dtype(dtype)?;
             tensors.insert(name, t);
         }
     }
@@ -41,7 +40,7 @@ pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, Str
     let prompting = match std::fs::read_to_string(dir.join(MPX_FILE)) {
         Ok(text) => Some(
             serde_json::from_str::<Prompting>(&text)
-                .map_err(|e| format!("{}: {e}", dir.join(MPX_FILE).display()))?,
+                .map_err(|e| ModelError::from(e).at(&dir.join(MPX_FILE)))?,
         ),
         Err(_) => None,
     };
@@ -53,21 +52,21 @@ pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, Str
     })
 }
 
-fn read_json(path: &Path) -> Result<Json, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+fn read_json(path: &Path) -> Result<Json, ModelError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::from(e).at(path))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::from(e).at(path))
 }
 
 /// The safetensors files of a folder: the shards an index lists, or the one
 /// `model.safetensors`.
-fn weight_files(dir: &Path) -> Result<Vec<String>, String> {
+fn weight_files(dir: &Path) -> Result<Vec<String>, ModelError> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
         let json = read_json(&index)?;
         let map = json
             .get("weight_map")
             .and_then(Json::as_object)
-            .ok_or_else(|| format!("{}: no `weight_map`", index.display()))?;
+            .ok_or_else(|| ModelError::Missing("weight_map".into()).at(&index))?;
         let mut files: Vec<String> = map
             .values()
             .filter_map(|v| v.as_str().map(str::to_owned))
@@ -79,35 +78,33 @@ fn weight_files(dir: &Path) -> Result<Vec<String>, String> {
     if dir.join("model.safetensors").is_file() {
         return Ok(vec!["model.safetensors".into()]);
     }
-    Err(format!(
-        "{}: no model.safetensors or model.safetensors.index.json",
-        dir.display()
-    ))
+    Err(ModelError::Missing("model.safetensors` or `model.safetensors.index.json".into()).at(dir))
 }
 
 /// mpx's shape from a transformers `config.json`; anything mpx's decoder
 /// would compute differently is an error, not a silent mismatch.
-pub fn config_from_hf(json: &Json) -> Result<Config, String> {
+pub fn config_from_hf(json: &Json) -> Result<Config, ModelError> {
     let model_type = json.get("model_type").and_then(Json::as_str).unwrap_or("");
     if !matches!(model_type, "llama" | "mistral" | "qwen2") {
-        return Err(format!(
-            "model_type `{model_type}` is not supported (llama, mistral and qwen2 are)"
-        ));
+        return Err(ModelError::Unsupported {
+            what: format!("model_type `{model_type}`"),
+            supported: "llama, mistral and qwen2 are",
+        });
     }
     // Sizes are positive counts, named by their key when they are not.
     let int = |key: &str| match json.get(key) {
-        None => Err(format!("`{key}` is missing")),
+        None => Err(ModelError::Missing(key.into())),
         Some(v) => v
             .as_u64()
             .filter(|&n| n > 0)
             .map(|n| n as usize)
-            .ok_or_else(|| format!("`{key}` is {v}: expected a positive count")),
+            .ok_or_else(|| field(key, v, "a positive count")),
     };
     let positive = |key: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
-            Err(format!("`{key}` is {v}: expected a positive number"))
+            Err(field(key, v, "a positive number"))
         }
     };
     let flag = |key: &str| json.get(key).and_then(Json::as_bool).unwrap_or(false);
@@ -124,23 +121,30 @@ pub fn config_from_hf(json: &Json) -> Result<Config, String> {
             .and_then(Json::as_str)
             .is_some_and(|t| t != "default");
     if scaled {
-        return Err("RoPE scaling is not supported yet".into());
+        return Err(ModelError::Unsupported {
+            what: "RoPE scaling".into(),
+            supported: "plain RoPE is",
+        });
     }
     if let Some(act) = json.get("hidden_act").and_then(Json::as_str) {
         if act != "silu" {
-            return Err(format!("hidden_act `{act}` is not supported (silu is)"));
+            return Err(ModelError::Unsupported {
+                what: format!("hidden_act `{act}`"),
+                supported: "silu is",
+            });
         }
     }
     if model_type == "llama" && (flag("attention_bias") || flag("mlp_bias")) {
-        return Err("attention_bias and mlp_bias are not supported".into());
+        return Err(ModelError::Unsupported {
+            what: "a Llama with attention_bias or mlp_bias".into(),
+            supported: "Qwen2's Q/K/V biases are",
+        });
     }
     let heads = int("num_attention_heads")?;
     let hidden = int("hidden_size")?;
     if let Some(hd) = json.get("head_dim").and_then(Json::as_u64) {
         if heads == 0 || hd as usize != hidden / heads {
-            return Err(format!(
-                "head_dim {hd} differs from hidden_size / num_attention_heads"
-            ));
+            return Err(field("head_dim", hd, "hidden_size / num_attention_heads"));
         }
     }
     let mut context = int("max_position_embeddings")?;
@@ -174,6 +178,15 @@ pub fn config_from_hf(json: &Json) -> Result<Config, String> {
     };
     config.validate()?;
     Ok(config)
+}
+
+/// A field whose value `found` is not `expected`.
+fn field(key: &str, found: impl std::fmt::Display, expected: &'static str) -> ModelError {
+    ModelError::Field {
+        key: key.into(),
+        found: found.to_string(),
+        expected,
+    }
 }
 
 /// The transformers `config.json` for `config` (Qwen2 when the Q/K/V
@@ -210,9 +223,9 @@ pub fn config_to_hf(config: &Config, tokenizer: &Tokenizer) -> Json {
 
 /// A folder's tokenizer: `tokenizer.json`, special tokens and the chat
 /// template from `tokenizer_config.json` (or `chat_template.jinja`).
-fn tokenizer(dir: &Path) -> Result<Tokenizer, String> {
+fn tokenizer(dir: &Path) -> Result<Tokenizer, ModelError> {
     let path = dir.join("tokenizer.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::from(e).at(&path))?;
     let config_path = dir.join("tokenizer_config.json");
     let config = if config_path.is_file() {
         read_json(&config_path)?
@@ -224,8 +237,8 @@ fn tokenizer(dir: &Path) -> Result<Tokenizer, String> {
         Some(Json::Object(o)) => o.get("content").and_then(Json::as_str).map(str::to_owned),
         _ => None,
     };
-    let eos =
-        token("eos_token").ok_or_else(|| format!("{}: no `eos_token`", config_path.display()))?;
+    let eos = token("eos_token")
+        .ok_or_else(|| ModelError::Missing("eos_token".into()).at(&config_path))?;
     let specials = Specials {
         bos: token("bos_token"),
         eos,
@@ -233,7 +246,7 @@ fn tokenizer(dir: &Path) -> Result<Tokenizer, String> {
     };
     let jinja = dir.join("chat_template.jinja");
     let source = if jinja.is_file() {
-        Some(std::fs::read_to_string(&jinja).map_err(|e| format!("{}: {e}", jinja.display()))?)
+        Some(std::fs::read_to_string(&jinja).map_err(|e| ModelError::from(e).at(&jinja))?)
     } else {
         match config.get("chat_template") {
             Some(Json::String(s)) => Some(s.clone()),
@@ -246,8 +259,7 @@ fn tokenizer(dir: &Path) -> Result<Tokenizer, String> {
             _ => None,
         }
     };
-    Tokenizer::from_hf_json(&text, &specials, source)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    Tokenizer::from_hf_json(&text, &specials, source).map_err(|e| e.at(&path))
 }
 
 /// Writes a Hugging Face folder: `config.json`, `model.safetensors`
@@ -259,8 +271,8 @@ pub fn save(
     params: &Params,
     tokenizer: &Tokenizer,
     prompting: &Prompting,
-) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+) -> Result<(), ModelError> {
+    let io = |e: std::io::Error| ModelError::from(e).at(dir);
     let write = |name: &str, json: &Json| {
         let text = serde_json::to_string_pretty(json).unwrap_or_default();
         std::fs::write(dir.join(name), text + "\n").map_err(io)
@@ -269,10 +281,8 @@ pub fn save(
         .tensors()
         .into_iter()
         .map(|(k, t)| t.to_dtype(DType::F32).map(|t| (k, t)))
-        .collect::<candle_core::Result<_>>()
-        .map_err(|e| e.to_string())?;
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))
-        .map_err(|e| e.to_string())?;
+        .collect::<candle_core::Result<_>>()?;
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
     write("config.json", &config_to_hf(config, tokenizer))?;
     write(
         "generation_config.json",

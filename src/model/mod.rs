@@ -13,6 +13,7 @@ mod checkpoint;
 mod config;
 pub mod cpu;
 mod device;
+mod error;
 mod generate;
 mod gguf;
 pub mod hf;
@@ -29,6 +30,7 @@ pub use device::{
     device, dtype, parse_device, resolve_device, resolve_devices, tune_process, DeviceChoice,
     Devices,
 };
+pub use error::{DeviceError, ModelError, ShapeError};
 pub use generate::{generate, generate_many, Sampling};
 pub use llama::{KvCache, Llama};
 pub use logprobs::{completion_logps, logps_from_logits, sequence_logprob, Batch, SeqLogps};

@@ -8,6 +8,7 @@
 use serde_json::{json, Value as Json};
 
 use super::chat::{ChatTemplate, Message};
+use super::ModelError;
 
 /// The byte tokenizer of `tiny(...)` models: one token per UTF-8 byte
 /// (0–255), then BOS, EOS and PAD. Lossless for any text, no vocabulary file.
@@ -147,7 +148,7 @@ impl Tokenizer {
         text: &str,
         specials: &Specials,
         template: Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ModelError> {
         let template = template
             .map(|source| {
                 let bos = specials.bos.clone().unwrap_or_default();
@@ -156,11 +157,11 @@ impl Tokenizer {
             .transpose()?;
         let inner: tokenizers::Tokenizer = text
             .parse()
-            .map_err(|e| format!("not a tokenizer.json: {e}"))?;
+            .map_err(|e| ModelError::Tokenizer(format!("not a tokenizer.json: {e}")))?;
         let id = |name: &str| {
-            inner
-                .token_to_id(name)
-                .ok_or_else(|| format!("the tokenizer has no token `{name}`"))
+            inner.token_to_id(name).ok_or_else(|| {
+                ModelError::Tokenizer(format!("the tokenizer has no token `{name}`"))
+            })
         };
         let eos = id(&specials.eos)?;
         let pad = specials.pad.as_deref().map(id).transpose()?.unwrap_or(eos);
@@ -197,7 +198,7 @@ impl Tokenizer {
     /// Token ids of `text`; `special` adds what the tokenizer adds around a
     /// sequence (BOS, for most). Special-token strings in `text` (such as
     /// `<|im_start|>`) become their ids, as in transformers.
-    pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>, String> {
+    pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>, ModelError> {
         match &self.kind {
             Kind::Bytes => {
                 let mut ids = if special {
@@ -211,7 +212,7 @@ impl Tokenizer {
             Kind::Hf(t) => t
                 .encode_fast(text, special)
                 .map(|e| e.get_ids().to_vec())
-                .map_err(|e| format!("cannot tokenize {text:?}: {e}")),
+                .map_err(|e| ModelError::Tokenizer(format!("cannot tokenize {text:?}: {e}"))),
         }
     }
 
@@ -227,7 +228,7 @@ impl Tokenizer {
     /// the system prompt, if any) with the assistant's turn opened, when
     /// `prompting.chat` and the model has a template; otherwise the plain
     /// text with the tokenizer's leading specials.
-    pub fn prompt(&self, text: &str, prompting: &Prompting) -> Result<Vec<u32>, String> {
+    pub fn prompt(&self, text: &str, prompting: &Prompting) -> Result<Vec<u32>, ModelError> {
         match (&self.template, prompting.chat) {
             (Some(t), true) => {
                 let mut messages = Vec::new();
@@ -245,7 +246,7 @@ impl Tokenizer {
     }
 
     /// A completion's ids, ending with the end token.
-    pub fn completion(&self, text: &str) -> Result<Vec<u32>, String> {
+    pub fn completion(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         let mut ids = self.encode(text, false)?;
         ids.push(self.eos);
         Ok(ids)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Map, Value as Json};
 
 use super::groups::groups;
-use super::stage::{Stage, StageKind};
+use super::stage::{Report, Stage, StageKind};
 use super::HASH_SCHEME;
 use crate::check::value::{Ref, Value};
 use crate::check::{Program, Resolved};
@@ -80,7 +80,7 @@ impl<'p> Builder<'p> {
         }
     }
 
-    pub fn build(mut self) -> Built<Vec<Stage>> {
+    pub fn build(mut self) -> Built<(Vec<Stage>, Vec<Report>)> {
         for &seed in &self.program.seeds {
             for point in 0..self.program.points.len() {
                 for d in 0..self.program.decls.len() {
@@ -94,8 +94,8 @@ impl<'p> Builder<'p> {
                 }
             }
         }
-        self.reports();
-        Ok(self.stages)
+        let reports = self.reports();
+        Ok((self.stages, reports))
     }
 
     fn instance(&mut self, d: usize, point: usize, seed: i64) -> Built<Inst> {
@@ -325,9 +325,7 @@ impl<'p> Builder<'p> {
         }
         let mut axes = draft.own_axes.clone();
         let mut seeded = draft.seeded;
-        // A report aggregates over points and seeds; it is not one of them.
-        let inherits = draft.kind != StageKind::Report;
-        for &dep in draft.deps.iter().filter(|_| inherits) {
+        for &dep in &draft.deps {
             axes.extend_from_slice(&self.labels[dep].0);
             seeded |= self.labels[dep].1;
         }
@@ -371,7 +369,7 @@ fn resolver(targets: &Targets) -> impl Fn(&Ref) -> Target + '_ {
 /// A lowering failure, located at its declaration. The checker has already
 /// checked every value lowered, so this is a bug in mpx, reported as one
 /// rather than a crash.
-fn lowered<T>(decl: &Resolved, result: Result<T, String>) -> Built<T> {
+fn lowered<T>(decl: &Resolved, result: Result<T, lower::LowerError>) -> Built<T> {
     result.map_err(|e| {
         Diagnostic::error(decl.span, format!("`{}` cannot be run: {e}", decl.name))
             .hint("the checker accepted this declaration: this is a bug in mpx, please report it")

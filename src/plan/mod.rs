@@ -9,7 +9,7 @@ mod stage;
 
 use serde::Serialize;
 
-pub use stage::{Stage, StageKind};
+pub use stage::{Report, Stage, StageKind};
 
 use crate::check::Program;
 use crate::diag::Diagnostic;
@@ -30,6 +30,8 @@ pub struct Plan {
     /// Sweep points after exclusions.
     pub points: usize,
     pub stages: Vec<Stage>,
+    /// Tables rendered from the eval stages once they have run.
+    pub reports: Vec<Report>,
 }
 
 impl Plan {
@@ -47,11 +49,15 @@ impl Plan {
 /// checked every declaration at every point, so lowering them into stage
 /// specs fails only on a bug in mpx, reported at the declaration.
 pub fn plan(program: &Program) -> Result<Plan, Diagnostic> {
-    let stages = build::Builder::new(program).build()?;
+    let (stages, reports) = build::Builder::new(program).build()?;
     let mut hasher = blake3::Hasher::new();
     hasher.update(HASH_SCHEME.as_bytes());
-    for stage in &stages {
-        hasher.update(stage.hash.as_bytes());
+    for hash in stages
+        .iter()
+        .map(|s| &s.hash)
+        .chain(reports.iter().map(|r| &r.hash))
+    {
+        hasher.update(hash.as_bytes());
     }
     Ok(Plan {
         scheme: HASH_SCHEME,
@@ -61,5 +67,6 @@ pub fn plan(program: &Program) -> Result<Plan, Diagnostic> {
         axes: program.axes.iter().map(|a| a.name.clone()).collect(),
         points: program.points.len(),
         stages,
+        reports,
     })
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::diag::Span;
-use crate::spec::StageSpec;
+use crate::spec::{StageSpec, TableSpec};
 
 /// What a stage does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -21,8 +21,6 @@ pub enum StageKind {
     Pairs,
     /// Run an eval suite on one model.
     Eval,
-    /// Aggregate eval results into a table.
-    Report,
 }
 
 impl StageKind {
@@ -33,7 +31,6 @@ impl StageKind {
             StageKind::Reference => "reference",
             StageKind::Pairs => "pairs",
             StageKind::Eval => "eval",
-            StageKind::Report => "report",
         }
     }
 }
@@ -68,6 +65,27 @@ pub struct Stage {
 }
 
 impl Stage {
+    pub fn short_hash(&self) -> &str {
+        &self.hash[..12.min(self.hash.len())]
+    }
+}
+
+/// A table over eval stages' results. Not a stage: nothing is built or
+/// stored for it; it is rendered from the store after every run (and by
+/// `mpx report`). Its hash is over its spec, for the plan hash.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub name: String,
+    pub hash: String,
+    pub spec: TableSpec,
+    /// The eval stages it reads, as indices into `Plan::stages`.
+    #[serde(skip)]
+    pub inputs: Vec<usize>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Report {
     pub fn short_hash(&self) -> &str {
         &self.hash[..12.min(self.hash.len())]
     }

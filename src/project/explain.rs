@@ -32,6 +32,10 @@ pub enum Verdict {
         previous: String,
         changes: Option<Vec<Change>>,
     },
+    /// A report: rendered from the store after every run, never cached.
+    Rendered {
+        evals: usize,
+    },
 }
 
 /// One difference in a stage's parameters since the last run.
@@ -68,13 +72,31 @@ pub fn explain(exp: &Experiment, name: &str) -> Result<Vec<Explanation>, NoStage
         .iter()
         .filter(|s| s.name == name || s.decl == name || s.short_hash() == name)
         .collect();
+    let reports: Vec<Explanation> = exp
+        .plan
+        .reports
+        .iter()
+        .filter(|r| r.name == name || r.short_hash() == name)
+        .map(|r| Explanation {
+            stage: r.name.clone(),
+            kind: "report",
+            hash: r.short_hash().to_owned(),
+            verdict: Verdict::Rendered {
+                evals: r.inputs.len(),
+            },
+        })
+        .collect();
+    if matches.is_empty() && !reports.is_empty() {
+        return Ok(reports);
+    }
     if matches.is_empty() {
         // A declaration names its stages too (`mpo` for every `mpo[...]`).
         let names = exp
             .plan
             .stages
             .iter()
-            .flat_map(|s| [s.decl.as_str(), s.name.as_str()]);
+            .flat_map(|s| [s.decl.as_str(), s.name.as_str()])
+            .chain(exp.plan.reports.iter().map(|r| r.name.as_str()));
         return Err(NoStage {
             name: name.to_owned(),
             experiment: exp.plan.experiment.clone(),
@@ -179,6 +201,11 @@ impl fmt::Display for Explanation {
         write!(f, "{} ({}, {}): ", self.stage, self.kind, self.hash)?;
         match &self.verdict {
             Verdict::Cached => writeln!(f, "cached, nothing to do"),
+            Verdict::Rendered { evals } => writeln!(
+                f,
+                "rendered from the store after every run, from {evals} eval stage{}",
+                if *evals == 1 { "" } else { "s" }
+            ),
             Verdict::New => writeln!(
                 f,
                 "will run: new since the last run (no stage of this name ran before)"

@@ -11,6 +11,21 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// An `mpx.toml` that cannot be read or is not valid settings.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Settings {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -29,7 +44,7 @@ pub struct Layout {
 
 impl Layout {
     /// Finds the settings for `experiment`; `store` (from `--store`) wins.
-    pub fn locate(experiment: &Path, store: Option<&Path>) -> Result<Self, String> {
+    pub fn locate(experiment: &Path, store: Option<&Path>) -> Result<Self, LayoutError> {
         let dir = experiment
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -38,7 +53,7 @@ impl Layout {
     }
 
     /// [`Layout::locate`] for an experiment in `dir`.
-    pub fn locate_dir(dir: &Path, store: Option<&Path>) -> Result<Self, String> {
+    pub fn locate_dir(dir: &Path, store: Option<&Path>) -> Result<Self, LayoutError> {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let mut found = None;
         for d in dir.ancestors() {
@@ -54,10 +69,14 @@ impl Layout {
             config: None,
         };
         if let Some(path) = found {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let file: File =
-                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(source) => return Err(LayoutError::Read { path, source }),
+            };
+            let file: File = match toml::from_str(&text) {
+                Ok(file) => file,
+                Err(source) => return Err(LayoutError::Settings { path, source }),
+            };
             let base = path.parent().unwrap_or(Path::new("."));
             if let Some(s) = file.store {
                 project.store = base.join(s);
@@ -96,6 +115,8 @@ mod tests {
         assert_eq!(p.store, PathBuf::from("/x"));
         std::fs::write(dir.path().join("mpx.toml"), "stor = 1\n").unwrap();
         let err = Layout::locate(&exp, None).unwrap_err();
+        assert!(matches!(err, LayoutError::Settings { .. }), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains("mpx.toml") && err.contains("stor"), "{err}");
     }
 }

@@ -11,12 +11,14 @@ pub mod gc;
 mod layout;
 pub mod provenance;
 pub mod registry;
+mod reports;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use executor::{Executor, Local};
-pub use layout::Layout;
+pub use layout::{Layout, LayoutError};
+pub use reports::Report;
 
 use crate::check::{self, Override, Program};
 use crate::diag::{render_all, Diagnostic, SourceMap};
@@ -133,7 +135,7 @@ impl Experiment {
         store: Option<&Path>,
         Checked { map, program, plan }: Checked,
     ) -> Result<Self, OpenError> {
-        let layout = Layout::locate(file, store).map_err(OpenError::Usage)?;
+        let layout = Layout::locate(file, store).map_err(|e| OpenError::Usage(e.to_string()))?;
         let store = Store::open(&layout.store).map_err(|e| OpenError::Store(e.to_string()))?;
         Ok(Self {
             file: file.to_path_buf(),
@@ -152,7 +154,7 @@ impl Experiment {
         self.plan
             .stages
             .iter()
-            .filter(|s| s.kind != plan::StageKind::Report && !self.store.is_done(&s.hash))
+            .filter(|s| !self.store.is_done(&s.hash))
             .count()
     }
 
@@ -184,7 +186,7 @@ impl Experiment {
     }
 
     /// Records this run in the store's registry (for `explain` and `gc`).
-    pub fn remember(&self) -> Result<(), String> {
+    pub fn remember(&self) -> Result<(), std::io::Error> {
         registry::remember(&self.store, &self.file, &self.sets, &self.plan)
     }
 }
@@ -219,10 +221,12 @@ pub fn stage_states(file: &Path, plan: &Plan, store: Option<&Path>) -> Option<Ve
     Some(
         plan.stages
             .iter()
-            .map(|s| match s.kind {
-                plan::StageKind::Report => State::Render,
-                _ if store.is_done(&s.hash) => State::Cached,
-                _ => State::ToRun,
+            .map(|s| {
+                if store.is_done(&s.hash) {
+                    State::Cached
+                } else {
+                    State::ToRun
+                }
             })
             .collect(),
     )

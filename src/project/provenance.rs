@@ -59,7 +59,6 @@ pub fn provenance(l: &Experiment, cli_device: Option<&str>) -> Provenance {
         .plan
         .stages
         .iter()
-        .filter(|s| s.kind != StageKind::Report)
         .filter_map(|s| l.store.status(&s.hash)?.device)
         .collect();
     devices.sort();

@@ -37,9 +37,14 @@ fn dir(store: &Store) -> PathBuf {
 }
 
 /// Records which stages this experiment's plan has.
-pub fn remember(store: &Store, file: &Path, sets: &[String], plan: &Plan) -> Result<(), String> {
+pub fn remember(
+    store: &Store,
+    file: &Path,
+    sets: &[String],
+    plan: &Plan,
+) -> Result<(), std::io::Error> {
     let dir = dir(store);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    fs_err::create_dir_all(&dir)?;
     let record = RunRecord {
         file: absolute(file),
         sets: sets.to_vec(),
@@ -55,12 +60,12 @@ pub fn remember(store: &Store, file: &Path, sets: &[String], plan: &Plan) -> Res
         plan.experiment,
         key(&record.file, sets)
     ));
-    let text = serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?;
+    // Paths and hashes: it always serializes.
+    let text = serde_json::to_string_pretty(&record).unwrap_or_default();
     // Written beside, then renamed: a reader never sees half a record.
     let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    fs_err::write(&tmp, text)?;
+    fs_err::rename(&tmp, &path)
 }
 
 /// What names a run record: the experiment file's absolute path and the

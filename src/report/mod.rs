@@ -24,6 +24,10 @@ use crate::store::Store;
 use table::{ColumnSpec, Measurement, Table};
 
 /// The built-in templates, by format.
+/// The results table, which the Markdown report includes as `table.md`
+/// (custom templates may too).
+const TABLE_MD: &str = include_str!("../../templates/table.md.j2");
+
 const TEMPLATES: [(&str, &str, &str); 3] = [
     (
         "markdown",
@@ -78,31 +82,60 @@ pub struct Rendered {
     pub missing: usize,
 }
 
+/// Why a report could not be rendered or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("building the table: {0}")]
+    Table(#[from] polars::error::PolarsError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Writing one output file failed (it is not left half-written).
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: Box<ReportError>,
+    },
+    #[error("{}: no `*.j2` templates in this folder", .0.display())]
+    NoTemplates(PathBuf),
+    #[error("template {name}: {source:#}")]
+    Template {
+        name: String,
+        source: minijinja::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Gathers, aggregates and renders one report.
-pub fn render(input: &Input) -> Result<Rendered, String> {
+pub fn render(input: &Input) -> Result<Rendered, ReportError> {
     let spec = input.spec;
     let (rows, missing) = measurements(input.plan, input.store, spec);
-    let err = |e: polars::error::PolarsError| e.to_string();
-    let mut tidy = table::tidy(&spec.rows, &rows).map_err(err)?;
-    let agg = table::aggregate(&tidy, &spec.rows).map_err(err)?;
+    let mut tidy = table::tidy(&spec.rows, &rows)?;
+    let agg = table::aggregate(&tidy, &spec.rows)?;
     let columns: Vec<ColumnSpec> = spec
         .columns
         .iter()
         .map(|c| ColumnSpec::new(&c.suite, &c.metric, &c.output))
         .collect();
-    let table = table::layout(&agg, &spec.rows, columns, spec.baseline.as_deref()).map_err(err)?;
+    let table = table::layout(&agg, &spec.rows, columns, spec.baseline.as_deref())?;
     let dir = &input.out_dir;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut files = Vec::new();
     let name = &spec.name;
     files.push(atomic(&dir.join(format!("{name}.tidy.parquet")), |f| {
-        ParquetWriter::new(f)
-            .finish(&mut tidy)
-            .map(|_| ())
-            .map_err(err)
+        ParquetWriter::new(f).finish(&mut tidy)?;
+        Ok(())
     })?);
     files.push(atomic(&dir.join(format!("{name}.tidy.csv")), |f| {
-        CsvWriter::new(f).finish(&mut tidy).map_err(err)
+        Ok(CsvWriter::new(f).finish(&mut tidy)?)
     })?);
     let curves = charts::curves(input.plan, input.store, spec);
     let ctx = context! {
@@ -121,54 +154,28 @@ pub fn render(input: &Input) -> Result<Rendered, String> {
     for (format, ext, text) in TEMPLATES {
         if spec.formats.iter().any(|f| f == format) {
             env.add_template_owned(format!("report.{ext}"), text.to_owned())
-                .map_err(|e| e.to_string())?;
+                .map_err(|source| ReportError::Template {
+                    name: format!("report.{ext}"),
+                    source,
+                })?;
             jobs.push((format!("report.{ext}"), format!("{name}.{ext}")));
         }
     }
     if let Some(t) = &spec.template {
-        // A template file, or a folder of them: each `NAME.EXT.j2` renders
-        // to `NAME.EXT` (HTML ones escape by default).
-        let path = input.base.join(t);
-        let files: Vec<PathBuf> = if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "j2"))
-                .collect();
-            found.sort();
-            found
-        } else {
-            vec![path.clone()]
-        };
-        if files.is_empty() {
-            return Err(format!(
-                "{}: no `*.j2` templates in this folder",
-                path.display()
-            ));
-        }
-        for file in files {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let name = file
-                .file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or("report.txt")
-                .trim_end_matches(".j2")
-                .to_owned();
-            env.add_template_owned(name.clone(), text)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            jobs.push((name.clone(), name));
-        }
+        jobs.extend(user_templates(&mut env, &input.base.join(t))?);
     }
     for (template, out) in jobs {
         let text = env
             .get_template(&template)
             .and_then(|t| t.render(&ctx))
-            .map_err(|e| format!("template {template}: {e:#}"))?;
-        files.push(atomic(&dir.join(out), |f| {
+            .map_err(|source| ReportError::Template {
+                name: template.clone(),
+                source,
+            })?;
+        let path = dir.join(out);
+        files.push(atomic(&path, |f| {
             use std::io::Write as _;
-            f.write_all(text.as_bytes()).map_err(|e| e.to_string())
+            f.write_all(text.as_bytes()).map_err(io(&path))
         })?);
     }
     Ok(Rendered {
@@ -176,6 +183,47 @@ pub fn render(input: &Input) -> Result<Rendered, String> {
         files,
         missing,
     })
+}
+
+/// Adds a template file, or a folder of them, to `env`: each `NAME.EXT.j2`
+/// renders to `NAME.EXT` (HTML ones escape by default). Returns the
+/// (template, output file) pairs.
+fn user_templates(
+    env: &mut Environment<'static>,
+    path: &Path,
+) -> Result<Vec<(String, String)>, ReportError> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(io(path))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "j2"))
+            .collect();
+        found.sort();
+        found
+    } else {
+        vec![path.to_owned()]
+    };
+    if files.is_empty() {
+        return Err(ReportError::NoTemplates(path.to_owned()));
+    }
+    let mut jobs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(io(&file))?;
+        let name = file
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("report.txt")
+            .trim_end_matches(".j2")
+            .to_owned();
+        env.add_template_owned(name.clone(), text)
+            .map_err(|source| ReportError::Template {
+                name: file.display().to_string(),
+                source,
+            })?;
+        jobs.push((name.clone(), name));
+    }
+    Ok(jobs)
 }
 
 /// A minijinja environment with the report filters: `tex` (LaTeX escaping,
@@ -192,7 +240,18 @@ pub fn environment() -> Environment<'static> {
     });
     env.add_filter("tex", |s: String| tex_escape(&s));
     env.add_filter("md", |s: String| s.replace('|', "\\|"));
+    env.add_template("table.md", TABLE_MD)
+        .expect("the built-in table template parses");
     env
+}
+
+/// The results table alone, as Markdown (what `mpx run` prints; the
+/// Markdown report includes the same template).
+pub fn markdown_table(table: &Table) -> String {
+    environment()
+        .get_template("table.md")
+        .and_then(|t| t.render(context! { table => Value::from_serialize(table) }))
+        .expect("the built-in table template renders any table")
 }
 
 /// Escapes LaTeX's special characters.
@@ -220,21 +279,27 @@ pub fn tex_escape(s: &str) -> String {
 /// Writes `path` through a temporary file renamed into place.
 fn atomic(
     path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> Result<(), String>,
-) -> Result<PathBuf, String> {
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), ReportError>,
+) -> Result<PathBuf, ReportError> {
     let tmp = path.with_extension(format!(
         "{}.tmp{}",
         path.extension().and_then(|e| e.to_str()).unwrap_or(""),
         std::process::id()
     ));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    let result = write(&mut f).and_then(|()| f.sync_all().map_err(|e| e.to_string()));
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let result = write(&mut f).and_then(|()| f.sync_all().map_err(io(path)));
     drop(f);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: {e}", path.display()));
+        return Err(match e {
+            ReportError::Io { .. } => e,
+            other => ReportError::Write {
+                path: path.to_owned(),
+                source: Box::new(other),
+            },
+        });
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
     Ok(path.to_path_buf())
 }
 

@@ -27,7 +27,6 @@ pub enum StageSpec {
     Reference(ReferenceSpec),
     Pairs(PairsSpec),
     Eval(EvalSpec),
-    Report(TableSpec),
 }
 
 impl StageSpec {
@@ -46,7 +45,7 @@ impl StageSpec {
             StageSpec::Reference(r) => model(&r.model).into_iter().collect(),
             StageSpec::Pairs(p) => model(&p.model).into_iter().collect(),
             StageSpec::Eval(e) => model(&e.model).into_iter().collect(),
-            StageSpec::Data(_) | StageSpec::Report(_) => Vec::new(),
+            StageSpec::Data(_) => Vec::new(),
         }
     }
 }

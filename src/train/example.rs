@@ -1,7 +1,7 @@
 //! What the trainer trains on: a tokenized preference pair, and the part of
 //! a sequence a model's context can score.
 
-use crate::model::Tokenizer;
+use crate::model::{ModelError, Tokenizer};
 
 /// A tokenized preference pair with its cached reference log-probs.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +23,7 @@ impl Example {
         prompt: Vec<u32>,
         chosen: &str,
         rejected: &str,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ModelError> {
         Ok(Self {
             prompt,
             chosen: tokenizer.completion(chosen)?,

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses some of them
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -106,4 +106,20 @@ pub fn copy_experiment(file: &str, data: &[&str]) -> tempfile::TempDir {
         std::fs::copy(root.join("experiments").join(d), to).unwrap();
     }
     dir
+}
+
+/// Waits until a stage of the run in `dir` is training (its work folder
+/// holds a `log.jsonl`), for at most `secs` seconds.
+pub fn wait_until_training(dir: &Path, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !std::fs::read_dir(dir.join(".mpx/work"))
+        .map(|es| {
+            es.filter_map(Result::ok)
+                .any(|e| e.path().join("log.jsonl").is_file())
+        })
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "training never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,9 +1,37 @@
 //! Checks between the parameters of one call, and defaults derived from
-//! other parameters. Each returns the message reported at the call.
+//! other parameters. Each returns what is reported at the call.
 
 use std::collections::BTreeMap;
 
 use crate::check::value::Value;
+
+/// Parameters of one call that do not fit together.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("`ops` allows at most 8 operations, found {0}")]
+    TooManyOps(i64),
+    #[error("`mix` needs at least one source")]
+    NoSources,
+    #[error("`repeat` has {repeat} values for {sources} sources")]
+    RepeatCount { repeat: usize, sources: usize },
+    #[error("`{name}` ({value}) must be a multiple of `{of}` ({divisor})")]
+    NotMultiple {
+        name: &'static str,
+        value: i64,
+        of: &'static str,
+        divisor: i64,
+    },
+    #[error("the head size `hidden / heads` ({0}) must be even for RoPE")]
+    OddHead(i64),
+    #[error(
+        "this model has {params:.2e} parameters (about {:.0} GB to train in f32); \
+         a `tiny` model has at most {MAX_TINY_PARAMS:.0e}",
+        params * 16.0 / 1e9
+    )]
+    TooLarge { params: f64 },
+    #[error("at most 100000 values")]
+    TooManyValues,
+}
 
 fn get_i64(args: &BTreeMap<&'static str, Value>, name: &str) -> i64 {
     match args.get(name) {
@@ -12,57 +40,61 @@ fn get_i64(args: &BTreeMap<&'static str, Value>, name: &str) -> i64 {
     }
 }
 
-pub fn finish_task(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
+pub fn finish_task(args: &mut BTreeMap<&'static str, Value>) -> Result<(), CallError> {
     if let Some(Value::List(r)) = args.get("ops") {
         if let Some(Value::Int(hi)) = r.get(1) {
             if *hi > 8 {
-                return Err(format!("`ops` allows at most 8 operations, found {hi}"));
+                return Err(CallError::TooManyOps(*hi));
             }
         }
     }
     Ok(())
 }
 
-pub fn finish_mix(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
+pub fn finish_mix(args: &mut BTreeMap<&'static str, Value>) -> Result<(), CallError> {
     let n = match args.get("sources") {
         Some(Value::List(s)) => s.len(),
         _ => 0,
     };
     if n == 0 {
-        return Err("`mix` needs at least one source".into());
+        return Err(CallError::NoSources);
     }
     match args.get("repeat") {
         None => {
             args.insert("repeat", Value::List(vec![Value::Float(1.0); n]));
             Ok(())
         }
-        Some(Value::List(r)) if r.len() != n => {
-            Err(format!("`repeat` has {} values for {n} sources", r.len()))
-        }
+        Some(Value::List(r)) if r.len() != n => Err(CallError::RepeatCount {
+            repeat: r.len(),
+            sources: n,
+        }),
         Some(_) => Ok(()),
     }
 }
 
-pub fn finish_tiny(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
+pub fn finish_tiny(args: &mut BTreeMap<&'static str, Value>) -> Result<(), CallError> {
     let hidden = get_i64(args, "hidden");
     let heads = get_i64(args, "heads");
     if hidden % heads != 0 {
-        return Err(format!(
-            "`hidden` ({hidden}) must be a multiple of `heads` ({heads})"
-        ));
+        return Err(CallError::NotMultiple {
+            name: "hidden",
+            value: hidden,
+            of: "heads",
+            divisor: heads,
+        });
     }
     if (hidden / heads) % 2 != 0 {
-        return Err(format!(
-            "the head size `hidden / heads` ({}) must be even for RoPE",
-            hidden / heads
-        ));
+        return Err(CallError::OddHead(hidden / heads));
     }
     let kv_heads = args.entry("kv_heads").or_insert(Value::Int(heads)).clone();
     if let Value::Int(kv) = kv_heads {
         if heads % kv != 0 {
-            return Err(format!(
-                "`heads` ({heads}) must be a multiple of `kv_heads` ({kv})"
-            ));
+            return Err(CallError::NotMultiple {
+                name: "heads",
+                value: heads,
+                of: "kv_heads",
+                divisor: kv,
+            });
         }
     }
     args.entry("intermediate")
@@ -71,11 +103,7 @@ pub fn finish_tiny(args: &mut BTreeMap<&'static str, Value>) -> Result<(), Strin
     // moments, all f32); refuse what no machine of this kind could hold.
     let params = tiny_params(args) as f64;
     if params > MAX_TINY_PARAMS {
-        return Err(format!(
-            "this model has {:.2e} parameters (about {:.0} GB to train in f32); a `tiny` model has at most {MAX_TINY_PARAMS:.0e}",
-            params,
-            params * 16.0 / 1e9
-        ));
+        return Err(CallError::TooLarge { params });
     }
     Ok(())
 }
@@ -101,9 +129,9 @@ fn tiny_params(args: &BTreeMap<&'static str, Value>) -> i128 {
     2 * 259 * h + layers * block + h
 }
 
-pub fn finish_space(args: &mut BTreeMap<&'static str, Value>) -> Result<(), String> {
+pub fn finish_space(args: &mut BTreeMap<&'static str, Value>) -> Result<(), CallError> {
     if get_i64(args, "n") > 100_000 {
-        return Err("at most 100000 values".into());
+        return Err(CallError::TooManyValues);
     }
     Ok(())
 }
@@ -123,11 +151,17 @@ mod tests {
             ("heads", Value::Int(128)),
             ("layers", Value::Int(64)),
         ]);
-        let e = finish_tiny(&mut huge).unwrap_err();
+        let e = finish_tiny(&mut huge).unwrap_err().to_string();
         assert!(e.contains("parameters") && e.contains("GB"), "{e}");
         let mut bad = BTreeMap::from([("hidden", Value::Int(100)), ("heads", Value::Int(3))]);
-        assert!(finish_tiny(&mut bad)
-            .unwrap_err()
-            .contains("multiple of `heads`"));
+        assert_eq!(
+            finish_tiny(&mut bad),
+            Err(CallError::NotMultiple {
+                name: "hidden",
+                value: 100,
+                of: "heads",
+                divisor: 3
+            })
+        );
     }
 }

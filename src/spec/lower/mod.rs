@@ -15,10 +15,57 @@ pub use train::{loss, objective, schedule, tiny, train};
 use crate::check::value::{Call, Ref, Value};
 use crate::data::arith::ArithSpec;
 use crate::data::Kind;
+use crate::model::ShapeError;
 use crate::spec::{
     DataInput, DataSpec, FileInput, ModelFormat, ModelSource, Precision, Pretrained, ReferenceSpec,
     Split, TestSplit,
 };
+
+/// A checked value the lowering cannot read. The checker has checked every
+/// value lowered, so this is a bug in mpx, never bad input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LowerError {
+    #[error("`{owner}` without `{name}`")]
+    Missing { owner: String, name: String },
+    #[error("`{owner}`: `{name}` is not {expected}")]
+    Wrong {
+        owner: String,
+        name: String,
+        expected: &'static str,
+    },
+    #[error("expected {expected}, found {found}")]
+    Found {
+        expected: &'static str,
+        found: String,
+    },
+    #[error("`{name}` is not {kind}")]
+    Unknown { kind: &'static str, name: String },
+    #[error("`{name}`: {source}")]
+    In {
+        name: String,
+        source: Box<LowerError>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+}
+
+/// `name` is not one of the `kind` mpx knows.
+pub(super) fn unknown(kind: &'static str, name: &str) -> LowerError {
+    LowerError::Unknown {
+        kind,
+        name: name.to_owned(),
+    }
+}
+
+/// `expected`, where the value is something else.
+pub(super) fn found(expected: &'static str, value: &Value) -> LowerError {
+    LowerError::Found {
+        expected,
+        found: value.describe(),
+    }
+}
 
 /// What a reference to another declaration stands for at one point and
 /// seed: a stage's output, or a model declaration's model.
@@ -36,37 +83,43 @@ pub(super) trait Args {
     fn owner(&self) -> &str;
     fn get(&self, name: &str) -> Option<&Value>;
 
-    fn value(&self, name: &str) -> Result<&Value, String> {
-        self.get(name)
-            .ok_or_else(|| format!("`{}` without `{name}`", self.owner()))
+    fn value(&self, name: &str) -> Result<&Value, LowerError> {
+        self.get(name).ok_or_else(|| LowerError::Missing {
+            owner: self.owner().to_owned(),
+            name: name.to_owned(),
+        })
     }
-    fn bad(&self, name: &str, what: &str) -> String {
-        format!("`{}`: `{name}` is not {what}", self.owner())
+    fn bad(&self, name: &str, expected: &'static str) -> LowerError {
+        LowerError::Wrong {
+            owner: self.owner().to_owned(),
+            name: name.to_owned(),
+            expected,
+        }
     }
-    fn num(&self, name: &str) -> Result<f64, String> {
+    fn num(&self, name: &str) -> Result<f64, LowerError> {
         self.value(name)?
             .as_f64()
             .ok_or_else(|| self.bad(name, "a number"))
     }
-    fn count(&self, name: &str) -> Result<u64, String> {
+    fn count(&self, name: &str) -> Result<u64, LowerError> {
         match self.value(name)? {
             Value::Int(v) if *v >= 0 => Ok(*v as u64),
             _ => Err(self.bad(name, "a count")),
         }
     }
-    fn text(&self, name: &str) -> Result<&str, String> {
+    fn text(&self, name: &str) -> Result<&str, LowerError> {
         match self.value(name)? {
             Value::Str(s) => Ok(s),
             _ => Err(self.bad(name, "a string")),
         }
     }
-    fn flag(&self, name: &str) -> Result<bool, String> {
+    fn flag(&self, name: &str) -> Result<bool, LowerError> {
         match self.value(name)? {
             Value::Bool(b) => Ok(*b),
             _ => Err(self.bad(name, "a boolean")),
         }
     }
-    fn call(&self, name: &str) -> Result<&Call, String> {
+    fn call(&self, name: &str) -> Result<&Call, LowerError> {
         match self.value(name)? {
             Value::Call(c) => Ok(c),
             _ => Err(self.bad(name, "a built-in call")),
@@ -95,29 +148,26 @@ impl Args for Fields<'_> {
     }
 }
 
-pub(super) fn record<'v>(what: &'static str, value: &'v Value) -> Result<Fields<'v>, String> {
+pub(super) fn record<'v>(what: &'static str, value: &'v Value) -> Result<Fields<'v>, LowerError> {
     match value {
         Value::Record(fields) => Ok(Fields(what, fields)),
-        other => Err(format!("a {what} is {}", other.describe())),
+        other => Err(found(what, other)),
     }
 }
 
 /// `arith.train(512)` → the stage it names, its split and limit.
-pub fn data_input(value: &Value, resolve: &Resolve) -> Result<DataInput, String> {
+pub fn data_input(value: &Value, resolve: &Resolve) -> Result<DataInput, LowerError> {
     let Value::Ref(r) = value else {
-        return Err(format!(
-            "expected a reference to data, found {}",
-            value.describe()
-        ));
+        return Err(found("a reference to data", value));
     };
     let Target::Stage(stage) = resolve(r) else {
-        return Err(format!("`{}` is a model, not data", r.decl));
+        return Err(unknown("data", &r.decl));
     };
     let split = match r.split.as_deref() {
         None => None,
         Some("train") => Some(Split::Train),
         Some("test") => Some(Split::Test),
-        Some(other) => return Err(format!("`{other}` is not a split")),
+        Some(other) => return Err(unknown("a split", other)),
     };
     Ok(DataInput {
         stage,
@@ -127,7 +177,7 @@ pub fn data_input(value: &Value, resolve: &Resolve) -> Result<DataInput, String>
 }
 
 /// A model field: a reference to a model or train declaration, or a call.
-pub fn model_input(value: &Value, seed: u64, resolve: &Resolve) -> Result<ModelSource, String> {
+pub fn model_input(value: &Value, seed: u64, resolve: &Resolve) -> Result<ModelSource, LowerError> {
     match value {
         Value::Ref(r) => Ok(match resolve(r) {
             Target::Stage(hash) => ModelSource::Stage(hash),
@@ -138,9 +188,9 @@ pub fn model_input(value: &Value, seed: u64, resolve: &Resolve) -> Result<ModelS
 }
 
 /// A model declaration's value: `tiny(...)`, `hf(...)` or `gguf(...)`.
-pub fn model(value: &Value, seed: u64) -> Result<ModelSource, String> {
+pub fn model(value: &Value, seed: u64) -> Result<ModelSource, LowerError> {
     let Value::Call(c) = value else {
-        return Err(format!("expected a model, found {}", value.describe()));
+        return Err(found("a model", value));
     };
     let format = match c.name {
         "tiny" => {
@@ -151,13 +201,13 @@ pub fn model(value: &Value, seed: u64) -> Result<ModelSource, String> {
         }
         "hf" => ModelFormat::Hf,
         "gguf" => ModelFormat::Gguf,
-        other => return Err(format!("`{other}` is not a model")),
+        other => return Err(unknown("a model", other)),
     };
     let dtype = match c.text("dtype")? {
         "f32" => Precision::F32,
         "bf16" => Precision::Bf16,
         "f16" => Precision::F16,
-        other => return Err(format!("`{}`: unknown dtype `{other}`", c.name)),
+        other => return Err(unknown("a dtype", other)),
     };
     let system = c.text("system")?;
     Ok(ModelSource::Pretrained(Pretrained {
@@ -169,7 +219,7 @@ pub fn model(value: &Value, seed: u64) -> Result<ModelSource, String> {
     }))
 }
 
-fn file(c: &Call) -> Result<FileInput, String> {
+fn file(c: &Call) -> Result<FileInput, LowerError> {
     match c.value("path")? {
         Value::File(f) => Ok(FileInput {
             path: f.path.clone(),
@@ -180,12 +230,9 @@ fn file(c: &Call) -> Result<FileInput, String> {
 }
 
 /// A data declaration's value.
-pub fn data(value: &Value, resolve: &Resolve) -> Result<DataSpec, String> {
+pub fn data(value: &Value, resolve: &Resolve) -> Result<DataSpec, LowerError> {
     let Value::Call(c) = value else {
-        return Err(format!(
-            "expected a data source, found {}",
-            value.describe()
-        ));
+        return Err(found("a data source", value));
     };
     match c.name {
         "task" => {
@@ -196,7 +243,7 @@ pub fn data(value: &Value, resolve: &Resolve) -> Result<DataSpec, String> {
         }
         "mix" => return mix(c, resolve),
         "jsonl" | "parquet" => {}
-        other => return Err(format!("`{other}` is not a data source")),
+        other => return Err(unknown("a data source", other)),
     }
     let kind = c.text("format")?;
     let test = match c.value("test")? {
@@ -206,13 +253,13 @@ pub fn data(value: &Value, resolve: &Resolve) -> Result<DataSpec, String> {
     };
     Ok(DataSpec::File {
         file: file(c)?,
-        kind: Kind::parse(kind).ok_or_else(|| format!("`{}`: unknown format `{kind}`", c.name))?,
+        kind: Kind::parse(kind).ok_or_else(|| unknown("a record format", kind))?,
         test,
         seed: c.count("seed")?,
     })
 }
 
-fn mix(c: &Call, resolve: &Resolve) -> Result<DataSpec, String> {
+fn mix(c: &Call, resolve: &Resolve) -> Result<DataSpec, LowerError> {
     let Value::List(items) = c.value("sources")? else {
         return Err(c.bad("sources", "a list"));
     };
@@ -233,16 +280,16 @@ fn mix(c: &Call, resolve: &Resolve) -> Result<DataSpec, String> {
         Some(_) => return Err(c.bad("repeat", "a list")),
     };
     if repeat.len() != sources.len() {
-        return Err(format!(
+        return Err(LowerError::Invalid(format!(
             "`mix`: {} repeat counts for {} sources",
             repeat.len(),
             sources.len()
-        ));
+        )));
     }
     Ok(DataSpec::Mix { sources, repeat })
 }
 
-fn arith(c: &Call) -> Result<ArithSpec, String> {
+fn arith(c: &Call) -> Result<ArithSpec, LowerError> {
     let ops = match c.value("ops")? {
         Value::List(r) => match (r.first(), r.get(1)) {
             (Some(Value::Int(lo)), Some(Value::Int(hi))) if 0 < *lo && lo <= hi => {
@@ -270,7 +317,7 @@ pub fn reference(
     data: &Value,
     seed: u64,
     resolve: &Resolve,
-) -> Result<ReferenceSpec, String> {
+) -> Result<ReferenceSpec, LowerError> {
     Ok(ReferenceSpec {
         model: model_input(model, seed, resolve)?,
         data: data_input(data, resolve)?,

@@ -1,7 +1,7 @@
 //! Stages that sample a model: preference pairs from its own answers, and
 //! eval suites with their metrics and judges.
 
-use super::{data_input, model_input, record, Args, Resolve};
+use super::{data_input, found, model_input, record, unknown, Args, LowerError, Resolve};
 use crate::check::value::{Call, Value};
 use crate::data::arith::Style;
 use crate::eval::judge::Match;
@@ -9,7 +9,7 @@ use crate::model::Sampling;
 use crate::spec::{EvalSpec, Metric, PairMethod, PairsSpec};
 
 /// A pairs declaration's fields.
-pub fn pairs(value: &Value, seed: u64, resolve: &Resolve) -> Result<PairsSpec, String> {
+pub fn pairs(value: &Value, seed: u64, resolve: &Resolve) -> Result<PairsSpec, LowerError> {
     let f = record("pairs stage", value)?;
     let method = f.call("method")?;
     let method = match method.name {
@@ -22,7 +22,7 @@ pub fn pairs(value: &Value, seed: u64, resolve: &Resolve) -> Result<PairsSpec, S
         "dropout_ntp" => PairMethod::DropoutNtp {
             ratio: method.num("ratio")?,
         },
-        other => return Err(format!("`{other}` is not a pair method")),
+        other => return Err(unknown("a pair method", other)),
     };
     Ok(PairsSpec {
         model: model_input(f.value("model")?, seed, resolve)?,
@@ -33,7 +33,7 @@ pub fn pairs(value: &Value, seed: u64, resolve: &Resolve) -> Result<PairsSpec, S
     })
 }
 
-fn sampling(args: &impl Args) -> Result<Sampling, String> {
+fn sampling(args: &impl Args) -> Result<Sampling, LowerError> {
     Ok(Sampling {
         temperature: args.num("temperature")?,
         top_p: args.num("top_p")?,
@@ -41,11 +41,11 @@ fn sampling(args: &impl Args) -> Result<Sampling, String> {
     })
 }
 
-fn style(name: &str) -> Result<Style, String> {
+fn style(name: &str) -> Result<Style, LowerError> {
     match name {
         "cot" => Ok(Style::Cot),
         "direct" => Ok(Style::Direct),
-        other => Err(format!("`{other}` is not a prompt style")),
+        other => Err(unknown("a prompt style", other)),
     }
 }
 
@@ -55,7 +55,7 @@ pub fn eval(
     model: &Value,
     seed: u64,
     resolve: &Resolve,
-) -> Result<EvalSpec, String> {
+) -> Result<EvalSpec, LowerError> {
     let f = record("eval suite", value)?;
     let Value::Record(metrics) = f.value("metrics")? else {
         return Err(f.bad("metrics", "a record of metrics"));
@@ -68,31 +68,37 @@ pub fn eval(
             .map(|(name, m)| {
                 Ok((
                     name.clone(),
-                    metric(m).map_err(|e| format!("`{name}`: {e}"))?,
+                    metric(m).map_err(|e| LowerError::In {
+                        name: name.clone(),
+                        source: Box::new(e),
+                    })?,
                 ))
             })
-            .collect::<Result<_, String>>()?,
+            .collect::<Result<_, LowerError>>()?,
         seed,
     })
 }
 
 /// One metric's pipeline: `generate(...) |> accuracy(judge)`, `preference(β)`
 /// or `nll()`.
-fn metric(value: &Value) -> Result<Metric, String> {
+fn metric(value: &Value) -> Result<Metric, LowerError> {
     let steps: &[Call] = match value {
         Value::Pipeline(steps) => steps,
         Value::Call(c) => std::slice::from_ref(c),
-        other => return Err(format!("expected a metric, found {}", other.describe())),
+        other => return Err(found("a metric", other)),
     };
     let Some(first) = steps.first() else {
-        return Err("an empty metric".into());
+        return Err(LowerError::Invalid("an empty metric".into()));
     };
     Ok(match first.name {
         "generate" => {
             let accuracy = steps
                 .get(1)
                 .filter(|c| c.name == "accuracy")
-                .ok_or("`generate` without `accuracy`")?;
+                .ok_or_else(|| LowerError::Missing {
+                    owner: "generate".into(),
+                    name: "accuracy".into(),
+                })?;
             Metric::Generate {
                 sampling: sampling(first)?,
                 style: style(first.text("style")?)?,
@@ -103,12 +109,12 @@ fn metric(value: &Value) -> Result<Metric, String> {
             beta: first.num("beta")?,
         },
         "nll" => Metric::Nll,
-        other => return Err(format!("`{other}` is not a metric")),
+        other => return Err(unknown("a metric", other)),
     })
 }
 
 /// `final_answer(match, rel_tol)` or `last_number(rel_tol)`.
-pub fn judge(c: &Call) -> Result<Match, String> {
+pub fn judge(c: &Call) -> Result<Match, LowerError> {
     let rel_tol = c.num("rel_tol")?;
     Ok(match c.name {
         "last_number" => Match::LastNumber { rel_tol },
@@ -117,8 +123,8 @@ pub fn judge(c: &Call) -> Result<Match, String> {
             "exact" => Match::Exact,
             "numeric" => Match::Numeric { rel_tol },
             "choice" => Match::Choice,
-            other => return Err(format!("`final_answer`: unknown match `{other}`")),
+            other => return Err(unknown("a match", other)),
         },
-        other => return Err(format!("`{other}` is not a judge")),
+        other => return Err(unknown("a judge", other)),
     })
 }

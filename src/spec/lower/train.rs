@@ -1,7 +1,7 @@
 //! Train stages: the loss mixture, the optimizer and its schedule, and the
 //! shape of a fresh `tiny` model.
 
-use super::{data_input, model_input, record, Args, Resolve};
+use super::{data_input, found, model_input, record, unknown, Args, LowerError, Resolve};
 use crate::check::value::{Call, Value};
 use crate::model::{ByteTokenizer, Config};
 use crate::spec::TrainSpec;
@@ -16,11 +16,11 @@ pub fn train(
     seed: u64,
     reference: Option<String>,
     resolve: &Resolve,
-) -> Result<TrainSpec, String> {
+) -> Result<TrainSpec, LowerError> {
     let f = record("train stage", value)?;
     let optimizer = f.call("optimizer")?;
     if optimizer.name != "adamw" {
-        return Err(format!("`{}` is not an optimizer", optimizer.name));
+        return Err(unknown("an optimizer", optimizer.name));
     }
     Ok(TrainSpec {
         model: model_input(f.value("model")?, seed, resolve)?,
@@ -46,15 +46,14 @@ pub fn train(
 }
 
 /// From a checked `loss = ...` value.
-pub fn objective(value: &Value) -> Result<Objective, String> {
+pub fn objective(value: &Value) -> Result<Objective, LowerError> {
     let Value::Loss(terms) = value else {
-        return Err(format!(
-            "expected a loss mixture, found {}",
-            value.describe()
-        ));
+        return Err(found("a loss mixture", value));
     };
     if terms.is_empty() {
-        return Err("a loss mixture needs at least one term".into());
+        return Err(LowerError::Invalid(
+            "a loss mixture needs at least one term".into(),
+        ));
     }
     let terms = terms
         .iter()
@@ -64,12 +63,12 @@ pub fn objective(value: &Value) -> Result<Objective, String> {
                 loss: loss(&t.loss)?,
             })
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, LowerError>>()?;
     Ok(Objective { terms })
 }
 
 /// Reads a checked loss call (every parameter present).
-pub fn loss(c: &Call) -> Result<Loss, String> {
+pub fn loss(c: &Call) -> Result<Loss, LowerError> {
     let beta = || c.num("beta");
     let eps = || c.num("label_smoothing");
     Ok(match c.name {
@@ -118,23 +117,23 @@ pub fn loss(c: &Call) -> Result<Loss, String> {
                 "token_mean" => Reduction::TokenMean,
                 "seq_mean" => Reduction::SeqMean,
                 "sum" => Reduction::Sum,
-                other => return Err(format!("`sft`: unknown reduction `{other}`")),
+                other => return Err(unknown("a reduction", other)),
             },
         },
         "orpo" => Loss::Orpo {
             lambda: c.num("lambda")?,
         },
-        other => return Err(format!("`{other}` is not a loss")),
+        other => return Err(unknown("a loss", other)),
     })
 }
 
 /// From a checked `constant(...)`, `cosine(...)` or `linear(...)` call.
-pub fn schedule(c: &Call) -> Result<Schedule, String> {
+pub fn schedule(c: &Call) -> Result<Schedule, LowerError> {
     let decay = match c.name {
         "constant" => Decay::Constant,
         "cosine" => Decay::Cosine,
         "linear" => Decay::Linear,
-        other => return Err(format!("`{other}` is not a schedule")),
+        other => return Err(unknown("a schedule", other)),
     };
     let warmup = match c.value("warmup")? {
         Value::Int(n) if *n >= 0 => Warmup::Steps(*n as u64),
@@ -154,7 +153,7 @@ pub fn schedule(c: &Call) -> Result<Schedule, String> {
 
 /// The shape a checked `tiny(...)` call describes (every parameter present
 /// and range-checked, derived widths filled in).
-pub fn tiny(c: &Call) -> Result<Config, String> {
+pub fn tiny(c: &Call) -> Result<Config, LowerError> {
     let size = |name: &str| match c.value(name)? {
         Value::Int(v) if *v > 0 => Ok(*v as usize),
         _ => Err(c.bad(name, "a positive integer")),
