@@ -260,20 +260,39 @@ impl Building {
     /// another process published the same hash first, ours is discarded:
     /// the same hash means the same content.
     pub fn publish(mut self, status: &Status) -> Result<PathBuf, StoreError> {
-        let manifest = Manifest::of(&self.dir).map_err(io_at(&self.dir))?;
-        let manifest_path = self.dir.join(MANIFEST);
-        let text = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
-        std::fs::write(&manifest_path, text).map_err(io_at(&manifest_path))?;
-        let status_path = self.dir.join(STATUS);
-        let text = serde_json::to_string_pretty(status).expect("status serialises");
-        std::fs::write(&status_path, text).map_err(io_at(&status_path))?;
-        if self.target.exists() {
-            std::fs::remove_dir_all(&self.dir).map_err(io_at(&self.dir))?;
-        } else {
-            std::fs::rename(&self.dir, &self.target).map_err(io_at(&self.target))?;
-        }
-        self.published = true;
+        self.steps(status, usize::MAX)?;
         Ok(self.target.clone())
+    }
+
+    /// The publishing writes, in order, stopping after the first `steps` (a
+    /// test stops there and forgets `self`, as a crash would): the manifest,
+    /// the status, then the rename that makes the stage visible at once.
+    fn steps(&mut self, status: &Status, steps: usize) -> Result<(), StoreError> {
+        let manifest_path = self.dir.join(MANIFEST);
+        let status_path = self.dir.join(STATUS);
+        for step in 0..steps.min(3) {
+            match step {
+                0 => {
+                    let manifest = Manifest::of(&self.dir).map_err(io_at(&self.dir))?;
+                    let text =
+                        serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
+                    std::fs::write(&manifest_path, text).map_err(io_at(&manifest_path))?;
+                }
+                1 => {
+                    let text = serde_json::to_string_pretty(status).expect("status serialises");
+                    std::fs::write(&status_path, text).map_err(io_at(&status_path))?;
+                }
+                _ if self.target.exists() => {
+                    std::fs::remove_dir_all(&self.dir).map_err(io_at(&self.dir))?;
+                    self.published = true;
+                }
+                _ => {
+                    std::fs::rename(&self.dir, &self.target).map_err(io_at(&self.target))?;
+                    self.published = true;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -292,94 +311,4 @@ fn nanos() -> u128 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn status() -> Status {
-        Status {
-            state: "done".into(),
-            seconds: 1.5,
-            mpx_version: "test".into(),
-            device: Some("cpu".into()),
-        }
-    }
-
-    #[test]
-    fn a_stage_is_visible_only_once_published() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let b = store.begin("abc").unwrap();
-        std::fs::write(b.dir.join("metrics.json"), "{}").unwrap();
-        assert!(!store.is_done("abc"));
-        let at = b.publish(&status()).unwrap();
-        assert!(store.is_done("abc"));
-        assert!(at.join("metrics.json").is_file());
-        // An abandoned build leaves nothing behind.
-        let b = store.begin("def").unwrap();
-        let tmp = b.dir.clone();
-        drop(b);
-        assert!(!tmp.exists() && !store.is_done("def"));
-    }
-
-    /// What was published is what is handed out: a file truncated, edited
-    /// in place, removed or added since is found, and the stage discarded.
-    #[test]
-    fn damage_since_publishing_is_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let publish = |hash: &str| {
-            let b = store.begin(hash).unwrap();
-            std::fs::create_dir(b.dir.join("sub")).unwrap();
-            std::fs::write(b.dir.join("model.safetensors"), "weights").unwrap();
-            std::fs::write(b.dir.join("sub/log.jsonl"), "{}\n").unwrap();
-            b.publish(&status()).unwrap()
-        };
-        let at = publish("a");
-        assert_eq!(store.damage("a"), None);
-        std::fs::write(at.join("model.safetensors"), "weigh").unwrap();
-        assert!(store.damage("a").unwrap().contains("5 bytes, was 7"));
-        std::fs::write(at.join("model.safetensors"), "WEIGHTS").unwrap();
-        assert!(store.damage("a").unwrap().contains("changed"));
-        std::fs::write(at.join("model.safetensors"), "weights").unwrap();
-        std::fs::remove_file(at.join("sub/log.jsonl")).unwrap();
-        assert!(store
-            .damage("a")
-            .unwrap()
-            .contains("sub/log.jsonl` is missing"));
-        let at = publish("b");
-        std::fs::write(at.join("extra"), "x").unwrap();
-        assert!(store.damage("b").unwrap().contains("`extra` was added"));
-        store.discard("b").unwrap();
-        assert!(!store.is_done("b") && !at.exists());
-    }
-
-    #[test]
-    fn a_second_publisher_of_one_hash_is_discarded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let (a, b) = (store.begin("h").unwrap(), store.begin("h").unwrap());
-        std::fs::write(a.dir.join("who"), "a").unwrap();
-        std::fs::write(b.dir.join("who"), "b").unwrap();
-        a.publish(&status()).unwrap();
-        b.publish(&status()).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(store.stage_dir("h").join("who")).unwrap(),
-            "a"
-        );
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-            0
-        );
-    }
-
-    #[test]
-    fn claims_exclude_each_other_until_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let held = store.try_claim("x").unwrap().expect("free");
-        assert!(store.try_claim("x").unwrap().is_none());
-        assert!(store.try_claim("y").unwrap().is_some());
-        drop(held);
-        assert!(store.try_claim("x").unwrap().is_some());
-    }
-}
+mod tests;
