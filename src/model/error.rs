@@ -47,6 +47,18 @@ pub enum ModelError {
     Template(String),
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// The file reader (candle's) panicked on the file: it is damaged.
+    #[error("the reader failed on it ({0}); the file is damaged")]
+    ReaderPanic(String),
+}
+
+/// The message a panic carried.
+pub(super) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic".into())
 }
 
 impl ModelError {

@@ -15,7 +15,11 @@ use super::{Checkpoint, Config, ModelError, Specials, Tokenizer};
 
 /// Reads `path`: shape, dequantized tensors (in `dtype`) and tokenizer.
 pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
-    read(path, dtype, device).map_err(|e| e.at(path))
+    // candle's reader panics on some damaged files (an alignment of 0 is a
+    // division by zero): that is an error for the file, not a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(path, dtype, device)))
+        .unwrap_or_else(|payload| Err(ModelError::ReaderPanic(super::error::panic_text(&payload))))
+        .map_err(|e| e.at(path))
 }
 
 fn read(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
