@@ -334,7 +334,7 @@ pub fn run_one(corpus: &Corpus, text: &str, limit: Duration) -> Verdict {
     let path = Path::new(ROOT).join("fuzzed.mpx");
     let files = corpus.files.clone().with(&path, text.as_bytes());
     let started = Instant::now();
-    let outcome = std::panic::catch_unwind(|| {
+    let outcome = crate::guard::catch(|| {
         let mut map = SourceMap::default();
         let Ok(ast) = crate::syntax::parse_with(&mut map, &path, &files) else {
             return Reached::Parse;
@@ -346,13 +346,7 @@ pub fn run_one(corpus: &Corpus, text: &str, limit: Duration) -> Verdict {
         Reached::Plan
     });
     match outcome {
-        Err(payload) => Verdict::Panic(
-            payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "a panic".into()),
-        ),
+        Err(message) => Verdict::Panic(message),
         Ok(_) if started.elapsed() > limit => Verdict::Slow(started.elapsed()),
         Ok(reached) => Verdict::Ok(reached),
     }

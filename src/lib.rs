@@ -19,6 +19,7 @@ pub mod diag;
 pub mod eval;
 pub mod exec;
 pub mod fuzz;
+pub mod guard;
 pub mod model;
 pub mod plan;
 pub mod project;

@@ -276,15 +276,10 @@ fn build(
             progress: &progress,
             checkpoint_every: opts.checkpoint_every,
         };
-        let metrics = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages::run(&ctx)))
-            .unwrap_or_else(|p| {
-                let what = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default();
-                Err(StageError::Panic(what))
-            })?;
+        // A panic in a stage fails that stage (reported at its declaration);
+        // the other stages go on.
+        let metrics = crate::guard::catch(|| stages::run(&ctx))
+            .unwrap_or_else(|m| Err(StageError::Panic(m)))?;
         drop(progress);
         let seconds = started.elapsed().as_secs_f64();
         let mut all = Map::new();

@@ -52,15 +52,6 @@ pub enum ModelError {
     ReaderPanic(String),
 }
 
-/// The message a panic carried.
-pub(super) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic".into())
-}
-
 impl ModelError {
     /// This error, said to have happened in `path`.
     pub fn at(self, path: &Path) -> Self {

@@ -17,8 +17,8 @@ use super::{Checkpoint, Config, ModelError, Specials, Tokenizer};
 pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
     // candle's reader panics on some damaged files (an alignment of 0 is a
     // division by zero): that is an error for the file, not a crash.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(path, dtype, device)))
-        .unwrap_or_else(|payload| Err(ModelError::ReaderPanic(super::error::panic_text(&payload))))
+    crate::guard::catch(|| read(path, dtype, device))
+        .unwrap_or_else(|m| Err(ModelError::ReaderPanic(m)))
         .map_err(|e| e.at(path))
 }
 
