@@ -61,6 +61,7 @@ fn a_short_fuzz_run_finds_no_panic_and_no_slow_input() {
 #[test]
 fn mutated_data_files_are_records_or_located_errors() {
     use mpx::data::{check_jsonl, Kind};
+    use mpx::fuzz::files::{damage, JSON_PIECES};
     use mpx::rng::Rng;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let seeds: Vec<Vec<u8>> = [
@@ -70,34 +71,11 @@ fn mutated_data_files_are_records_or_located_errors() {
     .iter()
     .map(|p| std::fs::read(root.join(p)).unwrap())
     .collect();
-    let pieces: [&[u8]; 12] = [
-        b"\n",
-        b"{",
-        b"}",
-        b"\"",
-        b",",
-        b":",
-        b"null",
-        b"[]",
-        b"\"chosen\"",
-        b"\\u0000",
-        b"\xff",
-        b"1e999",
-    ];
     let mut rng = Rng::new(3, "fuzz-data");
     let path = Path::new("fuzz.jsonl");
     for _ in 0..3000 {
-        let mut bytes = seeds[rng.below(seeds.len())].clone();
-        for _ in 0..1 + rng.below(4) {
-            let at = rng.below(bytes.len() + 1);
-            if rng.below(2) == 0 {
-                let len = rng.below(8.min(bytes.len() - at) + 1);
-                bytes.drain(at..at + len);
-            } else {
-                let piece = pieces[rng.below(pieces.len())];
-                bytes.splice(at..at, piece.iter().copied());
-            }
-        }
+        let seed = &seeds[rng.below(seeds.len())];
+        let bytes = damage(seed, &mut rng, &JSON_PIECES);
         for kind in [Kind::Pairs, Kind::Sft, Kind::Problems] {
             if let Err(e) = check_jsonl(bytes.as_slice(), path, kind) {
                 let message = e.to_string();

@@ -5,6 +5,8 @@
 //! process (the run then names the input it was on). `tests/fuzz.rs` runs it
 //! briefly; `examples/fuzz.rs` runs it long and reports inputs per second.
 
+pub mod files;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
