@@ -19,6 +19,7 @@ fn open(dir: &Path, file: &str, sets: &[&str]) -> Experiment {
 fn local() -> Local<'static> {
     Local {
         options: Options {
+            only: None,
             jobs: 2,
             fail_fast: false,
             checkpoint_every: 50,

@@ -220,3 +220,36 @@ fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
         "{md}"
     );
 }
+
+/// `mpx stage`: exactly one stage, once its inputs are in the store (what
+/// one cluster job runs); a later `mpx run` uses what it published.
+#[test]
+fn one_stage_runs_alone_once_its_inputs_are_in_the_store() {
+    let p = project(SMALL);
+    let d = p.path();
+    let r = mpx(d, &["stage", "small.mpx", "prefs", "-q"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("not in the store yet: arith, sft[seed=1]")
+            || r.stderr
+                .contains("not in the store yet: sft[seed=1], arith"),
+        "{}",
+        r.stderr
+    );
+    for stage in ["arith", "sft[seed=1]"] {
+        let r = mpx(d, &["stage", "small.mpx", stage, "-q"]);
+        assert!(r.ok && r.stderr.contains("done in"), "{}", r.stderr);
+    }
+    assert_eq!(stage_dirs(d).len(), 2, "those two and nothing else");
+    let again = mpx(d, &["stage", "small.mpx", "sft", "-q"]);
+    assert!(again.ok && again.stderr.contains("in the store already"));
+    let ambiguous = mpx(d, &["stage", "small.mpx", "mpo"]);
+    assert_eq!(ambiguous.code, Some(2));
+    assert!(
+        ambiguous.stderr.contains("`mpo` names 3 stages"),
+        "{}",
+        ambiguous.stderr
+    );
+    assert_eq!(stages_run(&run(d, &["-q"])), 7, "the other seven");
+}

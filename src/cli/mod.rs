@@ -7,6 +7,7 @@ mod loss;
 mod model;
 mod plan;
 mod run;
+mod stage;
 mod store;
 mod watch;
 
@@ -90,6 +91,19 @@ enum Command {
     Run {
         /// The experiment file.
         file: PathBuf,
+        #[command(flatten)]
+        set: SetArgs,
+        #[command(flatten)]
+        opts: RunOpts,
+    },
+    /// Run exactly one stage of the experiment (by name, hash or a hash's
+    /// first 8+ characters) against its store; its inputs must be there.
+    /// What one cluster job runs.
+    Stage {
+        /// The experiment file.
+        file: PathBuf,
+        /// The stage: its name (as `mpx plan` shows it) or hash.
+        stage: String,
         #[command(flatten)]
         set: SetArgs,
         #[command(flatten)]
@@ -219,6 +233,12 @@ pub fn main() -> ExitCode {
         Command::Check { files, set } => plan::check(&files, &set.set),
         Command::Plan { file, json, set } => plan::plan(&file, &set.set, json),
         Command::Run { file, set, opts } => run::run(&opts.into_args(file, set)),
+        Command::Stage {
+            file,
+            stage,
+            set,
+            opts,
+        } => stage::stage(&opts.into_args(file, set), &stage),
         Command::Watch { file, set, opts } => watch::watch(&opts.into_args(file, set)),
         Command::Report { file, set, store } => run::report(&file, &set.set, store.as_deref()),
         Command::Explain {

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::load::{checked, fail, open};
 use crate::diag::{render, Diagnostic, Span};
 use crate::exec::{Cancel, Display, Options, Outcome};
+use crate::plan::Stage;
 use crate::project::{Checked, Executor, Experiment, Local, Report};
 use crate::report;
 
@@ -96,6 +97,7 @@ pub(super) fn prepare(args: &RunArgs, devices: &[(String, candle_core::Device)])
         checkpoint_every: args.checkpoint_every,
         root: PathBuf::from("."),
         quiet: args.quiet,
+        only: None,
     }
 }
 
@@ -142,25 +144,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let cached = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
     let failed = count(&|o| matches!(o, Outcome::Failed(_)));
     let skipped = count(&|o| matches!(o, Outcome::Skipped));
-    let mut diags = Vec::new();
     for (stage, o) in l.plan.stages.iter().zip(&outcomes) {
         if let Outcome::Failed(m) = o {
-            // Point at the declaration's first line, not the whole block.
-            let text = l.map.slice(stage.span);
-            let first = text.find('\n').unwrap_or(text.len());
-            let span = Span::new(
-                stage.span.file,
-                stage.span.start as usize,
-                stage.span.start as usize + first,
-            );
-            diags.push(
-                Diagnostic::error(span, format!("stage `{}` failed: {m}", stage.name))
-                    .label(format!("`{}` is declared here", stage.decl)),
-            );
+            eprint!("{}", failure(&l, stage, m));
         }
-    }
-    for d in &diags {
-        eprint!("{}", render(&l.map, d));
     }
     eprintln!(
         "{ran} stage{} run, {cached} cached, {failed} failed{} in {:.1} s",
@@ -186,6 +173,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A failed stage, rendered at the first line of its declaration.
+pub(super) fn failure(l: &Experiment, stage: &Stage, message: &str) -> String {
+    let text = l.map.slice(stage.span);
+    let first = text.find('\n').unwrap_or(text.len());
+    let start = stage.span.start as usize;
+    let span = Span::new(stage.span.file, start, start + first);
+    let diag = Diagnostic::error(span, format!("stage `{}` failed: {message}", stage.name))
+        .label(format!("`{}` is declared here", stage.decl));
+    render(&l.map, &diag)
 }
 
 /// `mpx report FILE`: re-renders from the store without running anything.

@@ -31,6 +31,9 @@ pub struct Options {
     pub root: PathBuf,
     /// No progress output.
     pub quiet: bool,
+    /// Run only the stage with this hash (`mpx stage`, what a cluster job
+    /// runs); the others are taken from the store or left alone.
+    pub only: Option<String>,
 }
 
 /// What became of one stage.
@@ -109,6 +112,7 @@ pub fn execute(
         .stages
         .iter()
         .filter(|s| !store.is_done(&s.hash))
+        .filter(|s| opts.only.as_ref().is_none_or(|h| *h == s.hash))
         .count();
     let mut started = 0usize;
     let mut stop = false;
@@ -125,6 +129,16 @@ pub fn execute(
                         continue;
                     }
                     let stage = &plan.stages[i];
+                    if opts.only.as_ref().is_some_and(|h| *h != stage.hash) {
+                        let done = store.is_done(&stage.hash);
+                        outcome[i] = Some(if done {
+                            Outcome::Cached
+                        } else {
+                            Outcome::NotRun
+                        });
+                        changed = true;
+                        continue;
+                    }
                     match next(stage, &outcome, store, display, &mut to_run) {
                         Next::Wait => continue,
                         Next::Settle(o) => {
