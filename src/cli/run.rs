@@ -9,7 +9,8 @@ use super::load::{checked, fail, open};
 use crate::diag::{render, Diagnostic, Span};
 use crate::exec::{Cancel, Display, Options, Outcome};
 use crate::plan::Stage;
-use crate::project::{Checked, Executor, Experiment, Local, Report};
+use crate::project::slurm::Slurm;
+use crate::project::{Checked, Executor, ExecutorKind, Experiment, Local, Report};
 use crate::report;
 
 /// Set by Ctrl-C: running stages stop at their next step (training saves a
@@ -28,6 +29,8 @@ pub struct RunArgs {
     pub device: Option<String>,
     pub checkpoint_every: u64,
     pub quiet: bool,
+    /// `--executor`; `None` leaves it to `mpx.toml` (else local).
+    pub executor: Option<ExecutorKind>,
 }
 
 /// The devices a run uses, as named and opened: `--device`, else the
@@ -112,14 +115,36 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let executor = Local {
-        options: prepare(args, &devices),
-        devices,
-        cancel: &CANCEL,
-    };
     let l = match Experiment::from_checked(&args.file, &args.sets, args.store.as_deref(), checked) {
         Ok(l) => l,
         Err(e) => return fail(&args.file, e),
+    };
+    let options = prepare(args, &devices);
+    let executor: Box<dyn Executor> = match args.executor.unwrap_or(l.layout.executor) {
+        ExecutorKind::Local => Box::new(Local {
+            options,
+            devices,
+            cancel: &CANCEL,
+        }),
+        ExecutorKind::Slurm => {
+            let Ok(exe) = std::env::current_exe() else {
+                eprintln!("error: cannot tell where this mpx binary is, for the jobs to run it");
+                return ExitCode::FAILURE;
+            };
+            let mut flags = vec![
+                "--checkpoint-every".to_owned(),
+                args.checkpoint_every.to_string(),
+            ];
+            if let Some(d) = &args.device {
+                flags.extend(["--device".to_owned(), d.clone()]);
+            }
+            Box::new(Slurm {
+                settings: l.layout.slurm.clone(),
+                exe,
+                flags,
+                cancel: &CANCEL,
+            })
+        }
     };
     if let Err(e) = l.store.sweep_tmp() {
         eprintln!("warning: {e}");
@@ -129,12 +154,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
     let display = Display::new(args.quiet);
     let started = Instant::now();
+    let at_once = match executor.slots() {
+        usize::MAX => "as Slurm schedules them".to_owned(),
+        n => format!("{n} at once"),
+    };
     display.line(&format!(
-        "run `{}`: {} stages, {} to run, {} at once, store {}",
+        "run `{}`: {} stages, {} to run, {at_once}, store {}",
         l.plan.experiment,
         l.plan.stages.len(),
         l.pending(),
-        executor.slots(),
         l.layout.store.display()
     ));
     let outcomes = executor.execute(&l, &display);

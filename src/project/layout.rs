@@ -5,11 +5,22 @@
 //! ```toml
 //! store = ".mpx"        # relative to mpx.toml
 //! reports = "reports"
+//! executor = "slurm"    # `mpx run`'s default: "local" (default) or "slurm"
+//!
+//! [slurm]               # what every stage's job asks for
+//! partition = "gpu"
+//! time = "2:00:00"
+//! cpus = 8
+//! gpus = 1
+//! mem = "32G"
+//! extra = ["--qos=normal"]
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use super::slurm::SlurmSettings;
 
 /// An `mpx.toml` that cannot be read or is not valid settings.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +42,19 @@ pub enum LayoutError {
 struct File {
     store: Option<PathBuf>,
     reports: Option<PathBuf>,
+    executor: Option<ExecutorKind>,
+    slurm: Option<SlurmSettings>,
+}
+
+/// Where `mpx run` runs stages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// This machine.
+    #[default]
+    Local,
+    /// Slurm batch jobs on a shared store.
+    Slurm,
 }
 
 /// Resolved locations for one experiment.
@@ -40,6 +64,8 @@ pub struct Layout {
     pub reports: PathBuf,
     /// The `mpx.toml` used, if any.
     pub config: Option<PathBuf>,
+    pub executor: ExecutorKind,
+    pub slurm: SlurmSettings,
 }
 
 impl Layout {
@@ -67,6 +93,8 @@ impl Layout {
             store: dir.join(".mpx"),
             reports: PathBuf::from("reports"),
             config: None,
+            executor: ExecutorKind::Local,
+            slurm: SlurmSettings::default(),
         };
         if let Some(path) = found {
             let text = match std::fs::read_to_string(&path) {
@@ -84,6 +112,8 @@ impl Layout {
             if let Some(r) = file.reports {
                 project.reports = base.join(r);
             }
+            project.executor = file.executor.unwrap_or_default();
+            project.slurm = file.slurm.unwrap_or_default();
             project.config = Some(path);
         }
         if let Some(s) = store {

@@ -12,12 +12,13 @@ mod layout;
 pub mod provenance;
 pub mod registry;
 mod reports;
+pub mod slurm;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use executor::{Executor, Local};
-pub use layout::{Layout, LayoutError};
+pub use layout::{ExecutorKind, Layout, LayoutError};
 pub use reports::Report;
 
 use crate::check::{self, Override, Program};
