@@ -88,3 +88,36 @@ fn a_failed_job_cancels_its_dependents_and_a_rerun_submits_only_them() {
     assert!(r.ok, "{}", r.stderr);
     assert_eq!(r.stderr.matches("submitted ").count(), 4, "{}", r.stderr);
 }
+
+/// `mpx cancel`: every job of the experiment still queued or running is
+/// cancelled, none is left behind, and the waiting run says so (exit 1).
+#[test]
+fn mpx_cancel_leaves_no_jobs_behind() {
+    slurm_is_up();
+    let p = project(&SMALL.replace("let sft_steps = 40", "let sft_steps = 100000"));
+    let run = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpx"))
+        .current_dir(p.path())
+        .args(["run", "small.mpx", "--executor", "slurm"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the long SFT's job is training.
+    wait_until_training(p.path(), 60);
+    let r = mpx(p.path(), &["cancel", "small.mpx"]);
+    assert!(
+        r.ok && r.stderr.contains("cancelled 8 Slurm jobs"),
+        "{}",
+        r.stderr
+    );
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("8 cancelled"), "{stderr}");
+    let again = mpx(p.path(), &["cancel", "small.mpx"]);
+    assert!(
+        again.stderr.contains("cancelled 0 Slurm jobs"),
+        "{}",
+        again.stderr
+    );
+}

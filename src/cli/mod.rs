@@ -144,6 +144,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
+    /// Cancel the experiment's Slurm jobs still queued or running.
+    Cancel {
+        file: PathBuf,
+        #[command(flatten)]
+        set: SetArgs,
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
     /// Delete stage results that no experiment run against this store still
     /// plans.
     Gc {
@@ -252,6 +260,7 @@ pub fn main() -> ExitCode {
             set,
             store,
         } => store::explain(&file, &set.set, &stage, store.as_deref()),
+        Command::Cancel { file, set, store } => store::cancel(&file, &set.set, store.as_deref()),
         Command::Gc { store, dry_run } => store::gc(store.as_deref(), dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
         Command::Tokenize {

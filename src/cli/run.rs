@@ -172,16 +172,23 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let cached = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
     let failed = count(&|o| matches!(o, Outcome::Failed(_)));
     let skipped = count(&|o| matches!(o, Outcome::Skipped));
+    // Stopped by Ctrl-C, or (Slurm) cancelled from outside: not finished.
+    let stopped = count(&|o| matches!(o, Outcome::Cancelled));
     for (stage, o) in l.plan.stages.iter().zip(&outcomes) {
         if let Outcome::Failed(m) = o {
             eprint!("{}", failure(&l, stage, m));
         }
     }
     eprintln!(
-        "{ran} stage{} run, {cached} cached, {failed} failed{} in {:.1} s",
+        "{ran} stage{} run, {cached} cached, {failed} failed{}{} in {:.1} s",
         if ran == 1 { "" } else { "s" },
         if skipped > 0 {
             format!(", {skipped} skipped (an input failed)")
+        } else {
+            String::new()
+        },
+        if stopped > 0 {
+            format!(", {stopped} cancelled")
         } else {
             String::new()
         },
@@ -196,7 +203,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
     if cancelled {
         ExitCode::from(130)
-    } else if failed > 0 {
+    } else if failed > 0 || stopped > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -2,8 +2,9 @@
 //! running `mpx stage FILE HASH` against the shared store, after its inputs'
 //! jobs (`afterok`; a failed parent cancels its dependents). It then polls
 //! `squeue` until every job has ended. Every Slurm command is bounded in
-//! time; a missing or failing one is an error, never a hang. Not yet built:
-//! job arrays, `mpx status`, `mpx cancel`, `--detach` (issue 15).
+//! time; a missing or failing one is an error, never a hang. `mpx cancel`
+//! cancels an experiment's jobs. Not yet built: job arrays, `mpx status`,
+//! `--detach` (issue 15).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -133,6 +134,7 @@ impl Slurm<'_> {
             "--parsable".into(),
             "--kill-on-invalid-dep=yes".into(),
             format!("--job-name=mpx-{}", exp.plan.experiment),
+            format!("--comment={}", tag(exp)),
             format!(
                 "--output={}",
                 logs.join(format!("{}.log", stage.hash)).display()
@@ -240,6 +242,35 @@ impl Slurm<'_> {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+}
+
+/// What marks an experiment's jobs: its store (the comment of each job).
+fn tag(exp: &Experiment) -> String {
+    format!("mpx:{}", super::absolute(exp.store.root()).display())
+}
+
+/// Cancels the experiment's jobs still queued or running (`mpx cancel`):
+/// those named after it and tagged with its store. Their count.
+pub fn cancel(exp: &Experiment) -> Result<usize, String> {
+    let args = [
+        "-h".to_owned(),
+        "-t".into(),
+        "PENDING,RUNNING,CONFIGURING,SUSPENDED".into(),
+        format!("--name=mpx-{}", exp.plan.experiment),
+        "-o".into(),
+        "%i|%k".into(),
+    ];
+    let tag = tag(exp);
+    let ids: Vec<String> = bounded("squeue", &args)?
+        .lines()
+        .filter_map(|l| l.trim().split_once('|'))
+        .filter(|(_, comment)| *comment == tag)
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    if !ids.is_empty() {
+        bounded("scancel", &ids)?;
+    }
+    Ok(ids.len())
 }
 
 /// Each job's state and reason, from `squeue` (finished jobs stay listed
