@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::load::{checked, fail, open};
 use crate::diag::{render, Diagnostic, Span};
 use crate::exec::{Cancel, Display, Options, Outcome};
+use crate::model::Devices;
 use crate::plan::Stage;
 use crate::project::slurm::Slurm;
 use crate::project::{Checked, Executor, ExecutorKind, Experiment, Local, Report};
@@ -104,20 +105,23 @@ pub(super) fn prepare(args: &RunArgs, devices: &[(String, candle_core::Device)])
     }
 }
 
-pub fn run(args: &RunArgs) -> ExitCode {
-    let checked = match checked(&args.file, &args.sets) {
-        Ok(checked) => checked,
-        Err(code) => return code,
-    };
+/// Checks the experiment, picks its devices and opens its store: what
+/// `mpx run` and `mpx stage` start with.
+pub(super) fn open_to_run(args: &RunArgs) -> Result<(Experiment, Devices), ExitCode> {
+    let checked = checked(&args.file, &args.sets)?;
     // The device before the store: a GPU this build or machine lacks is
     // refused before anything is written.
-    let devices = match choose_device(args, Some(&checked)) {
-        Ok(d) => d,
+    let devices = choose_device(args, Some(&checked))?;
+    match Experiment::from_checked(&args.file, &args.sets, args.store.as_deref(), checked) {
+        Ok(l) => Ok((l, devices)),
+        Err(e) => Err(fail(&args.file, e)),
+    }
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let (l, devices) = match open_to_run(args) {
+        Ok(opened) => opened,
         Err(code) => return code,
-    };
-    let l = match Experiment::from_checked(&args.file, &args.sets, args.store.as_deref(), checked) {
-        Ok(l) => l,
-        Err(e) => return fail(&args.file, e),
     };
     let options = prepare(args, &devices);
     let executor: Box<dyn Executor> = match args.executor.unwrap_or(l.layout.executor) {

@@ -4,24 +4,15 @@
 
 use std::process::ExitCode;
 
-use super::load::{checked, fail};
-use super::run::{choose_device, failure, prepare, RunArgs, CANCEL};
+use super::run::{failure, open_to_run, prepare, RunArgs, CANCEL};
 use crate::exec::{Display, Outcome};
 use crate::plan::Stage;
 use crate::project::{Executor, Experiment, Local};
 
 pub fn stage(args: &RunArgs, which: &str) -> ExitCode {
-    let checked = match checked(&args.file, &args.sets) {
-        Ok(checked) => checked,
+    let (l, devices) = match open_to_run(args) {
+        Ok(opened) => opened,
         Err(code) => return code,
-    };
-    let devices = match choose_device(args, Some(&checked)) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
-    let l = match Experiment::from_checked(&args.file, &args.sets, args.store.as_deref(), checked) {
-        Ok(l) => l,
-        Err(e) => return fail(&args.file, e),
     };
     let i = match find(&l, which) {
         Ok(i) => i,
