@@ -8,6 +8,7 @@ mod model;
 mod plan;
 mod run;
 mod stage;
+mod status;
 mod store;
 mod watch;
 
@@ -100,6 +101,11 @@ enum Command {
         set: SetArgs,
         #[command(flatten)]
         opts: RunOpts,
+        /// With the Slurm executor: return once the jobs are submitted
+        /// (`mpx status FILE` follows them; a later `mpx run` waits for
+        /// them without submitting them again).
+        #[arg(long)]
+        detach: bool,
     },
     /// Run exactly one stage of the experiment (by name, hash or a hash's
     /// first 8+ characters) against its store; its inputs must be there.
@@ -139,6 +145,16 @@ enum Command {
         /// A stage name (`mpo[w_p=0.8,w_q=0.2,w_g=1,seed=1]`), a declaration
         /// (`mpo`: all its stages) or a hash prefix from `mpx plan`.
         stage: String,
+        #[command(flatten)]
+        set: SetArgs,
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
+    /// Show each stage's state: done, queued, running (a Slurm job or a
+    /// run on this machine), failed or cancelled (with its job and log),
+    /// or not run.
+    Status {
+        file: PathBuf,
         #[command(flatten)]
         set: SetArgs,
         #[arg(long, value_name = "DIR")]
@@ -245,7 +261,15 @@ pub fn main() -> ExitCode {
         }
         Command::Check { files, set } => plan::check(&files, &set.set),
         Command::Plan { file, json, set } => plan::plan(&file, &set.set, json),
-        Command::Run { file, set, opts } => run::run(&opts.into_args(file, set)),
+        Command::Run {
+            file,
+            set,
+            opts,
+            detach,
+        } => run::run(&run::RunArgs {
+            detach,
+            ..opts.into_args(file, set)
+        }),
         Command::Stage {
             file,
             stage,
@@ -260,7 +284,8 @@ pub fn main() -> ExitCode {
             set,
             store,
         } => store::explain(&file, &set.set, &stage, store.as_deref()),
-        Command::Cancel { file, set, store } => store::cancel(&file, &set.set, store.as_deref()),
+        Command::Status { file, set, store } => status::status(&file, &set.set, store.as_deref()),
+        Command::Cancel { file, set, store } => status::cancel(&file, &set.set, store.as_deref()),
         Command::Gc { store, dry_run } => store::gc(store.as_deref(), dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
         Command::Tokenize {
@@ -303,6 +328,7 @@ impl RunOpts {
             checkpoint_every: self.checkpoint_every,
             quiet: self.quiet,
             executor: self.executor,
+            detach: false,
         }
     }
 }

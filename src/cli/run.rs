@@ -32,6 +32,8 @@ pub struct RunArgs {
     pub quiet: bool,
     /// `--executor`; `None` leaves it to `mpx.toml` (else local).
     pub executor: Option<ExecutorKind>,
+    /// `--detach`: return once the Slurm jobs are submitted.
+    pub detach: bool,
 }
 
 /// The devices a run uses, as named and opened: `--device`, else the
@@ -118,22 +120,27 @@ pub(super) fn open_to_run(args: &RunArgs) -> Result<(Experiment, Devices), ExitC
     }
 }
 
-pub fn run(args: &RunArgs) -> ExitCode {
-    let (l, devices) = match open_to_run(args) {
-        Ok(opened) => opened,
-        Err(code) => return code,
-    };
+/// The executor `--executor` (else `mpx.toml`, else local) names.
+pub(super) fn executor<'a>(
+    args: &RunArgs,
+    layout: &crate::project::Layout,
+    devices: Devices,
+) -> Result<Box<dyn Executor + 'a>, ExitCode> {
     let options = prepare(args, &devices);
-    let executor: Box<dyn Executor> = match args.executor.unwrap_or(l.layout.executor) {
-        ExecutorKind::Local => Box::new(Local {
+    match args.executor.unwrap_or(layout.executor) {
+        ExecutorKind::Local if args.detach => {
+            eprintln!("error: --detach needs the Slurm executor (`--executor slurm`, or `executor = \"slurm\"` in mpx.toml): a local run ends with mpx");
+            Err(ExitCode::from(2))
+        }
+        ExecutorKind::Local => Ok(Box::new(Local {
             options,
             devices,
             cancel: &CANCEL,
-        }),
+        })),
         ExecutorKind::Slurm => {
             let Ok(exe) = std::env::current_exe() else {
                 eprintln!("error: cannot tell where this mpx binary is, for the jobs to run it");
-                return ExitCode::FAILURE;
+                return Err(ExitCode::FAILURE);
             };
             let mut flags = vec![
                 "--checkpoint-every".to_owned(),
@@ -142,13 +149,25 @@ pub fn run(args: &RunArgs) -> ExitCode {
             if let Some(d) = &args.device {
                 flags.extend(["--device".to_owned(), d.clone()]);
             }
-            Box::new(Slurm {
-                settings: l.layout.slurm.clone(),
+            Ok(Box::new(Slurm {
+                settings: layout.slurm.clone(),
                 exe,
                 flags,
                 cancel: &CANCEL,
-            })
+                detach: args.detach,
+            }))
         }
+    }
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let (l, devices) = match open_to_run(args) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let executor = match executor(args, &l.layout, devices) {
+        Ok(e) => e,
+        Err(code) => return code,
     };
     if let Err(e) = l.store.sweep_tmp() {
         eprintln!("warning: {e}");
@@ -171,6 +190,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     ));
     let outcomes = executor.execute(&l, &display);
     drop(display);
+    if args.detach {
+        return detached(&l, &outcomes, &args.file);
+    }
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let ran = count(&|o| matches!(o, Outcome::Ran(_)));
     let cached = count(&|o| matches!(o, Outcome::Cached | Outcome::Reused));
@@ -208,6 +230,31 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if cancelled {
         ExitCode::from(130)
     } else if failed > 0 || stopped > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `mpx run --detach`: what was submitted, and how to follow it.
+fn detached(l: &Experiment, outcomes: &[Outcome], file: &Path) -> ExitCode {
+    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let queued = count(&|o| matches!(o, Outcome::Queued(_)));
+    let cached = count(&|o| matches!(o, Outcome::Cached));
+    let failed = count(&|o| matches!(o, Outcome::Failed(_)));
+    for (stage, o) in l.plan.stages.iter().zip(outcomes) {
+        if let Outcome::Failed(m) = o {
+            eprint!("{}", failure(l, stage, m));
+        }
+    }
+    let file = file.display();
+    eprintln!(
+        "{queued} stage{} queued in Slurm, {cached} cached, {failed} failed to submit; \
+         `mpx status {file}` follows them, `mpx report {file}` renders what is done, \
+         `mpx cancel {file}` cancels them",
+        if queued == 1 { "" } else { "s" }
+    );
+    if failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -62,7 +62,7 @@ pub fn stage(args: &RunArgs, which: &str) -> ExitCode {
             ExitCode::FAILURE
         }
         Outcome::Skipped => ExitCode::FAILURE,
-        Outcome::Cancelled | Outcome::NotRun => ExitCode::from(130),
+        Outcome::Cancelled | Outcome::NotRun | Outcome::Queued(_) => ExitCode::from(130),
     }
 }
 

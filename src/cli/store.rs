@@ -10,28 +10,6 @@ use crate::store::Store;
 
 /// `mpx explain FILE STAGE`: whether a stage is cached and, if not, what
 /// changed since the experiment last ran.
-/// `mpx cancel FILE`: the experiment's Slurm jobs still queued or running.
-pub fn cancel(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
-    let exp = match open(file, sets, store) {
-        Ok(exp) => exp,
-        Err(code) => return code,
-    };
-    match crate::project::slurm::cancel(&exp) {
-        Ok(n) => {
-            eprintln!(
-                "cancelled {n} Slurm job{} of `{}`",
-                if n == 1 { "" } else { "s" },
-                exp.plan.experiment
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 pub fn explain(file: &Path, sets: &[String], name: &str, store: Option<&Path>) -> ExitCode {
     let exp = match open(file, sets, store) {
         Ok(exp) => exp,

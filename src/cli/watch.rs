@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher as _};
 
 use super::load::open;
-use super::run::{choose_device, prepare, render_reports, RunArgs, CANCEL};
-use crate::project::{absolute, cycle, Local};
+use super::run::{choose_device, executor, render_reports, RunArgs, CANCEL};
+use crate::project::{absolute, cycle};
 use crate::report::table::Table;
 use crate::watch::{Debouncer, Watched};
 
@@ -32,10 +32,21 @@ pub fn watch(args: &RunArgs) -> ExitCode {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let executor = Local {
-        options: prepare(args, &devices),
-        devices,
-        cancel: &CANCEL,
+    // The executor too: `--executor`, else `mpx.toml` as it is now.
+    let layout = match crate::project::Layout::locate(&args.file, args.store.as_deref()) {
+        Ok(layout) => layout,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.detach {
+        eprintln!("error: `mpx watch` follows its jobs; --detach is for `mpx run`");
+        return ExitCode::from(2);
+    }
+    let executor = match executor(args, &layout, devices) {
+        Ok(e) => e,
+        Err(code) => return code,
     };
     let (tx, rx) = mpsc::channel::<PathBuf>();
     let mut watcher =
@@ -98,8 +109,14 @@ pub fn watch(args: &RunArgs) -> ExitCode {
                 }
                 next
             };
-            let quiet = executor.options.quiet;
-            let ran = cycle::run(&loaded, &executor, &CANCEL, quiet, &mut edited, &reopen);
+            let ran = cycle::run(
+                &loaded,
+                &*executor,
+                &CANCEL,
+                args.quiet,
+                &mut edited,
+                &reopen,
+            );
             let new_tables = render_reports(&loaded, args.device.as_deref()).1;
             let summary = cycle::summarize(&ran.outcomes, &tables, &new_tables);
             if !new_tables.is_empty() {

@@ -51,6 +51,8 @@ pub enum Outcome {
     Cancelled,
     /// Never started (`--fail-fast` or Ctrl-C).
     NotRun,
+    /// Left in a cluster's queue as this job (`mpx run --detach`).
+    Queued(String),
 }
 
 impl Outcome {

@@ -8,7 +8,7 @@ use crate::diag::Span;
 use crate::spec::{StageSpec, TableSpec};
 
 /// What a stage does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageKind {
     /// Load, validate and split a data source.
@@ -24,6 +24,14 @@ pub enum StageKind {
 }
 
 impl StageKind {
+    pub const ALL: [StageKind; 5] = [
+        StageKind::Data,
+        StageKind::Train,
+        StageKind::Reference,
+        StageKind::Pairs,
+        StageKind::Eval,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             StageKind::Data => "data",

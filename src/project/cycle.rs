@@ -50,12 +50,14 @@ pub fn run(
         while !worker.is_finished() && !cancel.everything() {
             if edited() {
                 replaced = true;
-                cancel.drain();
+                // Stages that left the plan are cancelled before the rest
+                // drain (a cluster executor stops following its jobs then).
                 if let Some(next) = reopen() {
                     for hash in dropped(&exp.plan, &next.plan) {
                         cancel.stage(&hash);
                     }
                 }
+                cancel.drain();
                 break;
             }
         }

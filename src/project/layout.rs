@@ -8,12 +8,15 @@
 //! executor = "slurm"    # `mpx run`'s default: "local" (default) or "slurm"
 //!
 //! [slurm]               # what every stage's job asks for
-//! partition = "gpu"
+//! partition = "cpu"
 //! time = "2:00:00"
 //! cpus = 8
-//! gpus = 1
 //! mem = "32G"
 //! extra = ["--qos=normal"]
+//!
+//! [slurm.train]         # one kind's jobs (data, train, reference, pairs,
+//! partition = "gpu"     # eval), over [slurm]
+//! gpus = 1
 //! ```
 
 use std::path::{Path, PathBuf};
