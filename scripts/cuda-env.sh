@@ -34,7 +34,9 @@ if [ ! -e "$cuda_link/lib/libcuda.so" ]; then
     name=$(basename "$lib")
     ln -sf "$lib" "$cuda_link/lib/${name%%.so.*}.so"
   done
-  cudarc=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.* 2>/dev/null | sort -V | tail -1)
+  # On a fresh machine cargo has not unpacked cudarc yet (ls fails: with
+  # pipefail that must not end the script).
+  cudarc=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.* 2>/dev/null | sort -V | tail -1 || true)
   if [ -z "$cudarc" ]; then
     cargo fetch -q
     cudarc=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.* | sort -V | tail -1)
