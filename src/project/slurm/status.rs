@@ -57,22 +57,21 @@ pub struct StageStatus {
 pub fn status(exp: &Experiment) -> Result<Vec<StageStatus>, String> {
     let dir = logs(exp);
     let stages = &exp.plan.stages;
+    let done: Vec<bool> = stages.iter().map(|s| exp.store.is_done(&s.hash)).collect();
     let jobs: Vec<Option<String>> = stages
         .iter()
-        .map(|s| {
-            if exp.store.is_done(&s.hash) {
+        .zip(&done)
+        .map(|(s, &done)| {
+            if done {
                 None
             } else {
                 read_ledger(&dir, &s.hash)
             }
         })
         .collect();
+    // No recorded jobs: Slurm is not asked (states() returns at once).
     let ids: Vec<&str> = jobs.iter().flatten().map(String::as_str).collect();
-    let queue = if ids.is_empty() {
-        Default::default()
-    } else {
-        states(&ids)?
-    };
+    let queue = states(&ids)?;
     let tag = tag(exp);
     Ok(stages
         .iter()
@@ -83,7 +82,7 @@ pub fn status(exp: &Experiment) -> Result<Vec<StageStatus>, String> {
                 Ok(None) => StageState::RunningHere,
                 _ => StageState::NotRun,
             };
-            let (state, job) = if exp.store.is_done(&stage.hash) {
+            let (state, job) = if done[index] {
                 (StageState::Done, None)
             } else if let Some(id) = &jobs[index] {
                 let state = match queue.get(id).filter(|j| j.comment == tag) {
