@@ -181,6 +181,63 @@ fn greedy_generation_matches_the_candle_graph() {
     }
 }
 
+#[test]
+fn sampling_many_rows_gives_the_same_tokens_on_any_number_of_threads() {
+    // 40 rows: a prompt step cut into shards of 16 rows, then one-token
+    // steps cut by the number of cores, the rows dropping out at EOS.
+    let cfg = config(false, true, 2);
+    let m = model(&cfg, 11).frozen().unwrap();
+    let prompt: Vec<u32> = vec![1, 17, 42, 5, 9, 3];
+    let sampling = Sampling {
+        temperature: 1.0,
+        top_p: 1.0,
+        max_tokens: 16,
+    };
+    let sample = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| generate(&m, &prompt, 40, &sampling, 7, &mut Rng::new(3, "s")).unwrap())
+    };
+    let one = sample(1);
+    assert_eq!(one.len(), 40);
+    let distinct: std::collections::BTreeSet<_> = one.iter().collect();
+    assert!(distinct.len() > 30, "rows sample different continuations");
+    assert!(one.iter().any(|r| r.len() < 16), "some rows stop at EOS");
+    assert_eq!(sample(2), one);
+    assert_eq!(sample(3), one);
+}
+
+#[test]
+fn a_prompt_gives_the_same_bits_alone_batched_or_forked() {
+    // Prompts of 3 and 20 tokens: below and above the few-rows kernel's 16
+    // rows, which a step of one short prompt alone would fit.
+    let cfg = config(false, true, 2);
+    let m = model(&cfg, 5).frozen().unwrap();
+    let bits = |xs: Vec<f32>| xs.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    for len in [3u32, 20] {
+        let p: Vec<u32> = (0..len).map(|i| (i * 7 + 1) % 97).collect();
+        let q: Vec<u32> = (0..len).map(|i| (i * 5 + 2) % 97).collect();
+        let alone = |p: &[u32]| {
+            let mut d = cpu::Decoder::new(&m, 1, 40);
+            let first = bits(d.step(&[0], p).unwrap());
+            (first, bits(d.step(&[0], &[4]).unwrap()))
+        };
+        let ((p1, p2), (q1, q2)) = (alone(&p), alone(&q));
+        let mut batched = cpu::Decoder::new(&m, 3, 40);
+        let fed = bits(batched.step(&[0, 1, 2], &[&p[..], &q, &p].concat()).unwrap());
+        assert_eq!(fed, [&p1[..], &q1, &p1].concat(), "prompt {len}: batched");
+        let mut forked = cpu::Decoder::new(&m, 3, 40);
+        let fed = bits(forked.step(&[0, 1], &[&p[..], &q].concat()).unwrap());
+        assert_eq!(fed, [&p1[..], &q1].concat(), "prompt {len}: two rows");
+        forked.fork(0, 2);
+        let next = [&p2[..], &q2, &p2].concat();
+        assert_eq!(bits(batched.step(&[0, 1, 2], &[4; 3]).unwrap()), next);
+        assert_eq!(bits(forked.step(&[0, 1, 2], &[4; 3]).unwrap()), next);
+    }
+}
+
 /// Enough rows for the engine to split them into shards (one per core).
 fn many_rows(vocab: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
     let mut rng = Rng::new(7, "many");

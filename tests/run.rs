@@ -159,6 +159,29 @@ fn the_same_file_and_seeds_give_the_same_numbers() {
 }
 
 #[test]
+fn avx512_and_avx2_kernels_give_the_same_table_byte_for_byte() {
+    // `MPX_SIMD=avx2` runs the kernels a CPU without AVX-512 picks. On a
+    // CPU with AVX-512 this compares the two kernel sets (SFT, sampling,
+    // preference training, evals); on one without, both runs are AVX2.
+    let (p, q) = (project(SMALL), project(SMALL));
+    run(p.path(), &[]);
+    let r = mpx_env(q.path(), &["run", "small.mpx"], &[("MPX_SIMD", "avx2")]);
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(metrics(p.path()), metrics(q.path()));
+    let csv = |d: &Path| std::fs::read_to_string(d.join("reports/small/table.tidy.csv")).unwrap();
+    assert_eq!(csv(p.path()), csv(q.path()));
+    // An unknown choice is refused before anything runs.
+    let r = mpx_env(q.path(), &["run", "small.mpx"], &[("MPX_SIMD", "sse9")]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("MPX_SIMD=\"sse9\" is not a kernel choice"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
     // TRL-format pairs from a file, a held-out split, an excluded combination,
     // preference accuracy, margin and NLL.

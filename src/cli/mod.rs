@@ -251,6 +251,10 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Err(e) = crate::model::cpu::kernels() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::ParquetRows { path } => {
             if crate::data::parquet::print_rows(&path) {

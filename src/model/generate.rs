@@ -101,10 +101,10 @@ fn generate_rows(
     if budget == 0 || n == 0 {
         return Ok(out);
     }
-    let ids: Vec<u32> = prompts.iter().flat_map(|p| p.iter().copied()).collect();
     if super::cpu::supported(model) {
-        return generate_cpu(model, ids, n, len + budget, budget, sampling, eos, rng);
+        return generate_cpu(model, prompts, len + budget, budget, sampling, eos, rng);
     }
+    let ids: Vec<u32> = prompts.iter().flat_map(|p| p.iter().copied()).collect();
     let mut cache = model.new_cache();
     let mut input = Tensor::from_vec(ids, (n, len), device)?;
     for _ in 0..budget {
@@ -136,24 +136,46 @@ fn generate_rows(
 }
 
 /// [`generate_rows`] on the CPU engine: a cache sized for the whole
-/// generation, and finished rows dropped from the batch. Tokens are drawn in
-/// the same order, so results equal the candle path's up to rounding.
-#[allow(clippy::too_many_arguments)]
+/// generation, each distinct prompt fed once and its cache copied to the
+/// rows that repeat it, and finished rows dropped from the batch. Tokens are
+/// drawn in the same order, so results equal the candle path's up to
+/// rounding.
 fn generate_cpu(
     model: &Llama,
-    ids: Vec<u32>,
-    n: usize,
+    prompts: &[&[u32]],
     capacity: usize,
     budget: usize,
     sampling: &Sampling,
     eos: u32,
     rng: &mut Rng,
 ) -> Result<Vec<Vec<u32>>> {
-    let vocab = model.config().vocab;
+    let (n, vocab) = (prompts.len(), model.config().vocab);
     let mut decoder = super::cpu::Decoder::new(model, n, capacity);
+    // The rows that feed a prompt first seen there, and each row's index
+    // into them.
+    let mut firsts: Vec<usize> = Vec::new();
+    let mut source = Vec::with_capacity(n);
+    for (r, p) in prompts.iter().enumerate() {
+        match firsts.iter().position(|&f| prompts[f] == *p) {
+            Some(i) => source.push(i),
+            None => {
+                source.push(firsts.len());
+                firsts.push(r);
+            }
+        }
+    }
+    let ids: Vec<u32> = firsts
+        .iter()
+        .flat_map(|&f| prompts[f].iter().copied())
+        .collect();
+    let fed = decoder.step(&firsts, &ids)?;
+    let mut logits = Vec::with_capacity(n * vocab);
+    for (r, &i) in source.iter().enumerate() {
+        decoder.fork(firsts[i], r);
+        logits.extend_from_slice(&fed[i * vocab..(i + 1) * vocab]);
+    }
     let mut active: Vec<usize> = (0..n).collect();
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
-    let mut logits = decoder.step(&active, &ids)?;
     for i in 0..budget {
         let mut next = Vec::with_capacity(active.len());
         let mut still = Vec::with_capacity(active.len());

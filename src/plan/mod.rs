@@ -15,8 +15,9 @@ use crate::check::Program;
 use crate::diag::Diagnostic;
 
 /// Version of the stage hash scheme. Bump it whenever what a hash covers
-/// changes, so old store entries are never mistaken for new ones.
-pub const HASH_SCHEME: &str = "mpx-stage/3";
+/// changes, or the arithmetic a stage runs (4: CPU-independent sums), so
+/// old store entries are never mistaken for new ones.
+pub const HASH_SCHEME: &str = "mpx-stage/4";
 
 /// The execution plan: stages in dependency order.
 #[derive(Clone, Debug, Serialize)]

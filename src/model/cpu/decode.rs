@@ -14,31 +14,101 @@ use super::weights::Weights;
 use super::Rope;
 use crate::model::Config;
 
-/// Keys and values of `rows` sequences, `[rows, capacity, kv width]` per
+/// Keys and values of `rows` sequences, each `[capacity, kv width]` per
 /// layer, filled up to `len` positions.
 pub(crate) struct Cache {
+    rows: Vec<RowCache>,
+    capacity: usize,
+    /// Keys (or values) per position: `kv heads × head dim`.
+    width: usize,
+    len: usize,
+}
+
+/// One sequence's keys and values, per layer.
+struct RowCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
-    rows: usize,
-    capacity: usize,
-    len: usize,
 }
 
 impl Cache {
     pub fn new(config: &Config, rows: usize, capacity: usize) -> Self {
         let width = config.kv_heads * config.head_dim();
-        let layer = || vec![0.0f32; rows * capacity * width];
+        let layers = || {
+            (0..config.layers)
+                .map(|_| vec![0.0f32; capacity * width])
+                .collect()
+        };
         Self {
-            k: (0..config.layers).map(|_| layer()).collect(),
-            v: (0..config.layers).map(|_| layer()).collect(),
-            rows,
+            rows: (0..rows)
+                .map(|_| RowCache {
+                    k: layers(),
+                    v: layers(),
+                })
+                .collect(),
             capacity,
+            width,
             len: 0,
         }
     }
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Gives row `to` a copy of row `from`'s keys and values: rows that
+    /// start from the same prompt share its forward pass.
+    pub fn fork(&mut self, from: usize, to: usize) {
+        let used = self.len * self.width;
+        let (src, dst) = match from.cmp(&to) {
+            std::cmp::Ordering::Equal => return,
+            std::cmp::Ordering::Less => {
+                let (a, b) = self.rows.split_at_mut(to);
+                (&a[from], &mut b[0])
+            }
+            std::cmp::Ordering::Greater => {
+                let (a, b) = self.rows.split_at_mut(from);
+                (&b[0], &mut a[to])
+            }
+        };
+        let pairs = dst.k.iter_mut().zip(&src.k);
+        for (d, s) in pairs.chain(dst.v.iter_mut().zip(&src.v)) {
+            d[..used].copy_from_slice(&s[..used]);
+        }
+    }
+}
+
+/// Rows decoded together, in one pass over the weights. Batches are cut
+/// into shards of at most this many rows that run side by side on the
+/// cores, with no hand-off between threads inside a step. A prompt's step
+/// is cut at this size whatever the thread count; in a one-token step every
+/// row goes through [`few_rows::linear`] alone, so the cut there cannot
+/// change a bit and follows the cores.
+const SHARD_ROWS: usize = few_rows::MAX_ROWS;
+
+/// Weights up to this size stay in cache, so each core may stream them for
+/// its own rows; bigger models split each product over the cores instead.
+const SHARDED_WEIGHT_BYTES: usize = 32 << 20;
+
+/// Rows per shard of a step of `t` tokens for `rows` rows.
+fn shard_rows(w: &Weights<'_>, rows: usize, t: usize) -> usize {
+    let matrices: usize = w.lm_head.len()
+        + w.layers
+            .iter()
+            .map(|l| {
+                l.q.len()
+                    + l.k.len()
+                    + l.v.len()
+                    + l.o.len()
+                    + l.gate.len()
+                    + l.up.len()
+                    + l.down.len()
+            })
+            .sum::<usize>();
+    if t == 1 && 4 * matrices <= SHARDED_WEIGHT_BYTES {
+        rows.div_ceil(rayon::current_num_threads())
+            .clamp(1, SHARD_ROWS)
+    } else {
+        SHARD_ROWS
     }
 }
 
@@ -53,8 +123,8 @@ pub(crate) fn step(
     active: &[usize],
     ids: &[u32],
 ) -> Result<Vec<f32>> {
-    let (h, inter, rows) = (config.hidden, config.intermediate, active.len());
-    if rows == 0 || ids.len() % rows != 0 || active.iter().any(|&r| r >= cache.rows) {
+    let rows = active.len();
+    if rows == 0 || ids.len() % rows != 0 {
         candle_core::bail!("decode step: {} ids for {rows} active rows", ids.len());
     }
     let t = ids.len() / rows;
@@ -66,78 +136,129 @@ pub(crate) fn step(
             cache.capacity
         );
     }
-    let sh = Heads::of(config);
-    let (qw, kw, n) = (sh.q_width(), sh.kv_width(), rows * t);
-    let mut x = w.embed_ids(ids, h)?;
-    let mut hbuf = vec![0.0f32; n * h];
-    let (mut q, mut k, mut v) = (
-        vec![0.0f32; n * qw],
-        vec![0.0f32; n * kw],
-        vec![0.0f32; n * kw],
-    );
-    let (mut o, mut a) = (vec![0.0f32; n * qw], vec![0.0f32; n * h]);
-    let (mut gate, mut up) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
-    let (mut m, mut sig) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
-    let keys = start + t;
-    for (l, lw) in w.layers.iter().enumerate() {
-        rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
-        proj(&hbuf, lw.q, (n, h, qw), &mut q);
-        proj(&hbuf, lw.k, (n, h, kw), &mut k);
-        proj(&hbuf, lw.v, (n, h, kw), &mut v);
-        if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
-            add_bias(&mut q, qb);
-            add_bias(&mut k, kb);
-            add_bias(&mut v, vb);
+    let mut slots: Vec<Option<&mut RowCache>> = cache.rows.iter_mut().map(Some).collect();
+    let mut mine = Vec::with_capacity(rows);
+    for &r in active {
+        match slots.get_mut(r).and_then(Option::take) {
+            Some(row) => mine.push(row),
+            None => candle_core::bail!("decode step: row {r} is not a free cache row"),
         }
-        for (i, (qr, kr)) in q.chunks_mut(qw).zip(k.chunks_mut(kw)).enumerate() {
-            let pos = start + i % t;
-            rope(qr, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
-            rope(kr, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
-        }
-        let (ck, cv) = (&mut cache.k[l], &mut cache.v[l]);
-        for (j, &r) in active.iter().enumerate() {
-            let at = (r * cache.capacity + start) * kw;
-            ck[at..at + t * kw].copy_from_slice(&k[j * t * kw..(j + 1) * t * kw]);
-            cv[at..at + t * kw].copy_from_slice(&v[j * t * kw..(j + 1) * t * kw]);
-        }
-        let cap = cache.capacity;
-        // Rows per task: enough multiply-adds to be worth a thread.
-        let per_row = 2 * t * keys * qw;
-        o.par_chunks_mut(t * qw)
-            .zip(q.par_chunks(t * qw))
-            .zip(active)
-            .with_min_len(PARALLEL_MACS.div_ceil(per_row.max(1)))
-            .for_each(|((o, q), &r)| {
-                let kr = &ck[r * cap * kw..][..keys * kw];
-                let vr = &cv[r * cap * kw..][..keys * kw];
-                attend(sh, start, q, kr, vr, o);
-            });
-        proj(&o, lw.o, (n, qw, h), &mut a);
-        add(&mut x, &a);
-        rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
-        proj(&hbuf, lw.gate, (n, h, inter), &mut gate);
-        proj(&hbuf, lw.up, (n, h, inter), &mut up);
-        swiglu(&gate, &up, &mut m, &mut sig);
-        proj(&m, lw.down, (n, inter, h), &mut a);
-        add(&mut x, &a);
     }
+    let at = Step {
+        w,
+        config,
+        rope_t,
+        start,
+        t,
+    };
+    let per = shard_rows(w, rows, t);
+    let logits = if rows <= per {
+        at.shard(&mut mine, ids)?
+    } else {
+        let parts: Vec<Vec<f32>> = mine
+            .par_chunks_mut(per)
+            .zip(ids.par_chunks(per * t))
+            .map(|(rows, ids)| at.shard(rows, ids))
+            .collect::<Result<_>>()?;
+        parts.concat()
+    };
     cache.len += t;
-    let mut last = vec![0.0f32; rows * h];
-    for (r, row) in last.chunks_mut(h).enumerate() {
-        let i = r * t + t - 1;
-        row.copy_from_slice(&x[i * h..(i + 1) * h]);
-    }
-    let mut normed = vec![0.0f32; rows * h];
-    rms_norm(&last, w.norm, config.norm_eps, &mut normed);
-    let mut logits = vec![0.0f32; rows * config.vocab];
-    proj(&normed, w.lm_head, (rows, h, config.vocab), &mut logits);
     Ok(logits)
 }
 
-/// `y = x·wᵀ` over the rows of a decoding step: a few rows (one token per
-/// sequence) without `gemm`'s packing, a prompt's many rows with it.
-fn proj(x: &[f32], w: &[f32], (n, inp, out): (usize, usize, usize), y: &mut [f32]) {
-    if n <= few_rows::MAX_ROWS {
+/// What every shard of one decoding step shares.
+struct Step<'a, 'w> {
+    w: &'a Weights<'w>,
+    config: &'a Config,
+    rope_t: &'a Rope,
+    start: usize,
+    t: usize,
+}
+
+impl Step<'_, '_> {
+    /// One shard's rows through every layer; their last positions' logits.
+    fn shard(&self, cache: &mut [&mut RowCache], ids: &[u32]) -> Result<Vec<f32>> {
+        let Step {
+            w,
+            config,
+            rope_t,
+            start,
+            t,
+        } = *self;
+        let (h, inter, rows) = (config.hidden, config.intermediate, cache.len());
+        let sh = Heads::of(config);
+        let (qw, kw, n) = (sh.q_width(), sh.kv_width(), rows * t);
+        let mut x = w.embed_ids(ids, h)?;
+        let mut hbuf = vec![0.0f32; n * h];
+        let (mut q, mut k, mut v) = (
+            vec![0.0f32; n * qw],
+            vec![0.0f32; n * kw],
+            vec![0.0f32; n * kw],
+        );
+        let (mut o, mut a) = (vec![0.0f32; n * qw], vec![0.0f32; n * h]);
+        let (mut gate, mut up) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
+        let (mut m, mut sig) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
+        let keys = start + t;
+        for (l, lw) in w.layers.iter().enumerate() {
+            rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
+            proj(&hbuf, lw.q, (n, h, qw, t), &mut q);
+            proj(&hbuf, lw.k, (n, h, kw, t), &mut k);
+            proj(&hbuf, lw.v, (n, h, kw, t), &mut v);
+            if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
+                add_bias(&mut q, qb);
+                add_bias(&mut k, kb);
+                add_bias(&mut v, vb);
+            }
+            for (i, (qr, kr)) in q.chunks_mut(qw).zip(k.chunks_mut(kw)).enumerate() {
+                let pos = start + i % t;
+                rope(qr, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
+                rope(kr, sh.dim, pos, &rope_t.cos, &rope_t.sin, false);
+            }
+            for (j, row) in cache.iter_mut().enumerate() {
+                let span = start * kw..(start + t) * kw;
+                row.k[l][span.clone()].copy_from_slice(&k[j * t * kw..(j + 1) * t * kw]);
+                row.v[l][span].copy_from_slice(&v[j * t * kw..(j + 1) * t * kw]);
+            }
+            // Rows per task: enough multiply-adds to be worth a thread.
+            let per_row = 2 * t * keys * qw;
+            let read: &[&mut RowCache] = cache;
+            o.par_chunks_mut(t * qw)
+                .zip(q.par_chunks(t * qw))
+                .zip(read)
+                .with_min_len(PARALLEL_MACS.div_ceil(per_row.max(1)))
+                .for_each(|((o, q), row)| {
+                    let kr = &row.k[l][..keys * kw];
+                    let vr = &row.v[l][..keys * kw];
+                    attend(sh, start, q, kr, vr, o);
+                });
+            proj(&o, lw.o, (n, qw, h, t), &mut a);
+            add(&mut x, &a);
+            rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
+            proj(&hbuf, lw.gate, (n, h, inter, t), &mut gate);
+            proj(&hbuf, lw.up, (n, h, inter, t), &mut up);
+            swiglu(&gate, &up, &mut m, &mut sig);
+            proj(&m, lw.down, (n, inter, h, t), &mut a);
+            add(&mut x, &a);
+        }
+        let mut last = vec![0.0f32; rows * h];
+        for (r, row) in last.chunks_mut(h).enumerate() {
+            let i = r * t + t - 1;
+            row.copy_from_slice(&x[i * h..(i + 1) * h]);
+        }
+        let mut normed = vec![0.0f32; rows * h];
+        rms_norm(&last, w.norm, config.norm_eps, &mut normed);
+        let mut logits = vec![0.0f32; rows * config.vocab];
+        proj(&normed, w.lm_head, (rows, h, config.vocab, 1), &mut logits);
+        Ok(logits)
+    }
+}
+
+/// `y = x·wᵀ` over the rows of a decoding step: one token per sequence
+/// (at most [`few_rows::MAX_ROWS`] rows) without `gemm`'s packing, a
+/// prompt's tokens with it. The choice follows the step's kind, never its
+/// row count, so a row's bits do not depend on what it is batched with.
+fn proj(x: &[f32], w: &[f32], (n, inp, out, t): (usize, usize, usize, usize), y: &mut [f32]) {
+    if t == 1 {
         few_rows::linear(x, w, n, inp, out, y);
     } else {
         linear(x, w, n, inp, out, y);

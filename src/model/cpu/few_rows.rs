@@ -4,24 +4,48 @@
 //! row of `x` held in cache, with explicit SIMD through `pulp` (AVX-512,
 //! AVX2+FMA, NEON or scalar, picked at run time; safe code).
 //!
-//! Every output is one dot product accumulated lane-wise in a fixed order,
-//! whatever the blocking or the number of threads, so results do not depend
-//! on either.
+//! Every output is one dot product with [`LANES`] running sums: element `e`
+//! goes to sum `e mod LANES` with a fused multiply-add, and the sums are
+//! added in a fixed tree. An AVX-512 register holds the sixteen sums, AVX2
+//! two registers, so the bits are the same on either CPU, and whatever the
+//! blocking or the number of threads.
 
-use pulp::{Arch, Simd, WithSimd};
+use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
 use super::kernels::PARALLEL_MACS;
+use super::prefetch::prefetch;
+use super::simd::{self, LANES};
+
+/// How far ahead of the weight being read its stream is prefetched
+/// (elements; the next weight rows follow this one in memory): a sixth
+/// more tokens/s sampling `SmolLM2` at batch 8 (`benches/generate.rs`).
+const PREFETCH: usize = 1024;
+
+/// Weight matrices from this size on are streamed from memory, and
+/// prefetched; smaller ones stay in cache, where a prefetch only costs.
+const STREAMED_BYTES: usize = 1 << 20;
 
 /// At most this many rows go through this kernel; more go to `gemm`.
 pub(crate) const MAX_ROWS: usize = 16;
 
-/// Rows of `x` multiplied together per weight row (one accumulator
-/// register each).
-const BLOCK: usize = 8;
+/// Registers of running sums held at once per weight row: rows of `x` are
+/// taken together up to this many (8 rows on AVX-512, 4 on AVX2).
+const REGISTERS: usize = 8;
 
 /// `y = x·wᵀ` for `x: [n, inp]`, `w: [out, inp]`, `y: [n, out]`, `n ≤ MAX_ROWS`.
 pub(crate) fn linear(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize, y: &mut [f32]) {
+    linear_on(simd::avx2_only(), x, w, (n, inp, out), y);
+}
+
+/// [`linear`] with AVX2 kernels at most, or the widest the CPU has.
+fn linear_on(
+    avx2: bool,
+    x: &[f32],
+    w: &[f32],
+    (n, inp, out): (usize, usize, usize),
+    y: &mut [f32],
+) {
     assert!(
         n <= MAX_ROWS && inp > 0,
         "few_rows::linear: {n} rows of {inp}"
@@ -33,15 +57,18 @@ pub(crate) fn linear(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize, y: 
     let mut yt = vec![0.0f32; out * n];
     let threads = rayon::current_num_threads();
     let chunk = (out / (4 * threads)).clamp(16, 1024);
-    let arch = Arch::new();
     let kernel = |(yt, w): (&mut [f32], &[f32])| {
-        arch.dispatch(Kernel {
-            x,
-            w,
-            rows: n,
-            inp,
-            yt,
-        });
+        simd::dispatch_on(
+            avx2,
+            Kernel {
+                x,
+                w,
+                rows: n,
+                inp,
+                stream: out * inp * 4 >= STREAMED_BYTES,
+                yt,
+            },
+        );
     };
     if n * inp * out < PARALLEL_MACS {
         kernel((&mut yt, &w[..out * inp]));
@@ -63,6 +90,8 @@ struct Kernel<'a> {
     w: &'a [f32],
     rows: usize,
     inp: usize,
+    /// Whether the weights are streamed from memory (prefetched).
+    stream: bool,
     yt: &'a mut [f32],
 }
 
@@ -79,23 +108,40 @@ impl WithSimd for Kernel<'_> {
             w,
             rows,
             inp,
+            stream,
             yt,
         } = self;
-        for (w, yt) in w.chunks_exact(inp).zip(yt.chunks_exact_mut(rows)) {
+        // Registers per set of running sums.
+        let regs = LANES / S::F32_LANES;
+        let block = (REGISTERS / regs).max(1);
+        let all = w;
+        for (o, (w, yt)) in w
+            .chunks_exact(inp)
+            .zip(yt.chunks_exact_mut(rows))
+            .enumerate()
+        {
+            let ahead = if stream { &all[o * inp..] } else { &[] };
             let mut r = 0;
             while r < rows {
-                let take = (rows - r).min(BLOCK);
+                let take = (rows - r).min(block);
                 let xs = &x[r * inp..(r + take) * inp];
                 let ys = &mut yt[r..r + take];
-                match take {
-                    8 => block::<S, 8>(simd, xs, w, ys),
-                    7 => block::<S, 7>(simd, xs, w, ys),
-                    6 => block::<S, 6>(simd, xs, w, ys),
-                    5 => block::<S, 5>(simd, xs, w, ys),
-                    4 => block::<S, 4>(simd, xs, w, ys),
-                    3 => block::<S, 3>(simd, xs, w, ys),
-                    2 => block::<S, 2>(simd, xs, w, ys),
-                    _ => block::<S, 1>(simd, xs, w, ys),
+                match (regs, take) {
+                    (1, 8) => dots::<S, 8, 1>(simd, xs, (w, ahead), ys),
+                    (1, 7) => dots::<S, 7, 1>(simd, xs, (w, ahead), ys),
+                    (1, 6) => dots::<S, 6, 1>(simd, xs, (w, ahead), ys),
+                    (1, 5) => dots::<S, 5, 1>(simd, xs, (w, ahead), ys),
+                    (1, 4) => dots::<S, 4, 1>(simd, xs, (w, ahead), ys),
+                    (1, 3) => dots::<S, 3, 1>(simd, xs, (w, ahead), ys),
+                    (1, 2) => dots::<S, 2, 1>(simd, xs, (w, ahead), ys),
+                    (1, _) => dots::<S, 1, 1>(simd, xs, (w, ahead), ys),
+                    (2, 4) => dots::<S, 4, 2>(simd, xs, (w, ahead), ys),
+                    (2, 3) => dots::<S, 3, 2>(simd, xs, (w, ahead), ys),
+                    (2, 2) => dots::<S, 2, 2>(simd, xs, (w, ahead), ys),
+                    (2, _) => dots::<S, 1, 2>(simd, xs, (w, ahead), ys),
+                    (4, 2) => dots::<S, 2, 4>(simd, xs, (w, ahead), ys),
+                    (4, _) => dots::<S, 1, 4>(simd, xs, (w, ahead), ys),
+                    (_, _) => dots::<S, 1, LANES>(simd, xs, (w, ahead), ys),
                 }
                 r += take;
             }
@@ -104,27 +150,91 @@ impl WithSimd for Kernel<'_> {
 }
 
 /// Dot products of `R` rows of `x` with one weight row, each weight vector
-/// loaded once for all `R`.
+/// loaded once for all `R`; each row's [`LANES`] running sums are `L`
+/// registers. `ahead` is the rest of the weights from this row on.
 #[allow(clippy::inline_always)]
 #[inline(always)]
-fn block<S: Simd, const R: usize>(simd: S, xs: &[f32], w: &[f32], ys: &mut [f32]) {
+fn dots<S: Simd, const R: usize, const L: usize>(
+    simd: S,
+    xs: &[f32],
+    (w, ahead): (&[f32], &[f32]),
+    ys: &mut [f32],
+) {
+    debug_assert_eq!(L * S::F32_LANES, LANES);
     let inp = w.len();
-    let mut acc = [simd.splat_f32s(0.0); R];
-    let xv: [(&[S::f32s], &[f32]); R] =
-        std::array::from_fn(|j| S::as_simd_f32s(&xs[j * inp..(j + 1) * inp]));
-    let (wv, wt) = S::as_simd_f32s(w);
-    for (i, &v) in wv.iter().enumerate() {
-        for j in 0..R {
-            acc[j] = simd.mul_add_f32s(xv[j].0[i], v, acc[j]);
+    let whole = inp / LANES * LANES;
+    let mut acc = [[simd.splat_f32s(0.0); L]; R];
+    let xv: [&[S::f32s]; R] =
+        std::array::from_fn(|j| S::as_simd_f32s(&xs[j * inp..j * inp + whole]).0);
+    let wv = S::as_simd_f32s(&w[..whole]).0;
+    let group = |acc: &mut [[S::f32s; L]; R], wg: &[S::f32s], xg: [&[S::f32s]; R]| {
+        for (l, &v) in wg.iter().enumerate() {
+            for j in 0..R {
+                acc[j][l] = simd.mul_add_f32s(xg[j][l], v, acc[j][l]);
+            }
+        }
+    };
+    for (g, wg) in wv.chunks_exact(L).enumerate() {
+        if !ahead.is_empty() {
+            prefetch(ahead, g * LANES + PREFETCH);
+        }
+        group(
+            &mut acc,
+            wg,
+            std::array::from_fn(|j| &xv[j][g * L..(g + 1) * L]),
+        );
+    }
+    if whole < inp {
+        // The last `inp mod LANES` elements as one more group, zero-padded.
+        let mut wt = [0.0f32; LANES];
+        wt[..inp - whole].copy_from_slice(&w[whole..]);
+        let mut xt = [[0.0f32; LANES]; R];
+        for (j, xt) in xt.iter_mut().enumerate() {
+            xt[..inp - whole].copy_from_slice(&xs[j * inp + whole..(j + 1) * inp]);
+        }
+        group(
+            &mut acc,
+            S::as_simd_f32s(&wt).0,
+            std::array::from_fn(|j| S::as_simd_f32s(&xt[j]).0),
+        );
+    }
+    for (y, acc) in ys.iter_mut().zip(&acc) {
+        *y = fold(simd, acc);
+    }
+}
+
+/// One row's running sums added in halves (`s[i] += s[i + 8]`, then
+/// `+ 4`, `+ 2`, `+ 1`): the order of `pulp`'s AVX2 and AVX-512 reductions,
+/// which do it in registers; other widths go through [`tree_sum`].
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn fold<S: Simd, const L: usize>(simd: S, regs: &[S::f32s; L]) -> f32 {
+    if cfg!(target_arch = "x86_64") {
+        match regs[..] {
+            [r] if S::F32_LANES == 16 => return simd.reduce_sum_f32s(r),
+            [lo, hi] if S::F32_LANES == 8 => return simd.reduce_sum_f32s(simd.add_f32s(lo, hi)),
+            _ => {}
         }
     }
-    for j in 0..R {
-        let mut s = simd.reduce_sum_f32s(acc[j]);
-        for (a, b) in xv[j].1.iter().zip(wt) {
-            s += a * b;
-        }
-        ys[j] = s;
+    let mut sums = [0.0f32; LANES];
+    for (s, r) in S::as_mut_simd_f32s(&mut sums).0.iter_mut().zip(regs) {
+        *s = *r;
     }
+    tree_sum(sums)
+}
+
+/// The sixteen running sums added pairwise, in the same order everywhere.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn tree_sum(mut sums: [f32; LANES]) -> f32 {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for i in 0..half {
+            sums[i] += sums[i + half];
+        }
+        half /= 2;
+    }
+    sums[0]
 }
 
 #[cfg(test)]
@@ -158,6 +268,55 @@ mod tests {
                         (got - want).abs() < 1e-4,
                         "({n},{inp},{out}) [{r},{o}]: {got} vs {want}"
                     );
+                }
+            }
+        }
+    }
+
+    /// The order every CPU must follow: element `e` into sum `e mod 16`
+    /// with a fused multiply-add (zeros past the end, to a multiple of
+    /// 16), then the sums added in halves.
+    fn spec(x: &[f32], w: &[f32]) -> f32 {
+        let mut sums = [0.0f32; LANES];
+        for e in 0..x.len().next_multiple_of(LANES) {
+            let (a, b) = (
+                x.get(e).copied().unwrap_or(0.0),
+                w.get(e).copied().unwrap_or(0.0),
+            );
+            sums[e % LANES] = a.mul_add(b, sums[e % LANES]);
+        }
+        tree_sum(sums)
+    }
+
+    #[test]
+    fn avx512_and_avx2_give_the_bits_of_one_fixed_order() {
+        // Widths with and without a remainder past the last 16, rows on
+        // both sides of a register block.
+        for (n, inp, out) in [
+            (1, 576, 7),
+            (8, 100, 9),
+            (5, 33, 4),
+            (16, 17, 3),
+            (3, 15, 2),
+        ] {
+            let x: Vec<f32> = (0..n * inp)
+                .map(|i| (i as f32 * 0.731).sin() * 3.0)
+                .collect();
+            let w: Vec<f32> = (0..out * inp)
+                .map(|i| (i as f32 * 0.173).cos() / 7.0)
+                .collect();
+            for avx2 in [false, true] {
+                let mut y = vec![f32::NAN; n * out];
+                linear_on(avx2, &x, &w, (n, inp, out), &mut y);
+                for r in 0..n {
+                    for o in 0..out {
+                        let want = spec(&x[r * inp..(r + 1) * inp], &w[o * inp..(o + 1) * inp]);
+                        assert_eq!(
+                            y[r * out + o].to_bits(),
+                            want.to_bits(),
+                            "({n},{inp},{out}) [{r},{o}] avx2={avx2}"
+                        );
+                    }
                 }
             }
         }

@@ -4,13 +4,18 @@
 //! call, so the `unsafe` block below cannot read or write out of bounds.
 //!
 //! `gemm` splits work over the output's rows and columns, never over the
-//! inner dimension, so results do not depend on the thread count.
+//! inner dimension, so results do not depend on the thread count. The
+//! wrapper cuts the inner dimension into blocks of [`KC`] itself (`gemm`
+//! would pick the cut from the CPU's cache sizes) and sends the shapes
+//! `gemm` handles with width-dependent sums to [`Exact`], so results do not
+//! depend on the CPU either (`simd.rs`).
 
 #![allow(unsafe_code)]
 
 use gemm::Parallelism;
 
 use super::kernels::PARALLEL_MACS;
+use super::simd::{self, needs_exact, Exact, KC};
 
 /// A read-only strided matrix.
 #[derive(Clone, Copy)]
@@ -102,12 +107,39 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
 /// `a: [m, k]`, `b: [k, n]`, `c: [m, n]`.
 #[allow(clippy::too_many_arguments, clippy::similar_names)]
 pub(crate) fn matmul(
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
     c: MatMut<'_>,
     a: Mat<'_>,
     b: Mat<'_>,
     scale: f32,
     accumulate: bool,
+    threads: Threads,
+) {
+    matmul_on(
+        simd::avx2_only(),
+        dims,
+        c,
+        a,
+        b,
+        (scale, accumulate),
+        threads,
+    );
+}
+
+/// [`matmul`] with `gemm`'s AVX2 kernels, or the widest the CPU has.
+/// (Tested against the order it promises in `simd.rs`.)
+#[allow(
+    clippy::similar_names,
+    clippy::many_single_char_names,
+    clippy::needless_pass_by_value
+)]
+pub(super) fn matmul_on(
+    avx2: bool,
+    (m, n, k): (usize, usize, usize),
+    c: MatMut<'_>,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    (scale, accumulate): (f32, bool),
     threads: Threads,
 ) {
     assert!(
@@ -145,33 +177,166 @@ pub(crate) fn matmul(
         }
         _ => Parallelism::None,
     };
-    // SAFETY: the asserts above keep every element `gemm` touches, at
-    // (i·rs + j·cs) for i < rows and j < cols, inside its slice; `c` is a
-    // unique borrow, so it aliases neither input; strides fit in isize
-    // because they index allocated slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.data.as_mut_ptr(),
-            c.cs as isize,
-            c.rs as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+    let call = gemm_fn(avx2);
+    for start in (0..k).step_by(KC) {
+        let depth = (k - start).min(KC);
+        let (ad, bd) = (&a.data[start * a.cs..], &b.data[start * b.rs..]);
+        let read_c = accumulate || start > 0;
+        if needs_exact(m, n, depth) {
+            simd::dispatch_on(
+                avx2,
+                Exact {
+                    dims: (m, n, depth),
+                    c: (&mut *c.data, c.rs, c.cs),
+                    a: (ad, a.rs, a.cs),
+                    b: (bd, b.rs, b.cs),
+                    scale,
+                    accumulate: read_c,
+                },
+            );
+            continue;
+        }
+        // SAFETY: the asserts above keep every element `gemm` touches, at
+        // (i·rs + j·cs) for i < rows and j < cols, inside its slice (a
+        // block's operands start `start` inner indices in, and end where
+        // the whole product's do); `c` is a unique borrow, so it aliases
+        // neither input; strides fit in isize because they index
+        // allocated slices.
+        unsafe {
+            call(
+                m,
+                n,
+                depth,
+                c.data.as_mut_ptr(),
+                c.cs as isize,
+                c.rs as isize,
+                read_c,
+                ad.as_ptr(),
+                a.cs as isize,
+                a.rs as isize,
+                bd.as_ptr(),
+                b.cs as isize,
+                b.rs as isize,
+                1.0,
+                scale,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
     }
+}
+
+/// `gemm::gemm`'s signature.
+type GemmFn = unsafe fn(
+    usize,
+    usize,
+    usize,
+    *mut f32,
+    isize,
+    isize,
+    bool,
+    *const f32,
+    isize,
+    isize,
+    *const f32,
+    isize,
+    isize,
+    f32,
+    f32,
+    bool,
+    bool,
+    bool,
+    Parallelism,
+);
+
+/// `gemm::gemm`, or its AVX2 kernels when `avx2` asks for them and the CPU
+/// has them.
+fn gemm_fn(avx2: bool) -> GemmFn {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use gemm_common::simd::{MixedSimd, V3};
+        if avx2 && <V3 as MixedSimd<f32, f32, f32, f32>>::try_new().is_some() {
+            return avx2_gemm;
+        }
+    }
+    let _ = avx2;
+    gemm::gemm::<f32>
+}
+
+/// `gemm::gemm` for f32 with its AVX2+FMA kernels whatever the CPU has
+/// (`MPX_SIMD=avx2`): the same steps as `gemm::gemm` (transpose a
+/// column-major output, then the generic driver) with the kernel table
+/// `gemm` itself picks on a CPU without AVX-512. Strides are never negative
+/// here.
+#[cfg(target_arch = "x86_64")]
+#[allow(
+    clippy::too_many_arguments,
+    clippy::fn_params_excessive_bools,
+    clippy::similar_names
+)]
+unsafe fn avx2_gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_cs: isize,
+    dst_rs: isize,
+    read_dst: bool,
+    lhs: *const f32,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const f32,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    alpha: f32,
+    beta: f32,
+    _: bool,
+    _: bool,
+    _: bool,
+    parallelism: Parallelism,
+) {
+    use gemm_common::simd::{MixedSimd, V3};
+    use gemm_f32::microkernel::fma::f32::{H_M, H_N, H_UKR, MR_DIV_N, NR, UKR};
+    const N: usize = 8;
+    let v3 = <V3 as MixedSimd<f32, f32, f32, f32>>::try_new().expect("checked by gemm_fn");
+    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) =
+        if dst_cs.abs() < dst_rs.abs() {
+            (
+                n, m, dst_rs, dst_cs, rhs, rhs_rs, rhs_cs, lhs, lhs_rs, lhs_cs,
+            )
+        } else {
+            (
+                m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
+            )
+        };
+    gemm_common::gemm::gemm_basic_generic::<_, f32, N, { MR_DIV_N * N }, NR, MR_DIV_N, H_M, H_N>(
+        v3,
+        m,
+        n,
+        k,
+        dst,
+        dst_cs,
+        dst_rs,
+        read_dst,
+        lhs,
+        lhs_cs,
+        lhs_rs,
+        rhs,
+        rhs_cs,
+        rhs_rs,
+        alpha,
+        beta,
+        false,
+        false,
+        false,
+        |a, b, c| a * b + c,
+        &UKR,
+        &H_UKR,
+        false,
+        parallelism,
+    );
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ mod forward;
 mod gemm;
 mod kernels;
 mod packed;
+mod prefetch;
+mod simd;
 mod weights;
 
 use std::collections::BTreeMap;
@@ -30,6 +32,7 @@ pub(crate) use alloc::keep_freed_memory;
 pub(crate) use decode::Cache;
 use forward::Tape;
 use packed::{units, Packed};
+pub use simd::{kernels, Kernels};
 use weights::{with_weights, Grads};
 
 /// `RoPE` tables up to some length.
@@ -282,6 +285,13 @@ impl<'m> Decoder<'m> {
 
     pub fn is_empty(&self) -> bool {
         self.cache.len() == 0
+    }
+
+    /// Gives row `to` a copy of row `from`'s decoded positions, as if it
+    /// had been fed the same tokens (bit for bit: a prompt's step runs the
+    /// same arithmetic whatever rows it is batched with).
+    pub fn fork(&mut self, from: usize, to: usize) {
+        self.cache.fork(from, to);
     }
 
     /// Feeds the same number of tokens to each row in `active` (`ids` row
