@@ -226,7 +226,11 @@ fn a_prompt_gives_the_same_bits_alone_batched_or_forked() {
         };
         let ((p1, p2), (q1, q2)) = (alone(&p), alone(&q));
         let mut batched = cpu::Decoder::new(&m, 3, 40);
-        let fed = bits(batched.step(&[0, 1, 2], &[&p[..], &q, &p].concat()).unwrap());
+        let fed = bits(
+            batched
+                .step(&[0, 1, 2], &[&p[..], &q, &p].concat())
+                .unwrap(),
+        );
         assert_eq!(fed, [&p1[..], &q1, &p1].concat(), "prompt {len}: batched");
         let mut forked = cpu::Decoder::new(&m, 3, 40);
         let fed = bits(forked.step(&[0, 1], &[&p[..], &q].concat()).unwrap());

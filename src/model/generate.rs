@@ -2,6 +2,7 @@
 //! temperature with nucleus (top-p) sampling, seeded from mpx's generator.
 
 use candle_core::{DType, Result, Tensor};
+use rayon::prelude::*;
 
 use super::Llama;
 use crate::rng::Rng;
@@ -179,8 +180,12 @@ fn generate_cpu(
     for i in 0..budget {
         let mut next = Vec::with_capacity(active.len());
         let mut still = Vec::with_capacity(active.len());
-        for (row, &r) in logits.chunks(vocab).zip(&active) {
-            let token = pick(row, sampling, rng);
+        let choices: Vec<Choice> = logits
+            .par_chunks(vocab)
+            .map(|row| prepare(row, sampling))
+            .collect();
+        for (choice, &r) in choices.iter().zip(&active) {
+            let token = choice.draw(rng);
             if token != eos {
                 out[r].push(token);
                 still.push(r);
@@ -198,33 +203,45 @@ fn generate_cpu(
 
 /// The next token from one row of logits.
 fn pick(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
+    prepare(logits, sampling).draw(rng)
+}
+
+/// One row's next-token distribution, ready for its draw: the candidates
+/// in the order a draw scans them, with their unnormalised weights.
+enum Choice {
+    /// Greedy: no draw.
+    Token(u32),
+    /// `ids` (every id in order when `None`) and their weights.
+    Draw {
+        ids: Option<Vec<u32>>,
+        weights: Vec<f64>,
+        total: f64,
+    },
+}
+
+/// The work of a draw that needs no random number, so that the rows of a
+/// batch can do it side by side and then draw in order.
+fn prepare(logits: &[f32], sampling: &Sampling) -> Choice {
     if sampling.temperature <= 0.0 {
-        return argmax(logits);
+        return Choice::Token(argmax(logits));
     }
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weight = |l: f32| (f64::from(l - max) / sampling.temperature).exp();
     if sampling.top_p >= 1.0 {
         // The whole distribution: drawn in id order, with no sort (a 49k
         // vocabulary's sort costs more than the forward pass at batch 8).
-        let weight = |l: f32| (f64::from(l - max) / sampling.temperature).exp();
-        let total: f64 = logits.iter().map(|&l| weight(l)).sum();
-        let mut u = rng.uniform() * total;
-        let mut last = 0;
-        for (i, &l) in logits.iter().enumerate() {
-            let w = weight(l);
-            if w > 0.0 {
-                last = i;
-                u -= w;
-                if u < 0.0 {
-                    return i as u32;
-                }
-            }
-        }
-        return last as u32;
+        let weights: Vec<f64> = logits.iter().map(|&l| weight(l)).collect();
+        let total = weights.iter().sum();
+        return Choice::Draw {
+            ids: None,
+            weights,
+            total,
+        };
     }
     let mut probs: Vec<(u32, f64)> = logits
         .iter()
         .enumerate()
-        .map(|(i, &l)| (i as u32, (f64::from(l - max) / sampling.temperature).exp()))
+        .map(|(i, &l)| (i as u32, weight(l)))
         .collect();
     let total: f64 = probs.iter().map(|p| p.1).sum();
     // Highest first; ties by id so the order never depends on the sort.
@@ -238,16 +255,40 @@ fn pick(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
             break;
         }
     }
-    let probs = &probs[..cut];
-    let mass: f64 = probs.iter().map(|p| p.1).sum();
-    let mut u = rng.uniform() * mass;
-    for p in probs {
-        u -= p.1;
-        if u < 0.0 {
-            return p.0;
-        }
+    probs.truncate(cut);
+    let (ids, weights): (Vec<u32>, Vec<f64>) = probs.into_iter().unzip();
+    let total = weights.iter().sum();
+    Choice::Draw {
+        ids: Some(ids),
+        weights,
+        total,
     }
-    probs[probs.len() - 1].0
+}
+
+impl Choice {
+    fn draw(&self, rng: &mut Rng) -> u32 {
+        let (ids, weights, total) = match self {
+            Choice::Token(t) => return *t,
+            Choice::Draw {
+                ids,
+                weights,
+                total,
+            } => (ids, weights, total),
+        };
+        let id = |i: usize| ids.as_ref().map_or(i as u32, |ids| ids[i]);
+        let mut u = rng.uniform() * total;
+        let mut last = 0;
+        for (i, &w) in weights.iter().enumerate() {
+            if w > 0.0 {
+                last = i;
+                u -= w;
+                if u < 0.0 {
+                    return id(i);
+                }
+            }
+        }
+        id(last)
+    }
 }
 
 fn argmax(xs: &[f32]) -> u32 {

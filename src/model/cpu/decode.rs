@@ -89,22 +89,14 @@ const SHARD_ROWS: usize = few_rows::MAX_ROWS;
 /// its own rows; bigger models split each product over the cores instead.
 const SHARDED_WEIGHT_BYTES: usize = 32 << 20;
 
+/// Whether `w` is too big to stay in cache, so that each step streams it.
+pub(crate) fn streamed(w: &Weights<'_>) -> bool {
+    4 * w.matrices().map(<[f32]>::len).sum::<usize>() > SHARDED_WEIGHT_BYTES
+}
+
 /// Rows per shard of a step of `t` tokens for `rows` rows.
 fn shard_rows(w: &Weights<'_>, rows: usize, t: usize) -> usize {
-    let matrices: usize = w.lm_head.len()
-        + w.layers
-            .iter()
-            .map(|l| {
-                l.q.len()
-                    + l.k.len()
-                    + l.v.len()
-                    + l.o.len()
-                    + l.gate.len()
-                    + l.up.len()
-                    + l.down.len()
-            })
-            .sum::<usize>();
-    if t == 1 && 4 * matrices <= SHARDED_WEIGHT_BYTES {
+    if t == 1 && !streamed(w) {
         rows.div_ceil(rayon::current_num_threads())
             .clamp(1, SHARD_ROWS)
     } else {
@@ -201,9 +193,12 @@ impl Step<'_, '_> {
         let keys = start + t;
         for (l, lw) in w.layers.iter().enumerate() {
             rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
-            proj(&hbuf, lw.q, (n, h, qw, t), &mut q);
-            proj(&hbuf, lw.k, (n, h, kw, t), &mut k);
-            proj(&hbuf, lw.v, (n, h, kw, t), &mut v);
+            let qkv = &mut [
+                (lw.q, qw, &mut q[..]),
+                (lw.k, kw, &mut k),
+                (lw.v, kw, &mut v),
+            ];
+            proj_many(&hbuf, (n, h, t), qkv);
             if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
                 add_bias(&mut q, qb);
                 add_bias(&mut k, kb);
@@ -234,8 +229,8 @@ impl Step<'_, '_> {
             proj(&o, lw.o, (n, qw, h, t), &mut a);
             add(&mut x, &a);
             rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
-            proj(&hbuf, lw.gate, (n, h, inter, t), &mut gate);
-            proj(&hbuf, lw.up, (n, h, inter, t), &mut up);
+            let gate_up = &mut [(lw.gate, inter, &mut gate[..]), (lw.up, inter, &mut up)];
+            proj_many(&hbuf, (n, h, t), gate_up);
             swiglu(&gate, &up, &mut m, &mut sig);
             proj(&m, lw.down, (n, inter, h, t), &mut a);
             add(&mut x, &a);
@@ -262,6 +257,22 @@ fn proj(x: &[f32], w: &[f32], (n, inp, out, t): (usize, usize, usize, usize), y:
         few_rows::linear(x, w, n, inp, out, y);
     } else {
         linear(x, w, n, inp, out, y);
+    }
+}
+
+/// [`proj`] of the same rows by several weight matrices (`parts`: each
+/// `(w, out, y)`); a one-token step does them in one pass of the pool.
+fn proj_many(
+    x: &[f32],
+    (n, inp, t): (usize, usize, usize),
+    parts: &mut [(&[f32], usize, &mut [f32])],
+) {
+    if t == 1 {
+        few_rows::linear_many(x, n, inp, parts);
+    } else {
+        for (w, out, y) in parts {
+            linear(x, w, n, inp, *out, y);
+        }
     }
 }
 

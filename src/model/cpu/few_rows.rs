@@ -35,29 +35,56 @@ const REGISTERS: usize = 8;
 
 /// `y = x·wᵀ` for `x: [n, inp]`, `w: [out, inp]`, `y: [n, out]`, `n ≤ MAX_ROWS`.
 pub(crate) fn linear(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize, y: &mut [f32]) {
-    linear_on(simd::avx2_only(), x, w, (n, inp, out), y);
+    linear_on(simd::avx2_only(), x, n, inp, &mut [(w, out, y)]);
 }
 
-/// [`linear`] with AVX2 kernels at most, or the widest the CPU has.
+/// [`linear`] for several weight matrices of the same rows `x` at once
+/// (`parts`: each `(w, out, y)`), in one pass of the thread pool: a
+/// decoding step's queries, keys and values, or its gate and up
+/// projections. Each output is the same dot product as alone.
+pub(crate) fn linear_many(
+    x: &[f32],
+    n: usize,
+    inp: usize,
+    parts: &mut [(&[f32], usize, &mut [f32])],
+) {
+    linear_on(simd::avx2_only(), x, n, inp, parts);
+}
+
+/// [`linear_many`] with AVX2 kernels at most, or the widest the CPU has.
 fn linear_on(
     avx2: bool,
     x: &[f32],
-    w: &[f32],
-    (n, inp, out): (usize, usize, usize),
-    y: &mut [f32],
+    n: usize,
+    inp: usize,
+    parts: &mut [(&[f32], usize, &mut [f32])],
 ) {
     assert!(
         n <= MAX_ROWS && inp > 0,
         "few_rows::linear: {n} rows of {inp}"
     );
-    assert!(x.len() >= n * inp && w.len() >= out * inp && y.len() >= n * out);
+    assert!(x.len() >= n * inp);
+    for (w, out, y) in parts.iter() {
+        assert!(w.len() >= out * inp && y.len() >= n * out);
+    }
     let x = &x[..n * inp];
     // Columns of y computed as rows of yᵀ, in chunks of weight rows per task:
     // enough tasks for the pool to balance, each big enough to amortise.
-    let mut yt = vec![0.0f32; out * n];
+    let mut yts: Vec<Vec<f32>> = parts.iter().map(|p| vec![0.0f32; p.1 * n]).collect();
+    let total: usize = parts.iter().map(|p| p.1).sum();
     let threads = rayon::current_num_threads();
-    let chunk = (out / (4 * threads)).clamp(16, 1024);
-    let kernel = |(yt, w): (&mut [f32], &[f32])| {
+    let chunk = (total / (4 * threads)).clamp(16, 1024);
+    let mut tasks: Vec<(&mut [f32], &[f32], bool)> = Vec::new();
+    for (yt, (w, out, _)) in yts.iter_mut().zip(parts.iter()) {
+        let stream = out * inp * 4 >= STREAMED_BYTES;
+        for (yt, w) in yt
+            .chunks_mut(chunk * n)
+            .zip(w[..out * inp].chunks(chunk * inp))
+        {
+            tasks.push((yt, w, stream));
+        }
+    }
+    let kernel = |(yt, w, stream): (&mut [f32], &[f32], bool)| {
         simd::dispatch_on(
             avx2,
             Kernel {
@@ -65,21 +92,21 @@ fn linear_on(
                 w,
                 rows: n,
                 inp,
-                stream: out * inp * 4 >= STREAMED_BYTES,
+                stream,
                 yt,
             },
         );
     };
-    if n * inp * out < PARALLEL_MACS {
-        kernel((&mut yt, &w[..out * inp]));
+    if n * inp * total < PARALLEL_MACS {
+        tasks.into_iter().for_each(kernel);
     } else {
-        yt.par_chunks_mut(chunk * n)
-            .zip(w[..out * inp].par_chunks(chunk * inp))
-            .for_each(kernel);
+        tasks.into_par_iter().for_each(kernel);
     }
-    for (o, col) in yt.chunks_exact(n).enumerate() {
-        for (r, &v) in col.iter().enumerate() {
-            y[r * out + o] = v;
+    for (yt, (_, out, y)) in yts.iter().zip(parts.iter_mut()) {
+        for (o, col) in yt.chunks_exact(n).enumerate() {
+            for (r, &v) in col.iter().enumerate() {
+                y[r * *out + o] = v;
+            }
         }
     }
 }
@@ -307,7 +334,7 @@ mod tests {
                 .collect();
             for avx2 in [false, true] {
                 let mut y = vec![f32::NAN; n * out];
-                linear_on(avx2, &x, &w, (n, inp, out), &mut y);
+                linear_on(avx2, &x, n, inp, &mut [(&w, out, &mut y)]);
                 for r in 0..n {
                     for o in 0..out {
                         let want = spec(&x[r * inp..(r + 1) * inp], &w[o * inp..(o + 1) * inp]);

@@ -271,6 +271,14 @@ impl<'m> Decoder<'m> {
     /// Room for `rows` sequences of up to `capacity` positions.
     pub fn new(model: &'m Llama, rows: usize, capacity: usize) -> Self {
         let capacity = capacity.min(model.config().context);
+        // Streamed weights go on huge pages (a no-op once they are); a
+        // model the engine cannot run fails at the first step instead.
+        let _ = with_weights(model, |w| {
+            if decode::streamed(w) {
+                alloc::huge_pages(w.matrices());
+            }
+            Ok(())
+        });
         Self {
             model,
             cache: Cache::new(model.config(), rows, capacity),

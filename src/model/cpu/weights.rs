@@ -34,6 +34,16 @@ pub(crate) struct Weights<'a> {
 }
 
 impl Weights<'_> {
+    /// The output head and every layer's matrices: what a decoding step
+    /// streams from memory.
+    pub fn matrices(&self) -> impl Iterator<Item = &[f32]> {
+        std::iter::once(self.lm_head).chain(
+            self.layers
+                .iter()
+                .flat_map(|l| [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]),
+        )
+    }
+
     /// The embedding rows of `ids`, `[ids, hidden]`; an id outside the
     /// vocabulary is an error.
     pub fn embed_ids(&self, ids: &[u32], hidden: usize) -> Result<Vec<f32>> {
