@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::attention::{self, Heads, Saved};
 use super::forward::Tape;
-use super::gemm::{matmul, Mat, MatMut, Threads};
+use super::gemm::{matmul, matmul_new, Mat, MatMut, Threads};
 use super::kernels::{bias_backward, rms_apply, rms_norm_backward, rope, split, swiglu_backward};
 use super::packed::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed};
 use super::weights::{Grads, Weights};
@@ -32,6 +32,11 @@ fn linear_dx(
         accumulate,
         Threads::Pool,
     );
+}
+
+/// [`linear_dx`] into a new buffer (not zeroed first: [`matmul_new`]).
+fn dx_new(dy: &[f32], w: &[f32], n: usize, inp: usize, out: usize) -> Vec<f32> {
+    matmul_new((n, inp, out), Mat::rows(dy, out), Mat::rows(w, inp))
 }
 
 /// `dw += dyᵀ·x` for `dy: [n, out]`, `x: [n, in]`.
@@ -79,8 +84,7 @@ pub(crate) fn backward(
             }
             row[target as usize] += d[r];
         });
-    let mut dhidden = vec![0.0f32; s * h];
-    linear_dx(&dlogits, w.lm_head, s, h, vocab, &mut dhidden, false);
+    let dhidden = dx_new(&dlogits, w.lm_head, s, h, vocab);
     linear_dw(&dlogits, &tape.hidden, s, h, vocab, grads.lm_head());
     drop(dlogits);
     // Final norm: only scored positions carry a gradient.
@@ -101,8 +105,7 @@ pub(crate) fn backward(
     for (i, (lw, lt)) in w.layers.iter().zip(tape.layers).enumerate().rev() {
         let g = grads.layer(i);
         // MLP: x_out = x_mid + down(silu(gate) · up)
-        let mut dm = vec![0.0f32; n * inter];
-        linear_dx(&dx, lw.down, n, inter, h, &mut dm, false);
+        let mut dm = dx_new(&dx, lw.down, n, inter, h);
         linear_dw(&dx, &lt.m, n, inter, h, g.down);
         let mut du = lt.m;
         swiglu_backward(&mut dm, &lt.gate, &lt.up, &lt.sig, &mut du);
@@ -121,8 +124,7 @@ pub(crate) fn backward(
             g.post_norm,
         );
         // Attention: x_mid = x + o_proj(attn(rope(q), rope(k), v))
-        let mut dout = vec![0.0f32; n * qw];
-        linear_dx(&dx, lw.o, n, qw, h, &mut dout, false);
+        let dout = dx_new(&dx, lw.o, n, qw, h);
         linear_dw(&dx, &lt.o, n, qw, h, g.o);
         let (mut dq, mut dk, mut dv) = (
             vec![0.0f32; n * qw],

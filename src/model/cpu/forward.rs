@@ -6,7 +6,7 @@ use candle_core::Result;
 use rayon::prelude::*;
 
 use super::attention::{self, Heads};
-use super::gemm::{matmul, Mat, MatMut, Threads};
+use super::gemm::{matmul, matmul_new, Mat, MatMut, Threads};
 use super::kernels::{add_bias, rms_norm, rope, split, swiglu};
 use super::packed::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed};
 use super::weights::Weights;
@@ -60,6 +60,11 @@ pub(crate) fn linear(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize, y: 
     );
 }
 
+/// [`linear`] into a new buffer (not zeroed first: [`matmul_new`]).
+pub(crate) fn linear_new(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize) -> Vec<f32> {
+    matmul_new((n, out, inp), Mat::rows(x, inp), Mat::t(w, inp))
+}
+
 /// Summed log-prob of each row's scored tokens, and the tape with `keep`.
 #[allow(clippy::too_many_lines)] // one pass, layer by layer
 pub(crate) fn forward(
@@ -81,14 +86,9 @@ pub(crate) fn forward(
     let mut hbuf = vec![0.0f32; n * h];
     for lw in &w.layers {
         let norms1 = rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
-        let (mut q, mut k, mut v) = (
-            vec![0.0f32; n * qw],
-            vec![0.0f32; n * kw],
-            vec![0.0f32; n * kw],
-        );
-        linear(&hbuf, lw.q, n, h, qw, &mut q);
-        linear(&hbuf, lw.k, n, h, kw, &mut k);
-        linear(&hbuf, lw.v, n, h, kw, &mut v);
+        let mut q = linear_new(&hbuf, lw.q, n, h, qw);
+        let mut k = linear_new(&hbuf, lw.k, n, h, kw);
+        let mut v = linear_new(&hbuf, lw.v, n, h, kw);
         if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
             add_bias(&mut q, qb);
             add_bias(&mut k, kb);
@@ -125,9 +125,8 @@ pub(crate) fn forward(
         linear(&o, lw.o, n, qw, h, &mut a);
         add_into(&mut x, &a);
         let norms2 = rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
-        let (mut gate, mut up) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
-        linear(&hbuf, lw.gate, n, h, inter, &mut gate);
-        linear(&hbuf, lw.up, n, h, inter, &mut up);
+        let gate = linear_new(&hbuf, lw.gate, n, h, inter);
+        let up = linear_new(&hbuf, lw.up, n, h, inter);
         let (mut m, mut sig) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
         swiglu(&gate, &up, &mut m, &mut sig);
         let x_mid = keep.then(|| x.clone());
@@ -157,8 +156,7 @@ pub(crate) fn forward(
     for (row, &(t, _, _)) in hidden.chunks_mut(h).zip(&packed.scored) {
         row.copy_from_slice(&hbuf[t * h..(t + 1) * h]);
     }
-    let mut logits = vec![0.0f32; s * config.vocab];
-    linear(&hidden, w.lm_head, s, h, config.vocab, &mut logits);
+    let mut logits = linear_new(&hidden, w.lm_head, s, h, config.vocab);
     let logps = log_softmax_at(&mut logits, config.vocab, &packed.scored, keep);
     let mut sums = vec![0.0f64; packed.seqs];
     for (lp, &(_, _, r)) in logps.iter().zip(&packed.scored) {

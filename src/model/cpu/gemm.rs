@@ -167,16 +167,7 @@ pub(super) fn matmul_on(
         }
         return;
     }
-    let parallelism = match threads {
-        Threads::Pool
-            if rayon::current_num_threads() > 1
-                && rayon::current_thread_index().is_none()
-                && m * n * k >= PARALLEL_MACS =>
-        {
-            Parallelism::Rayon(rayon::current_num_threads())
-        }
-        _ => Parallelism::None,
-    };
+    let parallelism = parallelism(threads, m * n * k);
     let call = gemm_fn(avx2);
     for start in (0..k).step_by(KC) {
         let depth = (k - start).min(KC);
@@ -226,6 +217,104 @@ pub(super) fn matmul_on(
             );
         }
     }
+}
+
+/// How `gemm` may split a product of `macs` multiply-adds over threads.
+fn parallelism(threads: Threads, macs: usize) -> Parallelism {
+    match threads {
+        Threads::Pool
+            if rayon::current_num_threads() > 1
+                && rayon::current_thread_index().is_none()
+                && macs >= PARALLEL_MACS =>
+        {
+            Parallelism::Rayon(rayon::current_num_threads())
+        }
+        _ => Parallelism::None,
+    }
+}
+
+/// `a·b` for `a: [m, k]`, `b: [k, n]` into a new row-major `[m, n]` buffer
+/// that is never zeroed first: the first [`KC`] block of the inner
+/// dimension goes to `gemm` with `read_dst` off, which writes every
+/// element and reads none (it zeroes its `alpha`), and the blocks after
+/// it add in place, as [`matmul`] does; the same bits as [`matmul`] into
+/// a zeroed buffer. Zeroing the activations took a twelfth of a small
+/// model's training step.
+#[allow(clippy::similar_names, clippy::many_single_char_names)]
+pub(crate) fn matmul_new((m, n, k): (usize, usize, usize), a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
+    let first = k.min(KC);
+    if m == 0 || n == 0 || k == 0 || needs_exact(m, n, first) {
+        let mut c = vec![0.0; m * n];
+        matmul(
+            (m, n, k),
+            MatMut::rows(&mut c, n),
+            a,
+            b,
+            1.0,
+            false,
+            Threads::Pool,
+        );
+        return c;
+    }
+    assert!(
+        fits(a.data.len(), m, k, a.rs, a.cs),
+        "gemm: a out of bounds"
+    );
+    assert!(
+        fits(b.data.len(), k, n, b.rs, b.cs),
+        "gemm: b out of bounds"
+    );
+    let avx2 = simd::avx2_only();
+    let mut c: Vec<f32> = Vec::with_capacity(m * n);
+    // SAFETY: `c` has room for the m·n elements `gemm` writes, at i·n + j;
+    // with `read_dst` off `gemm` reads none of them (so none is read
+    // uninitialised) and writes all of them before `set_len`; the asserts
+    // keep its reads of `a` and `b` inside their slices; `c` is a new
+    // allocation, so it aliases neither.
+    unsafe {
+        gemm_fn(avx2)(
+            m,
+            n,
+            first,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(Threads::Pool, m * n * k),
+        );
+        c.set_len(m * n);
+    }
+    if k > first {
+        let a = Mat {
+            data: &a.data[first * a.cs..],
+            ..a
+        };
+        let b = Mat {
+            data: &b.data[first * b.rs..],
+            ..b
+        };
+        matmul_on(
+            avx2,
+            (m, n, k - first),
+            MatMut::rows(&mut c, n),
+            a,
+            b,
+            (1.0, true),
+            Threads::Pool,
+        );
+    }
+    c
 }
 
 /// `gemm::gemm`'s signature.
@@ -399,5 +488,32 @@ mod tests {
             false,
             Threads::One,
         );
+    }
+
+    #[test]
+    fn a_new_buffer_gets_the_bits_of_a_zeroed_one() {
+        // Shallow and deeper than one block, plain and transposed `b`, and
+        // a shape small enough for the exact kernel.
+        for (m, n, k) in [(33, 40, 100), (20, 17, 1100), (4, 5, 9)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            for bm in [Mat::rows(&b, n), Mat::t(&b, k)] {
+                let mut want = vec![0.0; m * n];
+                let am = Mat::rows(&a, k);
+                let dims = (m, n, k);
+                matmul(
+                    dims,
+                    MatMut::rows(&mut want, n),
+                    am,
+                    bm,
+                    1.0,
+                    false,
+                    Threads::Pool,
+                );
+                let got = matmul_new(dims, am, bm);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "({m},{n},{k})");
+            }
+        }
     }
 }
