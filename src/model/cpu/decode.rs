@@ -189,7 +189,6 @@ impl Step<'_, '_> {
         );
         let (mut o, mut a) = (vec![0.0f32; n * qw], vec![0.0f32; n * h]);
         let (mut gate, mut up) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
-        let (mut m, mut sig) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
         let keys = start + t;
         for (l, lw) in w.layers.iter().enumerate() {
             rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
@@ -231,7 +230,7 @@ impl Step<'_, '_> {
             rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
             let gate_up = &mut [(lw.gate, inter, &mut gate[..]), (lw.up, inter, &mut up)];
             proj_many(&hbuf, (n, h, t), gate_up);
-            swiglu(&gate, &up, &mut m, &mut sig);
+            let (m, _) = swiglu(&gate, &up);
             proj(&m, lw.down, (n, inter, h, t), &mut a);
             add(&mut x, &a);
         }

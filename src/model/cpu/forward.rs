@@ -127,8 +127,7 @@ pub(crate) fn forward(
         let norms2 = rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
         let gate = linear_new(&hbuf, lw.gate, n, h, inter);
         let up = linear_new(&hbuf, lw.up, n, h, inter);
-        let (mut m, mut sig) = (vec![0.0f32; n * inter], vec![0.0f32; n * inter]);
-        swiglu(&gate, &up, &mut m, &mut sig);
+        let (m, sig) = swiglu(&gate, &up);
         let x_mid = keep.then(|| x.clone());
         linear(&m, lw.down, n, inter, h, &mut a);
         add_into(&mut x, &a);

@@ -151,19 +151,16 @@ pub(crate) fn rope(
 
 /// `m = silu(g) · u`, keeping `σ(g)` for the backward (so the backward
 /// needs no exponential).
-pub(crate) fn swiglu(g: &[f32], u: &[f32], m: &mut [f32], sig: &mut [f32]) {
-    m.par_chunks_mut(4096)
-        .zip(sig.par_chunks_mut(4096))
-        .zip(g.par_chunks(4096))
-        .zip(u.par_chunks(4096))
-        .with_min_len(split(1))
-        .for_each(|(((m, sig), g), u)| {
-            for i in 0..m.len() {
-                let s = 1.0 / (1.0 + (-g[i]).exp());
-                sig[i] = s;
-                m[i] = g[i] * s * u[i];
-            }
-        });
+/// Both come back as new buffers, written once (no zeroing pass).
+pub(crate) fn swiglu(g: &[f32], u: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    g.par_iter()
+        .zip(u)
+        .with_min_len(4096)
+        .map(|(&g, &u)| {
+            let s = 1.0 / (1.0 + (-g).exp());
+            (g * s * u, s)
+        })
+        .unzip()
 }
 
 /// `SwiGLU` backward: overwrites `dm` with `∂L/∂g` and writes `∂L/∂u` to
@@ -284,8 +281,7 @@ mod tests {
         };
         let g64: Vec<f64> = g.iter().map(|&v| f64::from(v)).collect();
         let u64: Vec<f64> = u.iter().map(|&v| f64::from(v)).collect();
-        let (mut m, mut sig) = (vec![0.0; 5], vec![0.0; 5]);
-        swiglu(&g, &u, &mut m, &mut sig);
+        let (_, sig) = swiglu(&g, &u);
         let (mut dg, mut du) = (dm.clone(), vec![0.0; 5]);
         swiglu_backward(&mut dg, &g, &u, &sig, &mut du);
         close(&dg, &numeric(&|g| loss(g, &u64), &g64), 1e-4);
