@@ -16,6 +16,7 @@ mod decode;
 mod few_rows;
 mod forward;
 mod gemm;
+mod gemm_call;
 mod kernels;
 mod packed;
 mod prefetch;
