@@ -125,7 +125,7 @@ pub fn render(input: &Input) -> Result<Rendered, ReportError> {
         .iter()
         .map(|c| ColumnSpec::new(&c.suite, &c.metric, &c.output))
         .collect();
-    let table = table::layout(&agg, &spec.rows, columns, spec.baseline.as_deref())?;
+    let table = table::layout(&agg, &tidy, &spec.rows, columns, spec.baseline.as_deref())?;
     let dir = &input.out_dir;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut files = Vec::new();

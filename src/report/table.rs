@@ -115,12 +115,19 @@ pub struct Cell {
     pub ci: Option<f64>,
     pub std: Option<f64>,
     pub n: i64,
-    /// Mean minus the baseline's mean.
+    /// The change against the baseline: the mean of the per-seed
+    /// differences (this run minus the baseline's run of the same seed), or
+    /// of the means where no seed is shared.
     pub delta: Option<f64>,
+    /// Half-width of the 95% interval of that change (paired Student t
+    /// over the shared seeds); `None` below two shared seeds.
+    pub delta_ci: Option<f64>,
+    /// Whether that interval excludes zero.
+    pub significant: bool,
     pub best: bool,
     /// Formatted: `37.2 ± 3.1`, or `–` when missing.
     pub text: String,
-    /// Formatted delta: `+2.1`, empty for the baseline.
+    /// Formatted change: `+2.1 ± 0.8`, empty for the baseline.
     pub delta_text: String,
 }
 
@@ -180,9 +187,11 @@ pub struct Table {
 }
 
 /// Lays out the aggregated frame: rows in order of first appearance (the
-/// baseline first), the report's columns, best value per column marked.
+/// baseline first), the report's columns, best value per column marked,
+/// and each change against the baseline paired by seed from `tidy`.
 pub fn layout(
     agg: &DataFrame,
+    tidy: &DataFrame,
     axes: &[String],
     columns: Vec<ColumnSpec>,
     baseline: Option<&str>,
@@ -230,6 +239,8 @@ pub fn layout(
                 ci: s.map(|s| t975(count - 1) * s / (count as f64).sqrt()),
                 n: count,
                 delta: None,
+                delta_ci: None,
+                significant: false,
                 best: false,
                 text: String::new(),
                 delta_text: String::new(),
@@ -239,7 +250,11 @@ pub fn layout(
     // The baseline first, then the rest in plan order.
     rows.sort_by_key(|r| !r.baseline);
     let base = rows.iter().position(|r| r.baseline);
+    let seeds = per_seed(tidy, axes)?;
+    let values =
+        |row: &Row, key: &str| seeds.get(&(row.model.clone(), row.axes.clone(), key.to_owned()));
     for (c, spec) in columns.iter().enumerate() {
+        let base_seeds = base.and_then(|b| values(&rows[b], &spec.key));
         let base_mean = base.and_then(|b| rows[b].cells[c].mean);
         let means: Vec<f64> = rows.iter().filter_map(|r| r.cells[c].mean).collect();
         let best = means
@@ -256,15 +271,32 @@ pub fn layout(
             .filter(|b| means.iter().any(|m| m != b));
         for row in &mut rows {
             let scale = if spec.percent { 100.0 } else { 1.0 };
+            let mine = values(row, &spec.key);
             let cell = &mut row.cells[c];
             if let Some(m) = cell.mean {
                 cell.best = best == Some(m);
                 cell.text = format_value(m * scale, cell.ci.map(|c| c * scale), spec.percent);
                 if !row.baseline {
-                    cell.delta = base_mean.map(|b| m - b);
+                    let diffs: Vec<f64> = match (mine, base_seeds) {
+                        (Some(mine), Some(base)) => mine
+                            .iter()
+                            .filter_map(|(seed, v)| base.get(seed).map(|b| v - b))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    let (paired, sd) = mean_std(&diffs);
+                    cell.delta = paired.or_else(|| base_mean.map(|b| m - b));
+                    cell.delta_ci = sd
+                        .map(|sd| t975(diffs.len() as i64 - 1) * sd / (diffs.len() as f64).sqrt());
+                    cell.significant = matches!(
+                        (cell.delta, cell.delta_ci),
+                        (Some(d), Some(ci)) if d.abs() > ci
+                    );
                     cell.delta_text = cell
                         .delta
-                        .map(|d| format_delta(d * scale, spec.percent))
+                        .map(|d| {
+                            format_delta(d * scale, cell.delta_ci.map(|c| c * scale), spec.percent)
+                        })
                         .unwrap_or_default();
                 }
             }
@@ -290,6 +322,8 @@ fn missing() -> Cell {
         std: None,
         n: 0,
         delta: None,
+        delta_ci: None,
+        significant: false,
         best: false,
         text: "–".into(),
         delta_text: String::new(),
@@ -305,14 +339,55 @@ pub fn format_value(v: f64, ci: Option<f64>, percent: bool) -> String {
     }
 }
 
-fn format_delta(d: f64, percent: bool) -> String {
+/// `+2.1` or `+2.1 ± 0.8` (a change that rounds to zero is `+0.0`).
+fn format_delta(d: f64, ci: Option<f64>, percent: bool) -> String {
     let digits = if percent { 1 } else { 3 };
     let d = if d.abs() < 0.5 * 10f64.powi(-(digits as i32)) {
         0.0
     } else {
         d
     };
-    format!("{d:+.digits$}")
+    match ci {
+        Some(c) => format!("{d:+.digits$} ± {c:.digits$}"),
+        None => format!("{d:+.digits$}"),
+    }
+}
+
+/// Each run's value per seed: (model, row axes as laid out, `suite.metric`)
+/// to seed → value, from the tidy frame.
+type PerSeed =
+    std::collections::HashMap<(String, Vec<String>, String), std::collections::BTreeMap<i64, f64>>;
+
+fn per_seed(tidy: &DataFrame, axes: &[String]) -> PolarsResult<PerSeed> {
+    let model = tidy.column("model")?.str()?;
+    let suite = tidy.column("suite")?.str()?;
+    let metric = tidy.column("metric")?.str()?;
+    let seed = tidy.column("seed")?.i64()?;
+    let value = tidy.column("value")?.f64()?;
+    let axis_cols: Vec<&StringChunked> = axes
+        .iter()
+        .map(|a| tidy.column(a.as_str()).and_then(|c| c.str()))
+        .collect::<PolarsResult<_>>()?;
+    let mut out = PerSeed::new();
+    for i in 0..tidy.height() {
+        let (Some(s), Some(v)) = (seed.get(i), value.get(i)) else {
+            continue;
+        };
+        let key = (
+            model.get(i).unwrap_or_default().to_owned(),
+            axis_cols
+                .iter()
+                .map(|c| c.get(i).unwrap_or("–").to_owned())
+                .collect(),
+            format!(
+                "{}.{}",
+                suite.get(i).unwrap_or_default(),
+                metric.get(i).unwrap_or_default()
+            ),
+        );
+        out.entry(key).or_default().insert(s, v);
+    }
+    Ok(out)
 }
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom: the
@@ -366,7 +441,7 @@ mod tests {
             ColumnSpec::new("r", "cot", "accuracy"),
             ColumnSpec::new("r", "cot", "unparsable"),
         ];
-        let t = layout(&agg, &axes, cols, Some("sft")).unwrap();
+        let t = layout(&agg, &df, &axes, cols, Some("sft")).unwrap();
         assert_eq!(t.rows.len(), 3);
         let base = &t.rows[0];
         assert!(base.baseline && base.axes == ["–"]);
@@ -378,7 +453,9 @@ mod tests {
         let dpo = &t.rows[1];
         assert_eq!(dpo.axes, ["1e-5"]);
         assert!((dpo.cells[0].delta.unwrap() - 0.2).abs() < 1e-12);
-        assert_eq!(dpo.cells[0].delta_text, "+20.0");
+        // Both seeds gain exactly 20 points: a paired interval of zero.
+        assert_eq!(dpo.cells[0].delta_text, "+20.0 ± 0.0");
+        assert!(dpo.cells[0].significant);
         assert!(dpo.cells[0].best && !base.cells[0].best);
         // One seed: no interval; a missing cell is a dash.
         let one = &t.rows[2];
@@ -387,6 +464,41 @@ mod tests {
         // Unparsable: lower is better, so the baseline's 20% wins over 50%.
         assert!(base.cells[1].best && !one.cells[1].best);
         assert_eq!(dpo.cells[1].text, "–");
+    }
+
+    #[test]
+    fn changes_are_paired_by_seed_with_their_own_interval() {
+        // Seed 1 is hard for both runs, seed 2 easy: the means' intervals
+        // are wide, the per-seed changes (+0.05, +0.07, +0.06) agree.
+        let axes = vec!["lr".to_owned()];
+        let rows = vec![
+            m("sft", None, 1, "cot.accuracy", 0.10),
+            m("sft", None, 2, "cot.accuracy", 0.50),
+            m("sft", None, 3, "cot.accuracy", 0.30),
+            m("dpo", Some("1"), 1, "cot.accuracy", 0.15),
+            m("dpo", Some("1"), 2, "cot.accuracy", 0.57),
+            m("dpo", Some("1"), 3, "cot.accuracy", 0.36),
+            // Only seed 3 shared: a change, no interval.
+            m("dpo", Some("2"), 3, "cot.accuracy", 0.20),
+            m("dpo", Some("2"), 4, "cot.accuracy", 0.90),
+        ];
+        let df = tidy(&axes, &rows).unwrap();
+        let agg = aggregate(&df, &axes).unwrap();
+        let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+        let t = layout(&agg, &df, &axes, cols, Some("sft")).unwrap();
+        let c = &t.rows[1].cells[0];
+        // By hand: mean 0.06, sd 0.01, t(2) = 4.303, / sqrt 3.
+        let half = 4.303 * 0.01 / 3f64.sqrt();
+        assert!((c.delta.unwrap() - 0.06).abs() < 1e-12);
+        assert!((c.delta_ci.unwrap() - half).abs() < 1e-9);
+        assert!(c.significant);
+        assert_eq!(c.delta_text, "+6.0 ± 2.5");
+        // The unpaired intervals of the two means overlap widely.
+        assert!(c.ci.unwrap() > 0.4 && t.rows[0].cells[0].ci.unwrap() > 0.4);
+        let one = &t.rows[2].cells[0];
+        assert!((one.delta.unwrap() - (0.20 - 0.30)).abs() < 1e-12);
+        assert_eq!((one.delta_ci, one.significant), (None, false));
+        assert_eq!(one.delta_text, "-10.0");
     }
 
     #[test]
