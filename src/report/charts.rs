@@ -163,6 +163,7 @@ pub fn charts(table: &Table, curves: &[Curve]) -> Vec<Value> {
             &format!("{} (mean, 95% interval)", col.label),
             &rows,
             baseline,
+            col.percent.then_some((0.0, 100.0)),
         );
         if !svg.is_empty() {
             out.push(Value::from_safe_string(svg));

@@ -44,12 +44,14 @@ pub fn lines(title: &str, x_label: &str, series: &[(String, Vec<(f64, f64)>)]) -
     if y1 - y0 < 1e-12 {
         y1 = y0 + 1.0;
     }
+    let (xt, yt) = (Ticks::new(x0, x1), Ticks::new(y0, y1));
+    let ((x0, x1), (y0, y1)) = ((xt.lo, xt.hi), (yt.lo, yt.hi));
     let pw = w - left - right;
     let ph = h - top - bottom;
     let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
     let sy = |y: f64| top + (1.0 - (y - y0) / (y1 - y0)) * ph;
     let mut svg = header(w, h, title);
-    axes(&mut svg, left, top, pw, ph, (x0, x1), (y0, y1), x_label);
+    axes(&mut svg, (left, top, pw, ph), &xt, Some(&yt), x_label);
     for (i, (label, pts)) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let path: Vec<String> = pts
@@ -78,26 +80,34 @@ pub fn lines(title: &str, x_label: &str, series: &[(String, Vec<(f64, f64)>)]) -
 }
 
 /// One dot per row with a whisker for its interval: `(label, mean, ci)`.
-pub fn dots(title: &str, rows: &[(String, f64, Option<f64>)], baseline: Option<f64>) -> String {
+/// Whiskers stop at `bounds`, the values the metric can take (0 to 100
+/// for a percentage), where given.
+pub fn dots(
+    title: &str,
+    rows: &[(String, f64, Option<f64>)],
+    baseline: Option<f64>,
+    bounds: Option<(f64, f64)>,
+) -> String {
     let (w, left, right, top, bottom, step) = (640.0, 190.0, 30.0, 30.0, 40.0, 24.0);
     let h = top + bottom + step * rows.len() as f64;
+    let clip = |v: f64| bounds.map_or(v, |(lo, hi)| v.clamp(lo, hi));
     let mut lo = f64::MAX;
     let mut hi = f64::MIN;
     for (_, m, ci) in rows {
         let c = ci.unwrap_or(0.0);
-        lo = lo.min(m - c);
-        hi = hi.max(m + c);
+        lo = lo.min(clip(m - c));
+        hi = hi.max(clip(m + c));
     }
     if lo > hi {
         return String::new();
     }
-    let pad = ((hi - lo) * 0.05).max(1e-9);
-    let (x0, x1) = (lo - pad, hi + pad);
+    let xt = Ticks::new(lo, hi);
+    let (x0, x1) = (xt.lo, xt.hi);
     let pw = w - left - right;
     let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
     let mut svg = header(w, h, title);
     let ph = step * rows.len() as f64;
-    axes(&mut svg, left, top, pw, ph, (x0, x1), (0.0, 0.0), "");
+    axes(&mut svg, (left, top, pw, ph), &xt, None, "");
     if let Some(b) = baseline.filter(|b| *b >= x0 && *b <= x1) {
         let _ = write!(
             svg,
@@ -113,8 +123,8 @@ pub fn dots(title: &str, rows: &[(String, f64, Option<f64>)], baseline: Option<f
             let _ = write!(
                 svg,
                 r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2"/>"#,
-                sx(m - c),
-                sx(m + c)
+                sx(clip(m - c)),
+                sx(clip(m + c))
             );
         }
         let _ = write!(
@@ -137,42 +147,89 @@ fn header(w: f64, h: f64, title: &str) -> String {
     )
 }
 
-/// The plot frame with a few ticks on x (and y when it has a range).
-#[allow(clippy::too_many_arguments)]
+/// An axis: its range, widened to whole steps, and the round values
+/// (steps of 1, 2 or 5 times a power of ten) labelled on it.
+struct Ticks {
+    lo: f64,
+    hi: f64,
+    values: Vec<f64>,
+    /// Decimals every label needs.
+    digits: usize,
+}
+
+impl Ticks {
+    /// About five ticks over `lo..hi`.
+    fn new(lo: f64, hi: f64) -> Self {
+        let span = if hi - lo > 1e-12 {
+            hi - lo
+        } else {
+            lo.abs().max(1.0)
+        };
+        let raw = span / 5.0;
+        let power = 10f64.powf(raw.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .map(|m| m * power)
+            .find(|s| *s >= raw)
+            .unwrap_or(10.0 * power);
+        let first = (lo / step).floor();
+        let mut last = (hi / step).ceil();
+        if last <= first {
+            last = first + 1.0;
+        }
+        let values: Vec<f64> = (0..=(last - first) as usize)
+            .map(|i| (first + i as f64) * step)
+            .collect();
+        let digits = (-step.log10().floor()).max(0.0) as usize;
+        Self {
+            lo: first * step,
+            hi: last * step,
+            values,
+            digits,
+        }
+    }
+
+    fn label(&self, v: f64) -> String {
+        // No "-0".
+        let v = if v.abs() < 1e-12 { 0.0 } else { v };
+        format!("{v:.*}", self.digits)
+    }
+}
+
+/// The plot frame `(left, top, width, height)` with the ticks of x (and of
+/// y when given).
 fn axes(
     svg: &mut String,
-    left: f64,
-    top: f64,
-    pw: f64,
-    ph: f64,
-    (x0, x1): (f64, f64),
-    (y0, y1): (f64, f64),
+    (left, top, pw, ph): (f64, f64, f64, f64),
+    xs: &Ticks,
+    ys: Option<&Ticks>,
     x_label: &str,
 ) {
     let _ = write!(
         svg,
         r##"<rect x="{left:.0}" y="{top:.0}" width="{pw:.0}" height="{ph:.0}" fill="none" stroke="#444"/>"##
     );
-    for k in 0..=4 {
-        let f = f64::from(k) / 4.0;
-        let x = left + f * pw;
+    for &v in &xs.values {
+        let x = left + (v - xs.lo) / (xs.hi - xs.lo) * pw;
         let _ = write!(
             svg,
             r##"<line x1="{x:.1}" y1="{:.0}" x2="{x:.1}" y2="{:.0}" stroke="#444"/><text x="{x:.1}" y="{:.0}" font-size="10" text-anchor="middle">{}</text>"##,
             top + ph,
             top + ph + 4.0,
             top + ph + 16.0,
-            tick(x0 + f * (x1 - x0))
+            xs.label(v)
         );
-        if y1 > y0 {
-            let y = top + (1.0 - f) * ph;
+    }
+    if let Some(ys) = ys {
+        for &v in &ys.values {
+            let y = top + (1.0 - (v - ys.lo) / (ys.hi - ys.lo)) * ph;
             let _ = write!(
                 svg,
                 r##"<line x1="{:.0}" y1="{y:.1}" x2="{left:.0}" y2="{y:.1}" stroke="#444"/><text x="{:.0}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"##,
                 left - 4.0,
                 left - 6.0,
                 y + 3.0,
-                tick(y0 + f * (y1 - y0))
+                ys.label(v)
             );
         }
     }
@@ -184,17 +241,6 @@ fn axes(
             top + ph + 32.0,
             escape(x_label)
         );
-    }
-}
-
-fn tick(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
     }
 }
 
@@ -218,8 +264,39 @@ mod tests {
             "acc",
             &[("a&b".into(), 0.5, Some(0.1)), ("c".into(), 0.3, None)],
             Some(0.4),
+            None,
         );
         assert!(d.contains("a&amp;b") && d.matches("<circle").count() == 2);
-        assert!(dots("x", &[], None).is_empty());
+        assert!(dots("x", &[], None, None).is_empty());
+    }
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        let t = Ticks::new(-45.3, 164.2);
+        assert_eq!(t.values, [-50.0, 0.0, 50.0, 100.0, 150.0, 200.0]);
+        assert_eq!(
+            (t.lo, t.hi, t.label(-50.0)),
+            (-50.0, 200.0, "-50".to_owned())
+        );
+        let t = Ticks::new(0.013, 0.087);
+        assert_eq!(t.digits, 2);
+        assert_eq!(t.label(t.values[1]), "0.02");
+        assert!(t.lo <= 0.013 && t.hi >= 0.087 && t.values.len() <= 11);
+        // A flat series still gets an axis.
+        let t = Ticks::new(3.0, 3.0);
+        assert!(t.lo <= 3.0 && t.hi > 3.0);
+    }
+
+    #[test]
+    fn whiskers_stop_at_the_metric_bounds() {
+        let d = dots(
+            "acc",
+            &[("a".into(), 25.0, Some(75.0))],
+            None,
+            Some((0.0, 100.0)),
+        );
+        // The axis ends at 100, not at 100 plus padding or below 0.
+        assert!(d.contains(">0</text>") && d.contains(">100</text>"), "{d}");
+        assert!(!d.contains(">-"), "{d}");
     }
 }
