@@ -365,37 +365,20 @@ mod tests {
 
     #[test]
     fn several_matrices_at_once_give_the_bits_of_each_alone() {
-        // Queries, keys and values of a decoding step: one wide matrix and
-        // two narrow ones, sharing one pass of the pool.
-        let (n, inp) = (3, 80);
+        // Queries, keys and values of a decoding step in one pass.
+        let (n, inp, outs) = (3, 80, [96, 32, 32]);
         let x: Vec<f32> = (0..n * inp).map(|i| (i as f32 * 0.29).sin()).collect();
-        let ws: Vec<Vec<f32>> = [96, 32, 32]
-            .iter()
-            .enumerate()
-            .map(|(j, out)| {
-                (0..out * inp)
-                    .map(|i| ((i + 7 * j) as f32 * 0.13).cos())
-                    .collect()
-            })
-            .collect();
-        let outs = [96, 32, 32];
-        let mut ys: Vec<Vec<f32>> = outs.iter().map(|o| vec![f32::NAN; n * o]).collect();
-        {
-            let mut parts: Vec<(&[f32], usize, &mut [f32])> = ws
-                .iter()
-                .zip(outs)
-                .zip(ys.iter_mut())
-                .map(|((w, o), y)| (&w[..], o, &mut y[..]))
-                .collect();
-            linear_many(&x, n, inp, &mut parts);
-        }
-        for ((w, out), y) in ws.iter().zip(outs).zip(&ys) {
+        let w: Vec<f32> = (0..160 * inp).map(|i| (i as f32 * 0.13).cos()).collect();
+        let (wq, rest) = w.split_at(96 * inp);
+        let (wk, wv) = rest.split_at(32 * inp);
+        let mut ys = outs.map(|o| vec![f32::NAN; n * o]);
+        let [q, k, v] = &mut ys;
+        linear_many(&x, n, inp, &mut [(wq, 96, q), (wk, 32, k), (wv, 32, v)]);
+        for ((w, out), y) in [wq, wk, wv].into_iter().zip(outs).zip(&ys) {
             let mut alone = vec![0.0; n * out];
             linear(&x, w, n, inp, out, &mut alone);
-            assert_eq!(
-                y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                alone.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(y), bits(&alone));
         }
     }
 }

@@ -18,78 +18,7 @@ use super::gemm_call::gemm_fn;
 use super::kernels::PARALLEL_MACS;
 use super::simd::{self, needs_exact, Exact, KC};
 
-/// A read-only strided matrix.
-#[derive(Clone, Copy)]
-pub(crate) struct Mat<'a> {
-    pub data: &'a [f32],
-    /// Elements between consecutive rows and columns.
-    pub rs: usize,
-    pub cs: usize,
-}
-
-impl<'a> Mat<'a> {
-    /// Row-major with `cols` columns.
-    pub fn rows(data: &'a [f32], cols: usize) -> Self {
-        Self {
-            data,
-            rs: cols,
-            cs: 1,
-        }
-    }
-
-    /// The transpose of a row-major matrix with `cols` columns.
-    pub fn t(data: &'a [f32], cols: usize) -> Self {
-        Self {
-            data,
-            rs: 1,
-            cs: cols,
-        }
-    }
-
-    /// Row-major rows of width `stride`, `cols` of which start at `offset`
-    /// (one head's columns of a `[tokens, heads · head_dim]` buffer).
-    pub fn cols(data: &'a [f32], stride: usize, offset: usize) -> Self {
-        Self {
-            data: &data[offset..],
-            rs: stride,
-            cs: 1,
-        }
-    }
-
-    /// The transpose of [`Mat::cols`].
-    pub fn cols_t(data: &'a [f32], stride: usize, offset: usize) -> Self {
-        Self {
-            data: &data[offset..],
-            rs: 1,
-            cs: stride,
-        }
-    }
-}
-
-/// A writable strided matrix.
-pub(crate) struct MatMut<'a> {
-    pub data: &'a mut [f32],
-    pub rs: usize,
-    pub cs: usize,
-}
-
-impl<'a> MatMut<'a> {
-    pub fn rows(data: &'a mut [f32], cols: usize) -> Self {
-        Self {
-            data,
-            rs: cols,
-            cs: 1,
-        }
-    }
-
-    pub fn cols(data: &'a mut [f32], stride: usize, offset: usize) -> Self {
-        Self {
-            data: &mut data[offset..],
-            rs: stride,
-            cs: 1,
-        }
-    }
-}
+pub(crate) use super::mat::{Mat, MatMut};
 
 /// Whether `gemm` may use the rayon pool. `Pool` runs on one thread when
 /// called from a pool worker already (a shard of a sharded pass, which is
@@ -98,6 +27,18 @@ impl<'a> MatMut<'a> {
 pub(crate) enum Threads {
     Pool,
     One,
+}
+
+/// Asserts that `a: [m, k]` and `b: [k, n]` stay inside their slices.
+fn check_inputs((m, n, k): (usize, usize, usize), a: Mat<'_>, b: Mat<'_>) {
+    assert!(
+        fits(a.data.len(), m, k, a.rs, a.cs),
+        "gemm: a out of bounds"
+    );
+    assert!(
+        fits(b.data.len(), k, n, b.rs, b.cs),
+        "gemm: b out of bounds"
+    );
 }
 
 fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
@@ -147,14 +88,7 @@ pub(super) fn matmul_on(
         fits(c.data.len(), m, n, c.rs, c.cs),
         "gemm: c out of bounds"
     );
-    assert!(
-        fits(a.data.len(), m, k, a.rs, a.cs),
-        "gemm: a out of bounds"
-    );
-    assert!(
-        fits(b.data.len(), k, n, b.rs, b.cs),
-        "gemm: b out of bounds"
-    );
+    check_inputs((m, n, k), a, b);
     if m == 0 || n == 0 {
         return;
     }
@@ -257,14 +191,7 @@ pub(crate) fn matmul_new((m, n, k): (usize, usize, usize), a: Mat<'_>, b: Mat<'_
         );
         return c;
     }
-    assert!(
-        fits(a.data.len(), m, k, a.rs, a.cs),
-        "gemm: a out of bounds"
-    );
-    assert!(
-        fits(b.data.len(), k, n, b.rs, b.cs),
-        "gemm: b out of bounds"
-    );
+    check_inputs((m, n, k), a, b);
     let avx2 = simd::avx2_only();
     let mut c: Vec<f32> = Vec::with_capacity(m * n);
     // SAFETY: `c` has room for the m·n elements `gemm` writes, at i·n + j;

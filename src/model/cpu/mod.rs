@@ -18,6 +18,7 @@ mod forward;
 mod gemm;
 mod gemm_call;
 mod kernels;
+mod mat;
 mod packed;
 mod prefetch;
 mod simd;
