@@ -7,6 +7,7 @@
 //! `reports/<experiment>/`, each written whole or not at all.
 
 mod charts;
+mod stats;
 pub mod svg;
 pub mod table;
 

@@ -6,6 +6,8 @@
 use polars::prelude::*;
 use serde::Serialize;
 
+use super::stats::{half_width, mean_std, paired_change, per_seed};
+
 /// One measured value: the tidy table's row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
@@ -92,18 +94,6 @@ pub fn aggregate(tidy: &DataFrame, axes: &[String]) -> PolarsResult<DataFrame> {
     columns.push(Column::new("std".into(), std));
     columns.push(Column::new("n".into(), n));
     DataFrame::new_infer_height(columns)
-}
-
-/// Mean and sample standard deviation (n−1; `None` below two values).
-fn mean_std(xs: &[f64]) -> (Option<f64>, Option<f64>) {
-    if xs.is_empty() {
-        return (None, None);
-    }
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let std = (xs.len() > 1)
-        .then(|| (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt());
-    (Some(mean), std)
 }
 
 /// One cell of the report.
@@ -236,7 +226,7 @@ pub fn layout(
             rows[r].cells[c] = Cell {
                 mean: mean.get(i),
                 std: s,
-                ci: s.map(|s| t975(count - 1) * s / (count as f64).sqrt()),
+                ci: s.map(|s| half_width(s, count as usize)),
                 n: count,
                 delta: None,
                 delta_ci: None,
@@ -277,27 +267,9 @@ pub fn layout(
                 cell.best = best == Some(m);
                 cell.text = format_value(m * scale, cell.ci.map(|c| c * scale), spec.percent);
                 if !row.baseline {
-                    let diffs: Vec<f64> = match (mine, base_seeds) {
-                        (Some(mine), Some(base)) => mine
-                            .iter()
-                            .filter_map(|(seed, v)| base.get(seed).map(|b| v - b))
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    let (paired, sd) = mean_std(&diffs);
-                    cell.delta = paired.or_else(|| base_mean.map(|b| m - b));
-                    cell.delta_ci = sd
-                        .map(|sd| t975(diffs.len() as i64 - 1) * sd / (diffs.len() as f64).sqrt());
-                    cell.significant = matches!(
-                        (cell.delta, cell.delta_ci),
-                        (Some(d), Some(ci)) if d.abs() > ci
-                    );
-                    cell.delta_text = cell
-                        .delta
-                        .map(|d| {
-                            format_delta(d * scale, cell.delta_ci.map(|c| c * scale), spec.percent)
-                        })
-                        .unwrap_or_default();
+                    let (paired, ci) = paired_change(mine, base_seeds);
+                    let delta = paired.or(base_mean.map(|b| m - b));
+                    set_change(cell, delta, ci, scale, spec.percent);
                 }
             }
         }
@@ -313,6 +285,17 @@ pub fn layout(
         rows,
         seeds,
     })
+}
+
+/// A row's change against the baseline, its interval, whether that
+/// excludes zero, and the text shown.
+fn set_change(cell: &mut Cell, delta: Option<f64>, ci: Option<f64>, scale: f64, percent: bool) {
+    cell.delta = delta;
+    cell.delta_ci = ci;
+    cell.significant = matches!((delta, ci), (Some(d), Some(c)) if d.abs() > c);
+    cell.delta_text = delta
+        .map(|d| format_delta(d * scale, ci.map(|c| c * scale), percent))
+        .unwrap_or_default();
 }
 
 fn missing() -> Cell {
@@ -351,50 +334,6 @@ fn format_delta(d: f64, ci: Option<f64>, percent: bool) -> String {
         Some(c) => format!("{d:+.digits$} ± {c:.digits$}"),
         None => format!("{d:+.digits$}"),
     }
-}
-
-/// Each run's value per seed: (model, row axes as laid out, `suite.metric`)
-/// to seed → value, from the tidy frame.
-type PerSeed =
-    std::collections::HashMap<(String, Vec<String>, String), std::collections::BTreeMap<i64, f64>>;
-
-fn per_seed(tidy: &DataFrame, axes: &[String]) -> PolarsResult<PerSeed> {
-    let model = tidy.column("model")?.str()?;
-    let suite = tidy.column("suite")?.str()?;
-    let metric = tidy.column("metric")?.str()?;
-    let seed = tidy.column("seed")?.i64()?;
-    let value = tidy.column("value")?.f64()?;
-    let axis_cols: Vec<&StringChunked> = axes
-        .iter()
-        .map(|a| tidy.column(a.as_str()).and_then(|c| c.str()))
-        .collect::<PolarsResult<_>>()?;
-    let mut out = PerSeed::new();
-    for i in 0..tidy.height() {
-        let (Some(s), Some(v)) = (seed.get(i), value.get(i)) else {
-            continue;
-        };
-        let key = (
-            model.get(i).unwrap_or_default().to_owned(),
-            axis_cols
-                .iter()
-                .map(|c| c.get(i).unwrap_or("–").to_owned())
-                .collect(),
-            format!(
-                "{}.{}",
-                suite.get(i).unwrap_or_default(),
-                metric.get(i).unwrap_or_default()
-            ),
-        );
-        out.entry(key).or_default().insert(s, v);
-    }
-    Ok(out)
-}
-
-/// The 97.5% quantile of Student's t with `df` degrees of freedom: the
-/// factor of a two-sided 95% interval (`statrs`; NaN below one degree).
-pub fn t975(df: i64) -> f64 {
-    use statrs::distribution::{ContinuousCDF, StudentsT};
-    StudentsT::new(0.0, 1.0, df as f64).map_or(f64::NAN, |t| t.inverse_cdf(0.975))
 }
 
 #[cfg(test)]
@@ -491,15 +430,5 @@ mod tests {
         assert!((one.delta.unwrap() - (0.20 - 0.30)).abs() < 1e-12);
         assert_eq!((one.delta_ci, one.significant), (None, false));
         assert_eq!(one.delta_text, "-10.0");
-    }
-
-    #[test]
-    fn t_quantiles() {
-        // Published tables, to their three decimals.
-        assert!((t975(1) - 12.706).abs() < 5e-4);
-        assert!((t975(10) - 2.228).abs() < 5e-4);
-        assert!((t975(40) - 2.021).abs() < 5e-4);
-        assert!((t975(1000) - 1.962).abs() < 5e-4);
-        assert!(t975(0).is_nan());
     }
 }
