@@ -6,6 +6,7 @@
 //! Queries go in blocks of [`BLOCK`]: a block's products stop at its last
 //! key, so the masked upper triangle is (mostly) never multiplied.
 
+use super::exp;
 use super::gemm::{matmul, Mat, MatMut, Threads};
 use super::packed::Mask;
 use crate::model::Config;
@@ -53,11 +54,8 @@ impl Heads {
 pub(crate) fn softmax_prefix(row: &mut [f32], last: usize) {
     let (live, masked) = row.split_at_mut(last + 1);
     let max = live.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for x in live.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
+    exp::exp_shifted(live, max);
+    let sum: f32 = live.iter().sum();
     let inv = 1.0 / sum;
     for x in live.iter_mut() {
         *x *= inv;

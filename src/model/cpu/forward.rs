@@ -6,6 +6,7 @@ use candle_core::Result;
 use rayon::prelude::*;
 
 use super::attention::{self, Heads};
+use super::exp;
 use super::gemm::{matmul, matmul_new, Mat, MatMut, Threads};
 use super::kernels::{add_bias, rms_norm, rope, split, swiglu};
 use super::packed::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed};
@@ -199,12 +200,8 @@ fn log_softmax_at(
         .map(|(row, &(_, target, _))| {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let picked = row[target as usize];
-            let mut sum = 0.0f64;
-            for l in row.iter_mut() {
-                let e = (*l - max).exp();
-                sum += f64::from(e);
-                *l = e;
-            }
+            exp::exp_shifted(row, max);
+            let sum: f64 = row.iter().map(|&e| f64::from(e)).sum();
             if probs {
                 let inv = (1.0 / sum) as f32;
                 for e in row.iter_mut() {

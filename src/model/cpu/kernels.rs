@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use super::exp;
+
 /// Tokens per parallel chunk (also the reduction granularity).
 const CHUNK: usize = 32;
 
@@ -153,14 +155,23 @@ pub(crate) fn rope(
 /// needs no exponential).
 /// Both come back as new buffers, written once (no zeroing pass).
 pub(crate) fn swiglu(g: &[f32], u: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    g.par_iter()
-        .zip(u)
-        .with_min_len(4096)
-        .map(|(&g, &u)| {
-            let s = 1.0 / (1.0 + (-g).exp());
-            (g * s * u, s)
-        })
-        .unzip()
+    assert_eq!(g.len(), u.len());
+    let n = g.len();
+    let (mut m, mut s) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    m.spare_capacity_mut()[..n]
+        .par_chunks_mut(4096)
+        .zip(s.spare_capacity_mut()[..n].par_chunks_mut(4096))
+        .zip(g.par_chunks(4096).zip(u.par_chunks(4096)))
+        .with_min_len(split(1))
+        .for_each(|((m, s), (g, u))| exp::swiglu_into(g, u, m, s));
+    // SAFETY: the chunks cover 0..n of both buffers, and `swiglu_into`
+    // writes every element of its chunks.
+    #[allow(unsafe_code)]
+    unsafe {
+        m.set_len(n);
+        s.set_len(n);
+    }
+    (m, s)
 }
 
 /// `SwiGLU` backward: overwrites `dm` with `∂L/∂g` and writes `∂L/∂u` to

@@ -13,6 +13,7 @@ mod alloc;
 mod attention;
 mod backward;
 mod decode;
+mod exp;
 mod few_rows;
 mod forward;
 mod gemm;
