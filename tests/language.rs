@@ -93,7 +93,7 @@ fn overrides_replace_lets_and_axes() {
     assert!(plan
         .stages
         .iter()
-        .any(|s| s.name == "mpo[w_p=0.5,w_q=0.2,w_g=1,seed=1]"));
+        .any(|s| s.name == "mpo[MPO,seed=1]" && s.point["w_p"] == 0.5));
     let mpo = plan
         .stages
         .iter()

@@ -110,10 +110,7 @@ fn ablation_shares_upstream_stages_per_seed() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert!(
-        names.contains("mpo[w_p=0.8,w_q=0.2,w_g=1,seed=2]"),
-        "{names:?}"
-    );
+    assert!(names.contains("mpo[MPO,seed=2]"), "{names:?}");
     assert_eq!(names.len(), 29, "names are unique");
 }
 
@@ -141,20 +138,114 @@ fn changing_one_sweep_value_rehashes_exactly_its_downstream_stages() {
     let gone: BTreeSet<String> = old.difference(&new).cloned().collect();
     let added: BTreeSet<String> = new.difference(&old).cloned().collect();
     let expected_gone: BTreeSet<String> = [
-        "mpo[w_p=0.8,w_q=0.2,w_g=1,seed=1]",
-        "mpo[w_p=0.8,w_q=0.2,w_g=1,seed=2]",
-        "reasoning(mpo)[w_p=0.8,w_q=0.2,w_g=1,seed=1]",
-        "reasoning(mpo)[w_p=0.8,w_q=0.2,w_g=1,seed=2]",
+        "mpo[MPO,seed=1]",
+        "mpo[MPO,seed=2]",
+        "reasoning(mpo)[MPO,seed=1]",
+        "reasoning(mpo)[MPO,seed=2]",
         "ablation",
     ]
     .map(String::from)
     .into();
     assert_eq!(names_of(&before, &gone), expected_gone);
-    let expected_added: BTreeSet<String> = expected_gone
+    // A variant keeps its name when its values change.
+    assert_eq!(names_of(&after, &added), expected_gone);
+    let mpo = stages(&after)
         .iter()
-        .map(|n| n.replace("w_p=0.8", "w_p=0.7"))
-        .collect();
-    assert_eq!(names_of(&after, &added), expected_added);
+        .find(|s| s["name"] == "mpo[MPO,seed=1]")
+        .unwrap();
+    assert_eq!(mpo["point"]["w_p"], 0.7);
+    assert_eq!(mpo["point"]["variant"], "MPO");
+}
+
+#[test]
+fn variant_names_change_no_hash() {
+    let named = plan_json(&ablate(), &[]);
+    let renamed = plan_json(&ablate(), &[r#"variant=["a", "b", "c", "d", "e"]"#]);
+    let text = std::fs::read_to_string(ablate()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("variant = "))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let unnamed_file = dir.path().join("ablate_weights.mpx");
+    std::fs::write(
+        &unnamed_file,
+        text.replace(&format!("{line}\n"), "")
+            .replace("rows = [variant, ", "rows = ["),
+    )
+    .unwrap();
+    let unnamed = plan_json(&unnamed_file, &[]);
+    let stage_hashes = |plan: &Value| -> Vec<String> {
+        stages(plan)
+            .iter()
+            .map(|s| s["hash"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(stage_hashes(&named), stage_hashes(&renamed));
+    assert_eq!(stage_hashes(&named), stage_hashes(&unnamed));
+    let names = |plan: &Value| -> BTreeSet<String> {
+        stages(plan)
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(names(&renamed).contains("mpo[c,seed=1]"));
+    assert!(names(&unnamed).contains("mpo[w_p=0.8,w_q=0.2,w_g=1,seed=1]"));
+}
+
+#[test]
+fn only_keeps_the_selected_stages_and_what_they_read() {
+    let only = |patterns: &[&str]| -> Value {
+        let mut cmd = Command::cargo_bin("mpx").unwrap();
+        cmd.arg("plan").arg(ablate()).arg("--json");
+        for p in patterns {
+            cmd.args(["--only", p]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("report `ablation` is left out"));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let names = |plan: &Value| -> BTreeSet<String> {
+        stages(plan)
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mpo = only(&["MPO"]);
+    let mut expected: BTreeSet<String> = ["arith".to_owned()].into();
+    for seed in [1, 2] {
+        for name in ["sft", "prefs", "mpo.ref", "mpo[MPO", "reasoning(mpo)[MPO"] {
+            expected.insert(if name.contains('[') {
+                format!("{name},seed={seed}]")
+            } else {
+                format!("{name}[seed={seed}]")
+            });
+        }
+    }
+    assert_eq!(names(&mpo), expected);
+    assert!(mpo["reports"].as_array().unwrap().is_empty());
+    // The same stages by axis value, and by a wildcard over names.
+    assert_eq!(names(&only(&["w_p=0.8"])), expected);
+    assert_eq!(names(&only(&["reasoning(mpo)[MPO*"])), expected);
+    // Inputs always come along, in plan order.
+    let one = only(&["mpo[DPO,seed=2]"]);
+    assert_eq!(
+        names(&one),
+        [
+            "arith",
+            "sft[seed=2]",
+            "prefs[seed=2]",
+            "mpo.ref[seed=2]",
+            "mpo[DPO,seed=2]"
+        ]
+        .map(String::from)
+        .into()
+    );
 }
 
 #[test]

@@ -92,6 +92,50 @@ fn a_second_run_does_nothing_and_an_edit_reruns_only_what_it_changed() {
 }
 
 #[test]
+fn only_runs_what_one_named_variant_needs_and_names_rows_in_the_report() {
+    let named = SMALL
+        .replace(
+            "  w_p = [1.0, 0.5]\n",
+            "  zip {\n    variant = [\"full\", \"half\"]\n    w_p = [1.0, 0.5]\n  }\n",
+        )
+        .replace("rows = [w_p, w_g]", "rows = [variant, w_p]");
+    assert_ne!(named, SMALL);
+    let p = project(&named);
+    // data, SFT, pairs, reference, mpo[half] and its eval: not the other
+    // variant, not the SFT eval; the report needs those, so it waits.
+    let first = run(p.path(), &["--only", "half"]);
+    assert_eq!(stages_run(&first), 6, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("mpo[half,w_g=1,seed=1]"),
+        "{}",
+        first.stderr
+    );
+    assert!(!first.stderr.contains("mpo[full"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("report `table` is left out"),
+        "{}",
+        first.stderr
+    );
+    assert!(!p.path().join("reports/small/table.md").exists());
+    // The rest of the plan: the other variant and the baseline's eval.
+    let second = run(p.path(), &[]);
+    assert_eq!(stages_run(&second), 3, "{}", second.stderr);
+    let table = std::fs::read_to_string(p.path().join("reports/small/table.md")).unwrap();
+    assert!(
+        table.contains("| mpo | half | 0.5 |") && table.contains("| mpo | full | 1 |"),
+        "{table}"
+    );
+    // A pattern that selects nothing is a usage error.
+    let none = mpx(p.path(), &["run", "small.mpx", "--only", "quarter"]);
+    assert_eq!(none.code, Some(2), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("`--only quarter` selects no stage"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[test]
 fn a_nan_loss_fails_its_stage_at_its_line_and_the_others_finish() {
     let text = SMALL
         .replace("let lr = 1e-3\n", "")

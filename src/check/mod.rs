@@ -144,7 +144,7 @@ impl<'a> Checker<'a> {
                     .hint("fine for a file that experiments import; an experiment declares its data, a model and a stage"),
             );
         }
-        let axes = sweep::axes(&self.sweep);
+        let mut axes = sweep::axes(&self.sweep);
         let replaced = self.overrides(&axes, overrides);
         let names = self.bind(&axes, &replaced);
         let before = self.diags.len();
@@ -163,7 +163,7 @@ impl<'a> Checker<'a> {
             self.files.files(),
             &mut self.diags,
         );
-        self.unused_axes(&axes, &order, &axes_read);
+        self.unused_axes(&mut axes, &points, &order, &axes_read);
         self.unused_decls();
         let experiment = self
             .experiment

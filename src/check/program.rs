@@ -10,6 +10,12 @@ use crate::syntax::ast::DeclKind;
 pub struct Axis {
     pub name: String,
     pub span: Span,
+    /// The `zip` block it belongs to (its index among the sweep's entries).
+    pub zip: Option<usize>,
+    /// A variant name: a `zip` axis of distinct strings that no stage
+    /// reads. It names each row of its `zip` in stage names, `--only` and
+    /// reports, and is part of no hash.
+    pub label: bool,
 }
 
 /// A declaration with its resolved value at each distinct projection of the

@@ -16,16 +16,20 @@ const MAX_POINTS: usize = 10_000;
 /// Axes in declaration order; a `zip` block's axes form one group.
 pub fn axes(entries: &[&SweepEntry]) -> Vec<Axis> {
     let mut axes = Vec::new();
-    for entry in entries {
+    for (i, entry) in entries.iter().enumerate() {
         match entry {
             SweepEntry::Axis(f) => axes.push(Axis {
                 name: f.name.name.clone(),
                 span: f.name.span,
+                zip: None,
+                label: false,
             }),
             SweepEntry::Zip { axes: fields, .. } => {
                 axes.extend(fields.iter().map(|f| Axis {
                     name: f.name.name.clone(),
                     span: f.name.span,
+                    zip: Some(i),
+                    label: false,
                 }));
             }
             SweepEntry::ExcludeIf { .. } | SweepEntry::ExcludeWhere { .. } => {}

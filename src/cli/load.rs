@@ -13,14 +13,34 @@ pub(super) fn checked(file: &Path, sets: &[String]) -> Result<Checked, ExitCode>
     Ok(checked)
 }
 
-/// Opens `file` against its store, printing the checker's warnings, or
-/// prints why not.
+/// The part of a checked plan that `--only` patterns select (all of it
+/// with none), saying which reports are left out; a pattern that selects
+/// nothing is a usage error.
+pub(super) fn cut(mut checked: Checked, only: &[String]) -> Result<Checked, ExitCode> {
+    match crate::plan::only(checked.plan, only) {
+        Ok((plan, dropped)) => {
+            for name in dropped {
+                eprintln!("note: report `{name}` is left out: --only does not select all the stages it reads");
+            }
+            checked.plan = plan;
+            Ok(checked)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Opens `file` against its store with the stages `only` selects (all
+/// with none), printing the checker's warnings, or prints why not.
 pub(super) fn open(
     file: &Path,
     sets: &[String],
+    only: &[String],
     store: Option<&Path>,
 ) -> Result<Experiment, ExitCode> {
-    let checked = checked(file, sets)?;
+    let checked = cut(checked(file, sets)?, only)?;
     Experiment::from_checked(file, sets, store, checked).map_err(|e| fail(file, e))
 }
 

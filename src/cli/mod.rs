@@ -34,6 +34,17 @@ struct SetArgs {
     set: Vec<String>,
 }
 
+/// `--only`, of `plan`, `run` and `watch`.
+#[derive(Debug, clap::Args)]
+struct OnlyArgs {
+    /// Only the stages PATTERN selects, with the stages they read: a stage
+    /// name or declaration as `mpx plan` lists them, a variant name, an
+    /// `axis=value`, or a name with `*` wildcards; repeat for more. Reports
+    /// whose inputs are not all selected are not rendered.
+    #[arg(long = "only", value_name = "PATTERN")]
+    only: Vec<String>,
+}
+
 /// Options of `run` and `watch`.
 #[derive(Debug, clap::Args)]
 struct RunOpts {
@@ -91,6 +102,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         set: SetArgs,
+        #[command(flatten)]
+        only: OnlyArgs,
     },
     /// Run the experiment: every stage not already in the store, then render
     /// its reports under `reports/<experiment>/`.
@@ -101,6 +114,8 @@ enum Command {
         set: SetArgs,
         #[command(flatten)]
         opts: RunOpts,
+        #[command(flatten)]
+        only: OnlyArgs,
         /// With the Slurm executor: return once the jobs are submitted
         /// (`mpx status FILE` follows them; a later `mpx run` waits for
         /// them without submitting them again).
@@ -129,6 +144,8 @@ enum Command {
         set: SetArgs,
         #[command(flatten)]
         opts: RunOpts,
+        #[command(flatten)]
+        only: OnlyArgs,
     },
     /// Re-render the experiment's reports from the store without running.
     Report {
@@ -264,14 +281,21 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Check { files, set } => plan::check(&files, &set.set),
-        Command::Plan { file, json, set } => plan::plan(&file, &set.set, json),
+        Command::Plan {
+            file,
+            json,
+            set,
+            only,
+        } => plan::plan(&file, &set.set, &only.only, json),
         Command::Run {
             file,
             set,
             opts,
+            only,
             detach,
         } => run::run(&run::RunArgs {
             detach,
+            only: only.only,
             ..opts.into_args(file, set)
         }),
         Command::Stage {
@@ -280,7 +304,15 @@ pub fn main() -> ExitCode {
             set,
             opts,
         } => stage::stage(&opts.into_args(file, set), &stage),
-        Command::Watch { file, set, opts } => watch::watch(&opts.into_args(file, set)),
+        Command::Watch {
+            file,
+            set,
+            opts,
+            only,
+        } => watch::watch(&run::RunArgs {
+            only: only.only,
+            ..opts.into_args(file, set)
+        }),
         Command::Report { file, set, store } => run::report(&file, &set.set, store.as_deref()),
         Command::Explain {
             file,
@@ -333,6 +365,7 @@ impl RunOpts {
             quiet: self.quiet,
             executor: self.executor,
             detach: false,
+            only: Vec::new(),
         }
     }
 }

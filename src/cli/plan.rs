@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::load::{checked, plural};
+use super::load::{checked, cut, plural};
 use crate::plan::Plan;
 use crate::project::{stage_states, State};
 
@@ -36,8 +36,8 @@ pub fn check(files: &[PathBuf], sets: &[String]) -> ExitCode {
     worst
 }
 
-pub fn plan(file: &Path, sets: &[String], json: bool) -> ExitCode {
-    match checked(file, sets) {
+pub fn plan(file: &Path, sets: &[String], only: &[String], json: bool) -> ExitCode {
+    match checked(file, sets).and_then(|c| cut(c, only)) {
         Ok(checked) => {
             let plan = checked.plan;
             if json {

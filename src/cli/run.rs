@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::load::{checked, fail, open};
+use super::load::{checked, cut, fail, open};
 use crate::diag::{render, Diagnostic, Span};
 use crate::exec::{Cancel, Display, Options, Outcome};
 use crate::model::Devices;
@@ -34,6 +34,8 @@ pub struct RunArgs {
     pub executor: Option<ExecutorKind>,
     /// `--detach`: return once the Slurm jobs are submitted.
     pub detach: bool,
+    /// `--only`: the stages these select and what they read.
+    pub only: Vec<String>,
 }
 
 /// The devices a run uses, as named and opened: `--device`, else the
@@ -110,7 +112,7 @@ pub(super) fn prepare(args: &RunArgs, devices: &[(String, candle_core::Device)])
 /// Checks the experiment, picks its devices and opens its store: what
 /// `mpx run` and `mpx stage` start with.
 pub(super) fn open_to_run(args: &RunArgs) -> Result<(Experiment, Devices), ExitCode> {
-    let checked = checked(&args.file, &args.sets)?;
+    let checked = cut(checked(&args.file, &args.sets)?, &args.only)?;
     // The device before the store: a GPU this build or machine lacks is
     // refused before anything is written.
     let devices = choose_device(args, Some(&checked))?;
@@ -274,7 +276,7 @@ pub(super) fn failure(l: &Experiment, stage: &Stage, message: &str) -> String {
 
 /// `mpx report FILE`: re-renders from the store without running anything.
 pub fn report(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
-    match open(file, sets, store) {
+    match open(file, sets, &[], store) {
         Ok(l) => render_reports(&l, None).0,
         Err(code) => code,
     }

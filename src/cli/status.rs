@@ -9,7 +9,7 @@ use crate::project::slurm::{self, StageState};
 
 /// `mpx status FILE`: a line per stage (state, Slurm job, log), then counts.
 pub fn status(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
-    let exp = match open(file, sets, store) {
+    let exp = match open(file, sets, &[], store) {
         Ok(exp) => exp,
         Err(code) => return code,
     };
@@ -71,7 +71,7 @@ pub fn status(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
 
 /// `mpx cancel FILE`: the experiment's Slurm jobs still queued or running.
 pub fn cancel(file: &Path, sets: &[String], store: Option<&Path>) -> ExitCode {
-    let exp = match open(file, sets, store) {
+    let exp = match open(file, sets, &[], store) {
         Ok(exp) => exp,
         Err(code) => return code,
     };

@@ -11,7 +11,7 @@ use crate::store::Store;
 /// `mpx explain FILE STAGE`: whether a stage is cached and, if not, what
 /// changed since the experiment last ran.
 pub fn explain(file: &Path, sets: &[String], name: &str, store: Option<&Path>) -> ExitCode {
-    let exp = match open(file, sets, store) {
+    let exp = match open(file, sets, &[], store) {
         Ok(exp) => exp,
         Err(code) => return code,
     };

@@ -77,7 +77,7 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             watched.files.insert(absolute(&args.file));
             let before = watched.fingerprint();
             // Check and plan; a broken file keeps the last good report.
-            let Ok(loaded) = open(&args.file, &args.sets, args.store.as_deref()) else {
+            let Ok(loaded) = open(&args.file, &args.sets, &args.only, args.store.as_deref()) else {
                 println!(
                     "cycle {cycle}: the experiment has errors (above); keeping the last report"
                 );
@@ -103,7 +103,7 @@ pub fn watch(args: &RunArgs) -> ExitCode {
                 poll(&rx, &mut debouncer, &watched, &mut fingerprint, quick)
             };
             let reopen = || {
-                let next = open(&args.file, &args.sets, args.store.as_deref()).ok();
+                let next = open(&args.file, &args.sets, &args.only, args.store.as_deref()).ok();
                 if next.is_none() {
                     println!("the experiment has errors (above); finishing the running stages of the last good plan");
                 }

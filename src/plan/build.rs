@@ -329,8 +329,7 @@ impl<'p> Builder<'p> {
             axes.extend_from_slice(&self.labels[dep].0);
             seeded |= self.labels[dep].1;
         }
-        axes.sort_unstable();
-        axes.dedup();
+        self.add_labels(&mut axes);
         let point = self.point_of(&draft, &axes, seeded);
         let name = self.name_of(&draft, &axes, &point);
         let index = self.stages.len();

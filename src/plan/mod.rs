@@ -5,19 +5,22 @@
 
 mod build;
 mod groups;
+mod only;
 mod stage;
 
 use serde::Serialize;
 
+pub use only::only;
 pub use stage::{Report, Stage, StageKind};
 
 use crate::check::Program;
 use crate::diag::Diagnostic;
 
 /// Version of the stage hash scheme. Bump it whenever what a hash covers
-/// changes, or the arithmetic a stage runs (4: CPU-independent sums), so
+/// changes, or the arithmetic a stage runs (4: CPU-independent sums; 5: the SIMD exponential and lane sums of
+/// squares for clipping), so
 /// old store entries are never mistaken for new ones.
-pub const HASH_SCHEME: &str = "mpx-stage/4";
+pub const HASH_SCHEME: &str = "mpx-stage/5";
 
 /// The execution plan: stages in dependency order.
 #[derive(Clone, Debug, Serialize)]
@@ -51,6 +54,20 @@ impl Plan {
 /// specs fails only on a bug in mpx, reported at the declaration.
 pub fn plan(program: &Program) -> Result<Plan, Diagnostic> {
     let (stages, reports) = build::Builder::new(program).build()?;
+    Ok(Plan {
+        scheme: HASH_SCHEME,
+        experiment: program.experiment.clone(),
+        plan_hash: plan_hash(&stages, &reports),
+        seeds: program.seeds.clone(),
+        axes: program.axes.iter().map(|a| a.name.clone()).collect(),
+        points: program.points.len(),
+        stages,
+        reports,
+    })
+}
+
+/// BLAKE3 over the scheme and every stage and report hash, in order.
+fn plan_hash(stages: &[Stage], reports: &[Report]) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(HASH_SCHEME.as_bytes());
     for hash in stages
@@ -60,14 +77,5 @@ pub fn plan(program: &Program) -> Result<Plan, Diagnostic> {
     {
         hasher.update(hash.as_bytes());
     }
-    Ok(Plan {
-        scheme: HASH_SCHEME,
-        experiment: program.experiment.clone(),
-        plan_hash: hasher.finalize().to_hex().to_string(),
-        seeds: program.seeds.clone(),
-        axes: program.axes.iter().map(|a| a.name.clone()).collect(),
-        points: program.points.len(),
-        stages,
-        reports,
-    })
+    hasher.finalize().to_hex().to_string()
 }

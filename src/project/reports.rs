@@ -20,9 +20,11 @@ impl Experiment {
         let base = self.file.parent().unwrap_or(Path::new(".")).to_path_buf();
         // Once for all reports: it asks git and reads every stage's status.
         let provenance = provenance::provenance(self, cli_device);
+        // The plan's reports: `--only` leaves out those it cannot fill.
         self.program
             .reports
             .iter()
+            .filter(|spec| self.plan.reports.iter().any(|r| r.name == spec.name))
             .map(|spec| {
                 let input = report::Input {
                     plan: &self.plan,

@@ -170,6 +170,9 @@ pub struct Row {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Table {
     pub axes: Vec<String>,
+    /// Per axis: whether its values are words (variant names), set
+    /// flush left, rather than numbers.
+    pub text_axes: Vec<bool>,
     pub columns: Vec<ColumnSpec>,
     pub rows: Vec<Row>,
     /// Largest number of seeds behind any cell.
@@ -279,8 +282,21 @@ pub fn layout(
         .flat_map(|r| r.cells.iter().map(|c| c.n))
         .max()
         .unwrap_or(0);
+    let text_axes = (0..axes.len())
+        .map(|a| {
+            let mut shown = rows
+                .iter()
+                .map(|r| r.axes[a].as_str())
+                .filter(|v| *v != "–");
+            shown.next().is_some()
+                && rows
+                    .iter()
+                    .all(|r| r.axes[a] == "–" || r.axes[a].parse::<f64>().is_err())
+        })
+        .collect();
     Ok(Table {
         axes: axes.to_vec(),
+        text_axes,
         columns,
         rows,
         seeds,

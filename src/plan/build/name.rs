@@ -5,6 +5,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use super::{Builder, Draft};
+use crate::check::value::Value;
 
 impl Builder<'_> {
     /// `mpo[w_p=0.8,w_q=0.2,w_g=1,seed=2]`: values as the language prints them.
@@ -14,10 +15,22 @@ impl Builder<'_> {
         axes: &[usize],
         point: &IndexMap<String, Json>,
     ) -> String {
+        let all = &self.program.axes;
         let values = &self.program.points[draft.point];
+        // A variant name stands for the other axes of its zip.
+        let named = |a: usize| {
+            all[a].zip.is_some()
+                && axes
+                    .iter()
+                    .any(|&l| l != a && all[l].label && all[l].zip == all[a].zip)
+        };
         let mut label: Vec<String> = axes
             .iter()
-            .map(|&a| format!("{}={}", self.program.axes[a].name, values[a]))
+            .filter(|&&a| !named(a))
+            .map(|&a| match &values[a] {
+                Value::Str(name) if all[a].label => name.clone(),
+                v => format!("{}={v}", all[a].name),
+            })
             .collect();
         if let Some(seed) = point.get("seed") {
             label.push(format!("seed={seed}"));
@@ -27,6 +40,23 @@ impl Builder<'_> {
         } else {
             format!("{}[{}]", draft.name, label.join(","))
         }
+    }
+
+    /// Sorts a stage's axes and adds the variant name of every `zip` whose
+    /// other axes it all shows: then each of its instances is one row.
+    pub(super) fn add_labels(&self, axes: &mut Vec<usize>) {
+        let all = &self.program.axes;
+        for (l, axis) in all.iter().enumerate() {
+            let covered = |j: usize| j == l || all[j].zip != axis.zip || axes.contains(&j);
+            if axis.label
+                && axes.iter().any(|&a| all[a].zip == axis.zip)
+                && (0..all.len()).all(covered)
+            {
+                axes.push(l);
+            }
+        }
+        axes.sort_unstable();
+        axes.dedup();
     }
 
     pub(super) fn point_of(
