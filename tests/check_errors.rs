@@ -1,5 +1,7 @@
 //! Golden tests: every broken experiment under `tests/fixtures/check/err`
-//! exits 1 with located diagnostics equal to its `.stderr` file. Run with
+//! exits 1 with located diagnostics equal to its `.stderr` file. A `.args`
+//! file beside one holds extra arguments, one per line (`--set` overrides,
+//! whose errors point into the override's text). Run with
 //! `MPX_BLESS=1` to rewrite the expectations after a deliberate change,
 //! then review the diff.
 
@@ -36,10 +38,14 @@ fn every_broken_experiment_reports_its_located_diagnostic() {
     );
     for name in &cases {
         let file = format!("{name}.mpx");
+        let extra =
+            std::fs::read_to_string(fixtures().join(format!("{name}.args"))).unwrap_or_default();
+        let extra: Vec<&str> = extra.lines().filter(|l| !l.is_empty()).collect();
         let output = Command::cargo_bin("mpx")
             .unwrap()
             .current_dir(fixtures())
             .args(["check", &file])
+            .args(&extra)
             .output()
             .unwrap();
         let stderr = String::from_utf8(output.stderr).unwrap();
@@ -50,8 +56,13 @@ fn every_broken_experiment_reports_its_located_diagnostic() {
         );
         assert!(output.stdout.is_empty(), "{file}: printed to stdout");
         assert!(!stderr.contains("panicked"), "{file}: panicked:\n{stderr}");
+        let place = if extra.is_empty() {
+            format!("--> {file}:")
+        } else {
+            "--> --set ".to_owned()
+        };
         assert!(
-            stderr.contains(&format!("--> {file}:")),
+            stderr.contains(&place),
             "{file}: no file:line:col location:\n{stderr}"
         );
         let expected_path = fixtures().join(format!("{name}.stderr"));

@@ -384,3 +384,65 @@ fn a_set_with_an_unknown_name_points_into_the_set() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_field_override_is_hashed_like_the_same_edit_of_the_file() {
+    let before = plan_json(&ablate(), &[]);
+    let same = plan_json(&ablate(), &["sft.steps=700"]);
+    assert_eq!(
+        hashes(&before),
+        hashes(&same),
+        "setting a field to its own value changes no hash"
+    );
+    let short = plan_json(&ablate(), &["sft.steps=5"]);
+    let changed: BTreeSet<String> = hashes(&before)
+        .difference(&hashes(&short))
+        .cloned()
+        .collect();
+    let changed = names_of(&before, &changed);
+    // Everything downstream of SFT changes (28 stages and the report); the data does not.
+    assert!(!changed.contains("arith"), "{changed:?}");
+    assert_eq!(changed.len(), 29, "{changed:?}");
+    let text = std::fs::read_to_string(ablate()).unwrap();
+    assert!(text.contains("steps = 700"));
+    let dir = tempfile::tempdir().unwrap();
+    let edited = dir.path().join("ablate_weights.mpx");
+    std::fs::write(&edited, text.replace("steps = 700", "steps = 5")).unwrap();
+    assert_eq!(hashes(&plan_json(&edited, &[])), hashes(&short));
+    // A named argument of a declaration's call, added or replaced.
+    let model = plan_json(&ablate(), &["base.layers=2", "arith.test=100"]);
+    let sft = stages(&model)
+        .iter()
+        .find(|s| s["name"] == "sft[seed=1]")
+        .unwrap();
+    assert_eq!(sft["params"]["model"]["model"]["args"]["layers"], 2);
+}
+
+#[test]
+fn every_example_takes_a_smoke_test_override_of_each_training_stage() {
+    let mut tried = 0;
+    for entry in std::fs::read_dir(root().join("experiments")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "mpx") {
+            continue;
+        }
+        let plan = plan_json(&path, &[]);
+        let decls: BTreeSet<String> = stages(&plan)
+            .iter()
+            .filter(|s| s["kind"] == "train")
+            .map(|s| s["decl"].as_str().unwrap().to_owned())
+            .collect();
+        for decl in decls {
+            let set = format!("{decl}.steps=2");
+            let short = plan_json(&path, &[&set]);
+            for s in stages(&short)
+                .iter()
+                .filter(|s| s["kind"] == "train" && s["decl"] == decl.as_str())
+            {
+                assert_eq!(s["params"]["steps"], 2, "{}: {set}", path.display());
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried >= 5, "{tried} training declarations");
+}

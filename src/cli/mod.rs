@@ -29,7 +29,8 @@ struct Cli {
 #[derive(Debug, clap::Args)]
 struct SetArgs {
     /// Override a `let`, a sweep axis or `seeds`, in the language's syntax:
-    /// `--set beta=0.2 --set w_p=[0.5,1.0]`.
+    /// `--set beta=0.2 --set w_p=[0.5,1.0]`; or one field of a declaration:
+    /// `--set sft.steps=5`, `--set base.layers=2`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
 }

@@ -61,7 +61,7 @@ impl Checked {
 /// applied.
 pub fn check_file(path: &Path, sets: &[String]) -> Result<Checked, OpenError> {
     let mut map = SourceMap::default();
-    let ast = match syntax::parse(&mut map, path) {
+    let mut ast = match syntax::parse(&mut map, path) {
         Ok(ast) => ast,
         Err(ParseFailure::Unreadable(e)) => {
             return Err(OpenError::Usage(format!(
@@ -80,16 +80,26 @@ pub fn check_file(path: &Path, sets: &[String]) -> Result<Checked, OpenError> {
             )));
         };
         let name = name.trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        let is_name =
+            |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let field = name.split_once('.');
+        if !field.map_or(is_name(name), |(d, f)| is_name(d) && is_name(f)) {
             return Err(OpenError::Usage(format!(
-                "`--set {set}`: `{name}` is not a name"
+                "`--set {set}`: `{name}` is not a name (NAME, or DECLARATION.FIELD)"
             )));
         }
         match syntax::parse_expr(&mut map, &format!("--set {name}"), text) {
-            Ok(value) => overrides.push(Override {
-                name: name.to_string(),
-                value,
-            }),
+            Ok(value) => match field {
+                Some((decl, field)) => {
+                    if let Err(diag) = syntax::set::set_field(&mut ast, decl, field, value) {
+                        diags.push(diag);
+                    }
+                }
+                None => overrides.push(Override {
+                    name: name.to_string(),
+                    value,
+                }),
+            },
             Err(diag) => diags.push(diag),
         }
     }

@@ -6,6 +6,7 @@ pub mod ast;
 mod expected;
 mod limits;
 mod lower;
+pub mod set;
 
 use std::path::{Path, PathBuf};
 
