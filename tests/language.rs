@@ -229,3 +229,72 @@ fn numbers_with_separators_and_hex() {
         assert!(parse_expr(&mut map, "n", bad).is_err(), "{bad}");
     }
 }
+
+/// Stage hashes by name, of a file written to a temporary folder.
+fn hashes_of(text: &str) -> std::collections::BTreeMap<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.mpx");
+    std::fs::write(&path, text).unwrap();
+    let (program, _) = load(path.to_str().unwrap(), &[]);
+    plan(&program)
+        .expect("plans")
+        .stages
+        .into_iter()
+        .map(|s| (s.name, s.hash))
+        .collect()
+}
+
+const EXTENDED: &str = r#"
+data arith = task("arith", max_operand = 5)
+model base = tiny(layers = 1, hidden = 32, heads = 2)
+train sft { model = base, data = arith.train, loss = sft(), steps = 10, batch = 8 }
+train long = sft { steps = 20 }
+train longer = long { batch = 4 }
+eval e on [sft, long, longer] with arith.test {
+  cot = generate(max_tokens = 8) |> accuracy(final_answer())
+}
+"#;
+
+#[test]
+fn an_extension_is_hashed_like_the_declaration_written_out() {
+    let extended = hashes_of(EXTENDED);
+    let written = hashes_of(
+        &EXTENDED
+            .replace("train long = sft { steps = 20 }", "train long { model = base, data = arith.train, loss = sft(), steps = 20, batch = 8 }")
+            .replace("train longer = long { batch = 4 }", "train longer { model = base, data = arith.train, loss = sft(), steps = 20, batch = 4 }"),
+    );
+    assert_eq!(extended, written);
+    assert_ne!(extended["long[seed=1]"], extended["sft[seed=1]"]);
+    assert_ne!(extended["longer[seed=1]"], extended["long[seed=1]"]);
+    // An extension that changes nothing is the same stage, planned once.
+    let same = hashes_of(&EXTENDED.replace("{ steps = 20 }", "{ steps = 10 }"));
+    assert!(!same.contains_key("long[seed=1]"), "{same:?}");
+    assert_eq!(same["sft[seed=1]"], extended["sft[seed=1]"]);
+}
+
+#[test]
+fn import_overrides_are_hashed_like_the_edited_file() {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/lib/arith_sft.mpx");
+    let lib_text = std::fs::read_to_string(&lib).unwrap();
+    let eval = "\neval e on [sft] with arith.test {\n  cot = generate(max_tokens = 8) |> accuracy(final_answer())\n}\n";
+    let plain = hashes_of(&format!("import {:?}{eval}", lib.display().to_string()));
+    let overridden = hashes_of(&format!(
+        "import {:?} {{ sft.steps = 5, base.layers = 2 }}{eval}",
+        lib.display().to_string()
+    ));
+    let edited = hashes_of(&format!(
+        "{}{eval}",
+        lib_text
+            .replace("steps = 700", "steps = 5")
+            .replace("tiny(layers = 4,", "tiny(layers = 2,")
+    ));
+    assert_eq!(overridden, edited);
+    assert_ne!(overridden["sft[seed=1]"], plain["sft[seed=1]"]);
+    assert_eq!(overridden["arith"], plain["arith"]);
+    // Overriding a field with the value it has changes nothing.
+    let same = hashes_of(&format!(
+        "import {:?} {{ sft.steps = 700 }}{eval}",
+        lib.display().to_string()
+    ));
+    assert_eq!(same, plain);
+}

@@ -261,7 +261,17 @@ fn eval_suite(
         let known = done
             .iter()
             .any(|d| d.name == target.name && matches!(d.kind, DeclKind::Model | DeclKind::Train));
-        if !known {
+        // A model or train stage that failed its own checks is reported
+        // there; saying here that it is not one would only confuse.
+        let failed = matches!(
+            ev.names.get(&target.name),
+            Some(super::evaluate::Binding::Decl(
+                DeclKind::Model | DeclKind::Train
+            ))
+        );
+        if !known && failed {
+            ok = false;
+        } else if !known {
             let models: Vec<&str> = done
                 .iter()
                 .filter(|d| matches!(d.kind, DeclKind::Model | DeclKind::Train))

@@ -62,7 +62,12 @@ pub fn check_with<'a>(
     overrides: &'a [Override],
     files: Arc<dyn Files>,
 ) -> Result<Program, Vec<Diagnostic>> {
-    let mut checker = Checker::new(map, ast, FileCache::new(files));
+    let (ast, mut extended) = crate::syntax::extend::resolve(ast);
+    if extended.iter().any(Diagnostic::is_error) {
+        normalize(&mut extended);
+        return Err(extended);
+    }
+    let mut checker = Checker::new(map, &ast, FileCache::new(files));
     let program = checker.run(overrides);
     let mut diags = checker.diags;
     normalize(&mut diags);

@@ -163,12 +163,12 @@ pub struct Corpus {
 
 impl Corpus {
     /// The `.mpx` files of `dirs` (not recursively) as seeds; every file of
-    /// those folders, and of their `data/` folders, readable beside the
+    /// those folders, and of their `data/` and `lib/` folders, readable beside the
     /// fuzzed file.
     pub fn load(dirs: &[&Path]) -> Self {
         let mut corpus = Corpus::default();
         for dir in dirs {
-            for sub in [dir.to_path_buf(), dir.join("data")] {
+            for sub in [dir.to_path_buf(), dir.join("data"), dir.join("lib")] {
                 let Ok(entries) = std::fs::read_dir(&sub) else {
                     continue;
                 };

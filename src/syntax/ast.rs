@@ -140,6 +140,9 @@ pub struct Decl {
     pub kind: DeclKind,
     pub name: Ident,
     pub body: DeclBody,
+    /// `train long = mpo { ... }`: the declaration whose fields it starts
+    /// from (resolved after parsing: the block then holds them all).
+    pub extends: Option<Ident>,
     /// The whole declaration.
     pub span: Span,
 }
@@ -153,12 +156,24 @@ pub enum SweepEntry {
     ExcludeWhere { fields: Vec<Field>, span: Span },
 }
 
+/// An override in an import: `beta = 0.2` (a `let`) or `sft.steps = 300`
+/// (a field of a declaration).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting {
+    pub name: Ident,
+    pub field: Option<Ident>,
+    pub value: Expr,
+}
+
 /// A top-level item.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     Import {
         path: String,
         span: Span,
+        /// `import "base.mpx" { sft.steps = 5 }`: overrides of the imported
+        /// file's own declarations.
+        sets: Vec<Setting>,
     },
     Experiment {
         name: Ident,

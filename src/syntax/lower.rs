@@ -8,8 +8,8 @@ use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::{
-    Arg, BinaryOp, Decl, DeclBody, DeclKind, Expr, ExprKind, Field, Ident, Item, SweepEntry,
-    UnaryOp,
+    Arg, BinaryOp, Decl, DeclBody, DeclKind, Expr, ExprKind, Field, Ident, Item, Setting,
+    SweepEntry, UnaryOp,
 };
 use super::Rule;
 use crate::diag::{Diagnostic, FileId, Span};
@@ -63,8 +63,40 @@ impl Lower {
         let mut inner = pair.into_inner().filter(|p| !is_keyword(p.as_rule()));
         match rule {
             Rule::import => {
-                let path = inner.next().map(|p| self.string(&p)).unwrap_or_default();
-                Item::Import { path, span }
+                // The import ends at its string or its block (the pair
+                // also holds the space before a block that is not there).
+                let mut span = span;
+                let string = inner.next();
+                let path = string.as_ref().map(|p| self.string(p)).unwrap_or_default();
+                let block = inner.next();
+                if let Some(last) = block.as_ref().or(string.as_ref()) {
+                    span = Span::new(self.file, span.start as usize, last.as_span().end());
+                }
+                let sets = block
+                    .map(|block| {
+                        block
+                            .into_inner()
+                            .map(|setting| {
+                                let mut parts = setting.into_inner();
+                                let name = self.ident(&next(&mut parts));
+                                let mut value = next(&mut parts);
+                                let field = if value.as_rule() == Rule::ident {
+                                    let field = self.ident(&value);
+                                    value = next(&mut parts);
+                                    Some(field)
+                                } else {
+                                    None
+                                };
+                                Setting {
+                                    name,
+                                    field,
+                                    value: self.expr(value),
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Item::Import { path, span, sets }
             }
             Rule::experiment => {
                 let name = self.ident(&next(&mut inner));
@@ -87,6 +119,7 @@ impl Lower {
                     kind,
                     name,
                     body: DeclBody::Value(value),
+                    extends: None,
                     span,
                 })
             }
@@ -97,11 +130,20 @@ impl Lower {
                     _ => DeclKind::Report,
                 };
                 let name = self.ident(&next(&mut inner));
-                let fields = self.fields(next(&mut inner).into_inner());
+                let mut part = next(&mut inner);
+                let extends = if part.as_rule() == Rule::extends {
+                    let base = self.ident(&next(&mut part.into_inner()));
+                    part = next(&mut inner);
+                    Some(base)
+                } else {
+                    None
+                };
+                let fields = self.fields(part.into_inner());
                 Item::Decl(Decl {
                     kind,
                     name,
                     body: DeclBody::Block(fields),
+                    extends,
                     span,
                 })
             }
@@ -121,6 +163,7 @@ impl Lower {
                         data,
                         metrics,
                     },
+                    extends: None,
                     span,
                 })
             }

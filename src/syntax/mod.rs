@@ -4,6 +4,7 @@
 
 pub mod ast;
 mod expected;
+pub mod extend;
 mod limits;
 mod lower;
 pub mod set;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use pest::Parser as _;
 
 pub use ast::Ast;
-use ast::{Expr, Item};
+use ast::{Expr, Item, Setting};
 
 use crate::diag::files::{Disk, Files};
 use crate::diag::{did_you_mean, Diagnostic, FileId, SourceMap, Span};
@@ -148,7 +149,11 @@ impl Loader<'_> {
         let mut own = Vec::new();
         for item in items {
             match item {
-                Item::Import { ref path, span } => self.import(path, span, file),
+                Item::Import {
+                    ref path,
+                    span,
+                    ref sets,
+                } => self.import(path, span, file, sets),
                 other => own.push(other),
             }
         }
@@ -156,7 +161,7 @@ impl Loader<'_> {
         self.stack.pop();
     }
 
-    fn import(&mut self, target: &str, span: Span, from: FileId) {
+    fn import(&mut self, target: &str, span: Span, from: FileId, sets: &[Setting]) {
         let from_path = &self.map.get(from).path;
         let dir = from_path.parent().unwrap_or(Path::new(""));
         let path = dir.join(target);
@@ -191,6 +196,16 @@ impl Loader<'_> {
             return;
         }
         if self.seen.contains(&canonical) {
+            if let Some(first) = sets.first() {
+                self.errors.push(
+                    Diagnostic::error(
+                        first.name.span,
+                        format!("`{target}` is imported before this, without these overrides"),
+                    )
+                    .label("overrides of a file imported twice")
+                    .hint("give the overrides where the file is first imported"),
+                );
+            }
             return;
         }
         let id = self.map.add(path.display().to_string(), &path, text);
@@ -200,6 +215,26 @@ impl Loader<'_> {
             return;
         }
         self.load(id);
+        let from_file = |item: &Item| match item {
+            Item::Decl(d) => d.span.file == id,
+            Item::Experiment { span, .. } => span.file == id,
+            _ => false,
+        };
+        for s in sets {
+            let done = match &s.field {
+                Some(field) => set::set_field_in(
+                    &mut self.items,
+                    &from_file,
+                    &s.name.name,
+                    &field.name,
+                    s.value.clone(),
+                ),
+                None => set::set_let_in(&mut self.items, &from_file, &s.name.name, s.value.clone()),
+            };
+            if let Err(e) = done {
+                self.errors.push(e);
+            }
+        }
     }
 
     fn parse_file(&mut self, file: FileId) -> Result<Vec<Item>, Vec<Diagnostic>> {

@@ -12,13 +12,25 @@ use crate::diag::{did_you_mean, Diagnostic};
 /// located at the value, names a declaration that does not exist or one
 /// that has no fields.
 pub fn set_field(ast: &mut Ast, decl: &str, field: &str, value: Expr) -> Result<(), Diagnostic> {
+    set_field_in(&mut ast.items, &|_| true, decl, field, value)
+}
+
+/// [`set_field`] over the items `in_scope` accepts (an import's overrides
+/// reach the imported file's own declarations only).
+pub fn set_field_in(
+    items: &mut [Item],
+    in_scope: &dyn Fn(&Item) -> bool,
+    decl: &str,
+    field: &str,
+    value: Expr,
+) -> Result<(), Diagnostic> {
     let span = value.span;
     let name = Ident {
         name: field.to_owned(),
         span,
     };
     let mut names = Vec::new();
-    for item in ast.items.iter_mut().rev() {
+    for item in items.iter_mut().rev().filter(|i| in_scope(i)) {
         let fields = match item {
             Item::Experiment { fields, .. } if decl == "experiment" => fields,
             Item::Decl(d) if d.name.name == decl => match &mut d.body {
@@ -45,7 +57,7 @@ pub fn set_field(ast: &mut Ast, decl: &str, field: &str, value: Expr) -> Result<
                 DeclBody::Value(_) => {
                     return Err(
                         Diagnostic::error(span, format!("`{decl}` has no fields to set"))
-                            .label(format!("`--set {decl}.{field}`"))
+                            .label(format!("`{decl}.{field}`"))
                             .hint(format!(
                             "`{decl}` is a {} with a plain value: `--set {decl}=VALUE` replaces it",
                             d.kind.keyword()
@@ -67,15 +79,40 @@ pub fn set_field(ast: &mut Ast, decl: &str, field: &str, value: Expr) -> Result<
     }
     let mut diag = Diagnostic::error(
         span,
-        format!("`--set {decl}.{field}`: there is no declaration `{decl}`"),
+        format!("`{decl}.{field}`: there is no declaration `{decl}`"),
     )
     .label("in this override");
     if let Some(hint) = did_you_mean(decl, names.iter().copied()) {
         diag = diag.hint(hint);
     } else {
-        diag = diag.hint(
-            "`--set NAME.FIELD=VALUE` sets a field of a declaration of the file (or `experiment`)",
-        );
+        diag = diag.hint("`NAME.FIELD = VALUE` sets a field of a declaration (or of `experiment`)");
     }
     Err(diag)
+}
+
+/// Replaces the value of the `let` named `name` among the items `in_scope`
+/// accepts; an error, located at the value, when there is none.
+pub fn set_let_in(
+    items: &mut [Item],
+    in_scope: &dyn Fn(&Item) -> bool,
+    name: &str,
+    value: Expr,
+) -> Result<(), Diagnostic> {
+    let span = value.span;
+    let mut lets = Vec::new();
+    for item in items.iter_mut().filter(|i| in_scope(i)) {
+        if let Item::Decl(d) = item {
+            if d.kind == super::ast::DeclKind::Let {
+                if d.name.name == name {
+                    d.body = DeclBody::Value(value);
+                    return Ok(());
+                }
+                lets.push(d.name.name.clone());
+            }
+        }
+    }
+    Err(Diagnostic::error(span, format!("the imported file has no `let {name}`"))
+        .label("in this override")
+        .maybe_hint(did_you_mean(name, lets.iter().map(String::as_str)))
+        .hint("an import overrides the imported file's `let`s (`beta = 0.2`) and declaration fields (`sft.steps = 300`)"))
 }
