@@ -58,6 +58,8 @@ pub struct ReportSpec {
     pub formats: Vec<String>,
     pub template: Option<String>,
     pub title: Option<String>,
+    /// `ci95`, `std`, `sem` or `none`: the spread shown after each mean.
+    pub stat: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

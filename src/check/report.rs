@@ -8,6 +8,7 @@ use crate::diag::{did_you_mean, Diagnostic, SourceMap};
 use crate::syntax::ast::{Decl, DeclBody, DeclKind, Expr, ExprKind, Field};
 
 const FORMATS: [&str; 5] = ["markdown", "html", "latex", "csv", "parquet"];
+const STATS: [&str; 4] = ["ci95", "std", "sem", "none"];
 
 pub fn check(
     decls: &[&Decl],
@@ -35,6 +36,7 @@ pub fn check(
             formats: vec!["markdown".into(), "html".into(), "latex".into()],
             template: None,
             title: None,
+            stat: "ci95".into(),
         };
         let mut seen: Vec<&str> = Vec::new();
         for field in fields {
@@ -70,6 +72,15 @@ pub fn check(
                 "baseline" => spec.baseline = baseline(&field.value, &suites, diags),
                 "template" => spec.template = template(field, map, files, diags),
                 "title" => spec.title = string(&field.value, "`title`", diags),
+                "stat" => match words(&field.value, &STATS, "statistic", diags).as_slice() {
+                    [stat] => spec.stat.clone_from(stat),
+                    [] => {}
+                    _ => diags.push(
+                        Diagnostic::error(field.value.span, "`stat` is one statistic")
+                            .label("several given")
+                            .hint("`stat = std`: one of ci95, std, sem, none"),
+                    ),
+                },
                 _ => diags.push(
                     Diagnostic::error(
                         field.name.span,

@@ -203,7 +203,7 @@ pub fn fields(kind: Option<DeclKind>) -> &'static [Param] {
 
 /// Fields of a `report` block; they name axes and metrics rather than
 /// compute values, so the checker reads them as written.
-pub const REPORT_FIELDS: [(&str, &str); 6] = [
+pub const REPORT_FIELDS: [(&str, &str); 7] = [
     (
         "rows",
         "sweep axes that label the rows, e.g. `[w_p, w_q, w_g]`",
@@ -215,6 +215,10 @@ pub const REPORT_FIELDS: [(&str, &str); 6] = [
     (
         "baseline",
         "a model of the eval suites; deltas are taken against its row",
+    ),
+    (
+        "stat",
+        "the spread after each mean and change (the † marker always rests on the 95% paired interval): `ci95` (95% Student t interval, the default), `std`, `sem` or `none`",
     ),
     (
         "formats",

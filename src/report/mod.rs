@@ -126,7 +126,15 @@ pub fn render(input: &Input) -> Result<Rendered, ReportError> {
         .iter()
         .map(|c| ColumnSpec::new(&c.suite, &c.metric, &c.output))
         .collect();
-    let table = table::layout(&agg, &tidy, &spec.rows, columns, spec.baseline.as_deref())?;
+    let stat = stats::Stat::parse(&spec.stat);
+    let table = table::layout(
+        &agg,
+        &tidy,
+        &spec.rows,
+        columns,
+        spec.baseline.as_deref(),
+        stat,
+    )?;
     let dir = &input.out_dir;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut files = Vec::new();

@@ -24,13 +24,49 @@ pub(super) fn half_width(std: f64, n: usize) -> f64 {
     t975(n as i64 - 1) * std / (n as f64).sqrt()
 }
 
-/// The change of a run against the baseline over the seeds both have: the
-/// mean of the per-seed differences and the half-width of its 95% paired
-/// t interval (`None` without a shared seed, or below two).
+/// What a report shows after each mean: a 95% Student t interval's
+/// half-width (the default), the standard deviation over seeds, the
+/// standard error of the mean, or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stat {
+    Ci95,
+    Std,
+    Sem,
+    None,
+}
+
+impl Stat {
+    /// The checked word of `report { stat = ... }`.
+    pub fn parse(word: &str) -> Self {
+        match word {
+            "std" => Stat::Std,
+            "sem" => Stat::Sem,
+            "none" => Stat::None,
+            _ => Stat::Ci95,
+        }
+    }
+
+    /// The spread of a mean over `n` values with sample standard deviation
+    /// `std`.
+    pub fn spread(self, std: Option<f64>, n: usize) -> Option<f64> {
+        let std = std?;
+        match self {
+            Stat::Ci95 => Some(half_width(std, n)),
+            Stat::Std => Some(std),
+            Stat::Sem => Some(std / (n as f64).sqrt()),
+            Stat::None => None,
+        }
+    }
+}
+
+/// A run's change against the baseline over the seeds both have: the mean
+/// of the per-seed differences, their standard deviation (`None` without
+/// a shared seed, or below two) and how many there are.
 pub(super) fn paired_change(
     run: Option<&BTreeMap<i64, f64>>,
     baseline: Option<&BTreeMap<i64, f64>>,
-) -> (Option<f64>, Option<f64>) {
+) -> (Option<f64>, Option<f64>, usize) {
     let diffs: Vec<f64> = match (run, baseline) {
         (Some(run), Some(base)) => run
             .iter()
@@ -39,7 +75,7 @@ pub(super) fn paired_change(
         _ => Vec::new(),
     };
     let (mean, std) = mean_std(&diffs);
-    (mean, std.map(|s| half_width(s, diffs.len())))
+    (mean, std, diffs.len())
 }
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom: the

@@ -6,7 +6,7 @@
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::stats::{half_width, mean_std, paired_change, per_seed};
+use super::stats::{half_width, mean_std, paired_change, per_seed, Stat};
 
 /// One measured value: the tidy table's row.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +169,8 @@ pub struct Row {
 /// The laid-out table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Table {
+    /// The spread shown after each mean and change.
+    pub stat: Stat,
     pub axes: Vec<String>,
     /// Per axis: whether its values are words (variant names), set
     /// flush left, rather than numbers.
@@ -188,6 +190,7 @@ pub fn layout(
     axes: &[String],
     columns: Vec<ColumnSpec>,
     baseline: Option<&str>,
+    stat: Stat,
 ) -> PolarsResult<Table> {
     let model = agg.column("model")?.str()?.clone();
     let axis_cols: Vec<StringChunked> = axes
@@ -268,11 +271,13 @@ pub fn layout(
             let cell = &mut row.cells[c];
             if let Some(m) = cell.mean {
                 cell.best = best == Some(m);
-                cell.text = format_value(m * scale, cell.ci.map(|c| c * scale), spec.percent);
+                let spread = stat.spread(cell.std, usize::try_from(cell.n).unwrap_or(0));
+                cell.text = format_value(m * scale, spread.map(|c| c * scale), spec.percent);
                 if !row.baseline {
-                    let (paired, ci) = paired_change(mine, base_seeds);
+                    let (paired, std, n) = paired_change(mine, base_seeds);
                     let delta = paired.or(base_mean.map(|b| m - b));
-                    set_change(cell, delta, ci, scale, spec.percent);
+                    let ci = std.map(|s| half_width(s, n));
+                    set_change(cell, delta, (ci, stat.spread(std, n)), scale, spec.percent);
                 }
             }
         }
@@ -295,6 +300,7 @@ pub fn layout(
         })
         .collect();
     Ok(Table {
+        stat,
         axes: axes.to_vec(),
         text_axes,
         columns,
@@ -305,12 +311,19 @@ pub fn layout(
 
 /// A row's change against the baseline, its interval, whether that
 /// excludes zero, and the text shown.
-fn set_change(cell: &mut Cell, delta: Option<f64>, ci: Option<f64>, scale: f64, percent: bool) {
+fn set_change(
+    cell: &mut Cell,
+    delta: Option<f64>,
+    (ci, spread): (Option<f64>, Option<f64>),
+    scale: f64,
+    percent: bool,
+) {
     cell.delta = delta;
     cell.delta_ci = ci;
+    // † always rests on the 95% interval, whatever the table shows.
     cell.significant = matches!((delta, ci), (Some(d), Some(c)) if d.abs() > c);
     cell.delta_text = delta
-        .map(|d| format_delta(d * scale, ci.map(|c| c * scale), percent))
+        .map(|d| format_delta(d * scale, spread.map(|c| c * scale), percent))
         .unwrap_or_default();
 }
 
@@ -388,7 +401,7 @@ mod tests {
             ColumnSpec::new("r", "cot", "accuracy"),
             ColumnSpec::new("r", "cot", "unparsable"),
         ];
-        let t = layout(&agg, &df, &axes, cols, Some("sft")).unwrap();
+        let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95).unwrap();
         assert_eq!(t.rows.len(), 3);
         let base = &t.rows[0];
         assert!(base.baseline && base.axes == ["–"]);
@@ -432,7 +445,7 @@ mod tests {
         let df = tidy(&axes, &rows).unwrap();
         let agg = aggregate(&df, &axes).unwrap();
         let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-        let t = layout(&agg, &df, &axes, cols, Some("sft")).unwrap();
+        let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95).unwrap();
         let c = &t.rows[1].cells[0];
         // By hand: mean 0.06, sd 0.01, t(2) = 4.303, / sqrt 3.
         let half = 4.303 * 0.01 / 3f64.sqrt();
@@ -446,5 +459,32 @@ mod tests {
         assert!((one.delta.unwrap() - (0.20 - 0.30)).abs() < 1e-12);
         assert_eq!((one.delta_ci, one.significant), (None, false));
         assert_eq!(one.delta_text, "-10.0");
+    }
+
+    #[test]
+    fn the_stat_setting_chooses_the_spread_and_keeps_the_marker_on_the_interval() {
+        let axes = vec!["lr".to_owned()];
+        let rows = vec![
+            m("sft", None, 1, "cot.accuracy", 0.10),
+            m("sft", None, 2, "cot.accuracy", 0.50),
+            m("sft", None, 3, "cot.accuracy", 0.30),
+            m("dpo", Some("1"), 1, "cot.accuracy", 0.15),
+            m("dpo", Some("1"), 2, "cot.accuracy", 0.57),
+            m("dpo", Some("1"), 3, "cot.accuracy", 0.36),
+        ];
+        let df = tidy(&axes, &rows).unwrap();
+        let agg = aggregate(&df, &axes).unwrap();
+        let text = |stat| {
+            let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+            let t = layout(&agg, &df, &axes, cols, Some("sft"), stat).unwrap();
+            let (b, c) = (&t.rows[0].cells[0], &t.rows[1].cells[0]);
+            assert!(c.significant, "{stat:?}");
+            (b.text.clone(), c.delta_text.clone())
+        };
+        // sft: mean 0.30, sd 0.20 over 3 seeds; changes +0.05, +0.07, +0.06: sd 0.01.
+        assert_eq!(text(Stat::Std), ("30.0 ± 20.0".into(), "+6.0 ± 1.0".into()));
+        assert_eq!(text(Stat::Sem), ("30.0 ± 11.5".into(), "+6.0 ± 0.6".into()));
+        assert_eq!(text(Stat::None), ("30.0".into(), "+6.0".into()));
+        assert_eq!(text(Stat::Ci95).1, "+6.0 ± 2.5");
     }
 }

@@ -254,6 +254,8 @@ pub struct TableSpec {
     pub columns: Vec<String>,
     pub baseline: Option<String>,
     pub title: Option<String>,
+    /// The spread shown after each mean (`ci95`, `std`, `sem`, `none`).
+    pub stat: String,
     /// The eval stages' hashes.
     pub evals: Vec<String>,
 }

@@ -71,7 +71,16 @@ impl Builder<'_> {
         // stage shows takes its value at the draft's point.
         let values = &self.program.points[draft.point];
         for &a in axes {
-            point.insert(self.program.axes[a].name.clone(), values[a].to_json(false));
+            // Numbers, strings and booleans as themselves; a loss, call or
+            // list as the stage name prints it (`dpo(beta=0.1,...)`), so
+            // reports and `--only` show what the file says, not JSON.
+            let value = match &values[a] {
+                v @ (Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::Bool(_)) => {
+                    v.to_json(false)
+                }
+                v => Json::String(v.to_string()),
+            };
+            point.insert(self.program.axes[a].name.clone(), value);
         }
         if seeded {
             let seed = seed.or_else(|| {

@@ -29,6 +29,7 @@ impl Builder<'_> {
                         .collect(),
                     baseline: report.baseline.clone(),
                     title: report.title.clone(),
+                    stat: report.stat.clone(),
                     evals: inputs
                         .iter()
                         .map(|&i| self.stages[i].hash.clone())
