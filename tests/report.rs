@@ -245,3 +245,48 @@ fn a_folder_of_user_templates_renders_beside_the_built_in_formats() {
         "sft –/–: 33.0 ± 12.7\nmpo 1/1: 43.0 ± 12.7\nmpo 0.5/1: 38.0 ± 12.7\n"
     );
 }
+
+/// The committed ablation table's MPO change, recomputed by hand from its
+/// tidy table: per-seed differences against the SFT run of the same seed,
+/// their mean and the half-width of the paired 95% t interval.
+#[test]
+fn the_committed_paired_change_matches_a_hand_computation_from_the_tidy_table() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/ablate_weights");
+    let csv = std::fs::read_to_string(dir.join("ablation.tidy.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (model, variant, seed, metric, value) = (
+        col("model"),
+        col("variant"),
+        col("seed"),
+        col("metric"),
+        col("value"),
+    );
+    let mut sft = std::collections::BTreeMap::new();
+    let mut mpo = std::collections::BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[metric] != "cot.accuracy" {
+            continue;
+        }
+        let v: f64 = f[value].parse().unwrap();
+        let s: i64 = f[seed].parse().unwrap();
+        match (f[model], f[variant]) {
+            ("sft", "") => sft.insert(s, v),
+            ("mpo", "MPO") => mpo.insert(s, v),
+            _ => None,
+        };
+    }
+    assert_eq!(sft.len(), 2);
+    let diffs: Vec<f64> = mpo.iter().map(|(s, v)| v - sft[s]).collect();
+    assert_eq!(diffs.len(), 2);
+    let mean = (diffs[0] + diffs[1]) / 2.0;
+    let sd = ((diffs[0] - mean).powi(2) + (diffs[1] - mean).powi(2)).sqrt(); // n − 1 = 1
+    let half = 12.706_204_736 * sd / 2f64.sqrt(); // t(0.975, 1 df)
+    let expected = format!("({:+.1} ± {:.1})", mean * 100.0, half * 100.0);
+    let md = std::fs::read_to_string(dir.join("ablation.md")).unwrap();
+    let row = md.lines().find(|l| l.starts_with("| mpo | MPO |")).unwrap();
+    assert!(row.contains(&expected), "{expected} not in {row}");
+    assert_eq!(row.contains('†'), mean.abs() > half, "{row}");
+}

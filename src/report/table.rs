@@ -119,6 +119,9 @@ pub struct Cell {
     pub text: String,
     /// Formatted change: `+2.1 ± 0.8`, empty for the baseline.
     pub delta_text: String,
+    /// Each seed's value: `seed 1: 31.1, seed 2: 18.2` (the HTML report
+    /// shows it on hover).
+    pub per_seed: String,
 }
 
 /// A column: one metric of one suite.
@@ -240,6 +243,7 @@ pub fn layout(
                 best: false,
                 text: String::new(),
                 delta_text: String::new(),
+                per_seed: String::new(),
             };
         }
     }
@@ -273,6 +277,20 @@ pub fn layout(
                 cell.best = best == Some(m);
                 let spread = stat.spread(cell.std, usize::try_from(cell.n).unwrap_or(0));
                 cell.text = format_value(m * scale, spread.map(|c| c * scale), spec.percent);
+                cell.per_seed = mine
+                    .map(|by_seed| {
+                        by_seed
+                            .iter()
+                            .map(|(seed, v)| {
+                                format!(
+                                    "seed {seed}: {}",
+                                    format_value(v * scale, None, spec.percent)
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
                 if !row.baseline {
                     let (paired, std, n) = paired_change(mine, base_seeds);
                     let delta = paired.or(base_mean.map(|b| m - b));
@@ -339,6 +357,7 @@ fn missing() -> Cell {
         best: false,
         text: "–".into(),
         delta_text: String::new(),
+        per_seed: String::new(),
     }
 }
 
