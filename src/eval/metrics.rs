@@ -25,7 +25,7 @@ pub fn accuracy(verdicts: &[Verdict]) -> Accuracy {
 }
 
 /// How often the model prefers the chosen answer, by summed log-probs, and
-/// the mean implicit-reward margin β·(log p(chosen) − log p(rejected)).
+/// the mean β-scaled log-prob margin β·(log p(chosen) − log p(rejected)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Preference {
     pub accuracy: f64,
@@ -34,7 +34,10 @@ pub struct Preference {
 }
 
 /// `logps`: (chosen, rejected) summed log-probs per pair. Ties count as
-/// wrong.
+/// wrong. The margin is the model's own, β·(chosen − rejected), with no
+/// reference model: the same metric of the reference on the same pairs,
+/// subtracted (a report's change against it), gives TRL's
+/// `rewards/margins`.
 pub fn preference(logps: &[(f64, f64)], beta: f64) -> Preference {
     let n = logps.len().max(1) as f64;
     Preference {

@@ -328,8 +328,8 @@ pub(super) fn table() -> Vec<Builtin> {
         builtin("accuracy", C::Metric, "share of correct answers, and of unparsable ones (`.unparsable`)", vec![
             p("judge", Ty::Cat(C::Judge), call_default("final_answer"), "how answers are extracted and scored"),
         ]),
-        builtin("preference", C::Metric, "on held-out pairs: share where the chosen answer is more likely (`.accuracy`) and the mean log-prob margin (`.margin`)", vec![
-            p("beta", pos(), f(0.1), "scale of the reported reward margin"),
+        builtin("preference", C::Metric, "on held-out pairs: share where the chosen answer is more likely (`.accuracy`), and `.margin`, the mean of β·(log π(chosen) − log π(rejected)) under the evaluated model alone; a report's change of `.margin` against the reference model's row (the baseline) is TRL's `rewards/margins` (the reference's margin subtracted, pair by pair)", vec![
+            p("beta", pos(), f(0.1), "scale of `.margin` (the β of the loss, for TRL's reward scale)"),
         ]),
         Builtin {
             finish: Some(finish_space),
