@@ -1,5 +1,5 @@
 //! Language features end to end through check and plan, on fixtures that
-//! must be accepted: imports, grids, exclusions, spaces, ranges, records.
+//! must be accepted: imports, grids, exclusions, spaces, ranges, percentages.
 
 use std::path::Path;
 
@@ -297,4 +297,36 @@ fn import_overrides_are_hashed_like_the_edited_file() {
         lib.display().to_string()
     ));
     assert_eq!(same, plain);
+}
+
+#[test]
+fn a_percentage_is_a_fraction_and_a_whole_number_a_count() {
+    let text = |warmup: &str| {
+        format!(
+            "data arith = task(\"arith\", max_operand = 5)\nmodel base = tiny(layers = 1, hidden = 32, heads = 2)\n\
+             train sft {{ model = base, data = arith.train, loss = sft(), steps = 40, batch = 8,\n\
+               optimizer = adamw(lr = 1e-3, schedule = cosine(warmup = {warmup}, min_lr = 10% * 1e-3)) }}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let params = |warmup: &str| {
+        let path = dir.path().join("x.mpx");
+        std::fs::write(&path, text(warmup)).unwrap();
+        let (program, _) = load(path.to_str().unwrap(), &[]);
+        let plan = plan(&program).expect("plans");
+        let sft = plan.of_kind(StageKind::Train).next().unwrap().clone();
+        (
+            sft.params["optimizer"]["args"]["schedule"]["args"].clone(),
+            sft.hash,
+        )
+    };
+    let (fraction, hash) = params("25%");
+    assert_eq!(fraction["warmup"], 0.25);
+    // Arithmetic on a percentage is arithmetic on its fraction.
+    assert!((fraction["min_lr"].as_f64().unwrap() - 1e-4).abs() < 1e-18);
+    let (count, other) = params("10");
+    assert_eq!(count["warmup"], 10);
+    assert_ne!(hash, other);
+    // The same fraction written two ways is the same stage.
+    assert_eq!(params("25.0%").1, hash);
 }

@@ -61,6 +61,20 @@ fn ablate() -> PathBuf {
     root().join("experiments/ablate_weights.mpx")
 }
 
+/// `text` as `ablate_weights.mpx` in `dir`, beside a copy of the library
+/// it imports.
+fn ablate_copy(dir: &Path, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::copy(
+        root().join("experiments/lib/arith_sft.mpx"),
+        dir.join("lib/arith_sft.mpx"),
+    )
+    .unwrap();
+    let path = dir.join("ablate_weights.mpx");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 #[test]
 fn ablation_shares_upstream_stages_per_seed() {
     let plan = plan_json(&ablate(), &[]);
@@ -167,13 +181,12 @@ fn variant_names_change_no_hash() {
         .find(|l| l.trim_start().starts_with("variant = "))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let unnamed_file = dir.path().join("ablate_weights.mpx");
-    std::fs::write(
-        &unnamed_file,
-        text.replace(&format!("{line}\n"), "")
+    let unnamed_file = ablate_copy(
+        dir.path(),
+        &text
+            .replace(&format!("{line}\n"), "")
             .replace("rows = [variant, ", "rows = ["),
-    )
-    .unwrap();
+    );
     let unnamed = plan_json(&unnamed_file, &[]);
     let stage_hashes = |plan: &Value| -> Vec<String> {
         stages(plan)
@@ -404,10 +417,12 @@ fn a_field_override_is_hashed_like_the_same_edit_of_the_file() {
     assert!(!changed.contains("arith"), "{changed:?}");
     assert_eq!(changed.len(), 29, "{changed:?}");
     let text = std::fs::read_to_string(ablate()).unwrap();
-    assert!(text.contains("steps = 700"));
     let dir = tempfile::tempdir().unwrap();
-    let edited = dir.path().join("ablate_weights.mpx");
-    std::fs::write(&edited, text.replace("steps = 700", "steps = 5")).unwrap();
+    let edited = ablate_copy(dir.path(), &text);
+    let lib = dir.path().join("lib/arith_sft.mpx");
+    let lib_text = std::fs::read_to_string(&lib).unwrap();
+    assert!(lib_text.contains("steps = 700"));
+    std::fs::write(&lib, lib_text.replace("steps = 700", "steps = 5")).unwrap();
     assert_eq!(hashes(&plan_json(&edited, &[])), hashes(&short));
     // A named argument of a declaration's call, added or replaced.
     let model = plan_json(&ablate(), &["base.layers=2", "arith.test=100"]);

@@ -131,7 +131,7 @@ impl Ty {
             Ty::File => "a file path".into(),
             Ty::Dir => "a folder path".into(),
             Ty::IntRange { min } => format!("an integer range like `2..3` (from {min})"),
-            Ty::Steps => "a step count or a fraction of the steps in [0, 1)".into(),
+            Ty::Steps => "a count, or a percentage like `10%` (below 100%)".into(),
             Ty::Cat(cat) => cat.article_name(),
             Ty::List(inner) => format!("a list of {}", strip_article(&inner.describe())),
             Ty::Either(a, b) => format!("{} or {}", a.describe(), b.describe()),

@@ -92,10 +92,31 @@ pub fn coerce(
         },
         Ty::File | Ty::Dir => path(value, ty, span, what, map, files),
         Ty::IntRange { min } => int_range(value, ty, *min, span, what),
+        // One rule for every field that takes a count or a fraction: a
+        // whole number counts, a percentage is a fraction (`10%`).
         Ty::Steps => match value {
             Value::Int(v) if v >= 0 => Ok(value),
-            Value::Float(v) if (0.0..1.0).contains(&v) => Ok(value),
-            Value::Int(_) | Value::Float(_) => out_of_range(&value, ty, span, what),
+            Value::Percent(p) if (0.0..100.0).contains(&p) => Ok(Value::Float(p / 100.0)),
+            Value::Int(_) | Value::Percent(_) => out_of_range(&value, ty, span, what),
+            Value::Float(v) => {
+                let hint = if (0.0..1.0).contains(&v) {
+                    format!(
+                        "write `{}%` for that fraction, or a whole number for a count",
+                        Value::Float(v * 100.0)
+                    )
+                } else {
+                    "a whole number for a count, or a percentage like `10%` for a fraction"
+                        .to_owned()
+                };
+                Err(Box::new(
+                    Diagnostic::error(
+                        span,
+                        format!("{what} takes a count or a percentage, found {value}"),
+                    )
+                    .label("a count or a fraction?")
+                    .hint(hint),
+                ))
+            }
             _ => mismatch(&value, ty, span, what),
         },
         Ty::Cat(category) => match &value {

@@ -140,7 +140,7 @@ fn check_split(r: &Ref, span: Span, ev: &mut Evaluator, done: &[Resolved]) -> bo
             Diagnostic::error(span, format!("`{}` has no `test` split", r.decl))
                 .label("nothing is held out")
                 .hint(format!(
-                    "hold records out where `{}` is declared, e.g. `test = 0.1`",
+                    "hold records out where `{}` is declared, e.g. `test = 10%`",
                     r.decl
                 )),
         );

@@ -65,6 +65,7 @@ impl<'a> Evaluator<'a> {
         match &expr.kind {
             ExprKind::Int(v) => Some(Value::Int(*v)),
             ExprKind::Float(v) => Some(Value::Float(*v)),
+            ExprKind::Percent(p) => Some(Value::Percent(*p)),
             ExprKind::Str(s) => Some(Value::Str(s.clone())),
             ExprKind::Bool(b) => Some(Value::Bool(*b)),
             ExprKind::List(items) => {
@@ -73,25 +74,6 @@ impl<'a> Evaluator<'a> {
                     .into_iter()
                     .collect::<Option<Vec<_>>>()
                     .map(Value::List)
-            }
-            ExprKind::Record(fields) => {
-                let mut out = BTreeMap::new();
-                let mut ok = true;
-                for field in fields {
-                    let value = self.eval(&field.value);
-                    if out.contains_key(&field.name.name) {
-                        self.error(
-                            field.name.span,
-                            format!("field `{}` is given twice", field.name.name),
-                        );
-                        ok = false;
-                    } else if let Some(v) = value {
-                        out.insert(field.name.name.clone(), v);
-                    } else {
-                        ok = false;
-                    }
-                }
-                ok.then_some(Value::Record(out))
             }
             ExprKind::Name(id) => self.name(id),
             ExprKind::Member(base, member) => self.member(base, member),

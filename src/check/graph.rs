@@ -11,9 +11,12 @@ use crate::syntax::ast::{Decl, DeclBody, Expr, ExprKind, Ident};
 /// counts only when it is not a built-in (`prefs(100)` names `prefs`).
 pub fn free_names<'a>(expr: &'a Expr, out: &mut Vec<&'a Ident>) {
     match &expr.kind {
-        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {}
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Percent(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_) => {}
         ExprKind::List(items) => items.iter().for_each(|e| free_names(e, out)),
-        ExprKind::Record(fields) => fields.iter().for_each(|f| free_names(&f.value, out)),
         ExprKind::Name(id) => out.push(id),
         ExprKind::Member(base, _) => free_names(base, out),
         ExprKind::Call(callee, args) => {

@@ -14,6 +14,9 @@ use crate::syntax::ast::DeclKind;
 pub enum Value {
     Int(i64),
     Float(f64),
+    /// `10%`, as written (10): a fraction, for fields that take a count or
+    /// a fraction; it is `0.1` in JSON and hashes.
+    Percent(f64),
     Str(String),
     Bool(bool),
     List(Vec<Value>),
@@ -76,6 +79,7 @@ impl Value {
         match self {
             Value::Int(_) => "an integer".into(),
             Value::Float(_) => "a number".into(),
+            Value::Percent(_) => "a percentage".into(),
             Value::Str(_) => "a string".into(),
             Value::Bool(_) => "a boolean".into(),
             Value::List(_) => "a list".into(),
@@ -109,6 +113,7 @@ impl Value {
                 Value::Ref(r) => out.push(r),
                 Value::Int(_)
                 | Value::Float(_)
+                | Value::Percent(_)
                 | Value::Str(_)
                 | Value::Bool(_)
                 | Value::File(_) => {}
@@ -123,6 +128,7 @@ impl Value {
         match self {
             Value::Int(v) => Some(*v as f64),
             Value::Float(v) => Some(*v),
+            Value::Percent(p) => Some(p / 100.0),
             _ => None,
         }
     }
@@ -139,6 +145,7 @@ impl Value {
         match self {
             Value::Int(v) => json!(v),
             Value::Float(v) => Number::from_f64(*v).map_or(Json::Null, Json::Number),
+            Value::Percent(p) => Number::from_f64(p / 100.0).map_or(Json::Null, Json::Number),
             Value::Str(s) => json!(s),
             Value::Bool(b) => json!(b),
             Value::List(items) => Json::Array(
@@ -219,6 +226,10 @@ impl fmt::Display for Value {
         match self {
             Value::Int(v) => write!(f, "{v}"),
             Value::Float(v) => write_float(f, *v),
+            Value::Percent(p) => {
+                write_float(f, *p)?;
+                write!(f, "%")
+            }
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::List(items) => {

@@ -21,10 +21,11 @@ pub struct Expr {
 pub enum ExprKind {
     Int(i64),
     Float(f64),
+    /// `10%`, stored as 0.1: a fraction said to be one.
+    Percent(f64),
     Str(String),
     Bool(bool),
     List(Vec<Expr>),
-    Record(Vec<Field>),
     Name(Ident),
     /// `base.member`
     Member(Box<Expr>, Ident),

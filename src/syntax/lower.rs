@@ -261,6 +261,7 @@ impl Lower {
                 let kind = match (op, rhs.kind) {
                     (UnaryOp::Neg, ExprKind::Int(v)) => ExprKind::Int(-v),
                     (UnaryOp::Neg, ExprKind::Float(v)) => ExprKind::Float(-v),
+                    (UnaryOp::Neg, ExprKind::Percent(v)) => ExprKind::Percent(-v),
                     (op, kind) => ExprKind::Unary(
                         op,
                         Box::new(Expr {
@@ -314,11 +315,23 @@ impl Lower {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::number => self.number(pair.as_str(), span),
+            Rule::percent => {
+                let digits = pair.as_str().trim_end_matches('%').replace('_', "");
+                match digits.parse::<f64>() {
+                    Ok(p) if p.is_finite() => ExprKind::Percent(p),
+                    _ => {
+                        self.errors.push(
+                            Diagnostic::error(span, "percentage too large")
+                                .label("not a finite number"),
+                        );
+                        ExprKind::Percent(0.0)
+                    }
+                }
+            }
             Rule::string => ExprKind::Str(self.string(&pair)),
             Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
             Rule::ident => ExprKind::Name(self.ident(&pair)),
             Rule::list => ExprKind::List(pair.into_inner().map(|p| self.expr(p)).collect()),
-            Rule::record => ExprKind::Record(self.fields(pair.into_inner())),
             // A parenthesised expression keeps the span of its contents.
             Rule::expr => return self.expr(pair),
             other => unreachable!("the grammar allows no primary {other:?}"),

@@ -115,7 +115,7 @@ fn simple_builtins() -> Vec<Builtin> {
             p("rel_tol", nonneg(), f(1e-6), "relative tolerance"),
         ]),
         builtin("constant", C::Schedule, "constant learning rate after warm-up", vec![
-            p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a fraction of all steps"),
+            p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a percentage of all steps (`10%`)"),
         ]),
         builtin("correctness", C::PairMethod, "MPO's correctness-based pairs: correct samples chosen, wrong or unparsable ones rejected", vec![]),
         builtin("nll", C::Metric, "negative log-likelihood and perplexity of the reference completions", vec![]),
@@ -253,13 +253,13 @@ pub(super) fn table() -> Vec<Builtin> {
         builtin("jsonl", C::Data, "records from a JSON Lines file: preference pairs (`prompt/chosen/rejected`, MMPR's `question/chosen/rejected`, chat-message lists), SFT records or problems with `answer_gt`", vec![
             p("path", Ty::File, req(), "the file, relative to the experiment"),
             p("format", Ty::Choice(&["auto", "pairs", "sft", "problems"]), s("auto"), "record kind; `auto` reads the first record's fields"),
-            p("test", Ty::Steps, i(0), "held-out `test` split: a count, or a fraction in [0, 1)"),
+            p("test", Ty::Steps, i(0), "held-out `test` split: a count of records, or a percentage (`10%`)"),
             p("seed", int(0), i(0), "seed of the train/test split"),
         ]),
         builtin("parquet", C::Data, "records from a Parquet file, with the same fields as `jsonl`", vec![
             p("path", Ty::File, req(), "the file, relative to the experiment"),
             p("format", Ty::Choice(&["pairs", "sft", "problems"]), s("pairs"), "record kind"),
-            p("test", Ty::Steps, i(0), "held-out `test` split: a count, or a fraction in [0, 1)"),
+            p("test", Ty::Steps, i(0), "held-out `test` split: a count of records, or a percentage (`10%`)"),
             p("seed", int(0), i(0), "seed of the train/test split"),
         ]),
         Builtin {
@@ -309,11 +309,11 @@ pub(super) fn table() -> Vec<Builtin> {
             p("schedule", Ty::Cat(C::Schedule), call_default("constant"), "learning-rate schedule"),
         ]),
         builtin("cosine", C::Schedule, "warm-up, then cosine decay to `min_lr`", vec![
-                p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a fraction of all steps"),
+                p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a percentage of all steps (`10%`)"),
                 p("min_lr", nonneg(), f(0.0), "learning rate at the last step"),
             ]),
         builtin("linear", C::Schedule, "warm-up, then linear decay to `min_lr`", vec![
-                p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a fraction of all steps"),
+                p("warmup", Ty::Steps, i(0), "linear warm-up: steps, or a percentage of all steps (`10%`)"),
                 p("min_lr", nonneg(), f(0.0), "learning rate at the last step"),
             ]),
         builtin("dropout_ntp", C::PairMethod, "MPO's DropoutNTP: cut a response after `ratio` of its words, continue without the context; that is the rejected answer", vec![
