@@ -1,5 +1,6 @@
 //! The HTML report's charts: training-loss curves of the evaluated models
-//! (from their stages' logs, averaged over seeds) and one chart per column.
+//! (from their stages' logs, averaged over seeds, with the seeds' range as
+//! a band) and one chart per column.
 
 use std::collections::BTreeMap;
 
@@ -12,20 +13,31 @@ use crate::check::ReportSpec;
 use crate::plan::{Plan, StageKind};
 use crate::store::Store;
 
-/// A training curve: a model declaration, a row's axis values, and the
-/// loss per step averaged over seeds.
+/// A training curve: a model declaration, a row's axis values, the loss
+/// per step averaged over seeds, and with several seeds their range per
+/// step (lowest, highest).
 pub struct Curve {
     model: String,
     axes: Vec<String>,
     points: Vec<(f64, f64)>,
+    band: Vec<(f64, f64, f64)>,
+}
+
+/// Loss at one step over seeds: sum, count, lowest, highest.
+#[derive(Clone, Copy)]
+struct AtStep {
+    sum: f64,
+    n: f64,
+    lo: f64,
+    hi: f64,
 }
 
 /// Training-loss curves of the models the report's evals measured.
 pub fn curves(plan: &Plan, store: &Store, spec: &ReportSpec) -> Vec<Curve> {
     let suites: Vec<&str> = spec.columns.iter().map(|c| c.suite.as_str()).collect();
     let mut seen = Vec::new();
-    // (model, axes) → step → (sum, count)
-    let mut sums: Vec<(String, Vec<String>, BTreeMap<u64, (f64, f64)>)> = Vec::new();
+    // (model, axes) → step → the seeds' losses there
+    let mut sums: Vec<(String, Vec<String>, BTreeMap<u64, AtStep>)> = Vec::new();
     for stage in plan.of_kind(StageKind::Eval) {
         if !suites.contains(&stage.decl.as_str()) {
             continue;
@@ -65,34 +77,52 @@ pub fn curves(plan: &Plan, store: &Store, spec: &ReportSpec) -> Vec<Curve> {
                 continue;
             };
             if let (Some(step), Some(loss)) = (v["step"].as_u64(), v["loss"].as_f64()) {
-                let e = sums[i].2.entry(step).or_insert((0.0, 0.0));
-                e.0 += loss;
-                e.1 += 1.0;
+                let e = sums[i].2.entry(step).or_insert(AtStep {
+                    sum: 0.0,
+                    n: 0.0,
+                    lo: f64::INFINITY,
+                    hi: f64::NEG_INFINITY,
+                });
+                e.sum += loss;
+                e.n += 1.0;
+                e.lo = e.lo.min(loss);
+                e.hi = e.hi.max(loss);
             }
         }
     }
     sums.into_iter()
         .map(|(model, axes, by_step)| {
-            let all: Vec<(f64, f64)> = by_step
-                .into_iter()
-                .map(|(s, (sum, n))| (s as f64, sum / n))
-                .collect();
+            let seeds = by_step.values().map(|a| a.n).fold(0.0, f64::max);
+            let all: Vec<(f64, AtStep)> = by_step.into_iter().map(|(s, a)| (s as f64, a)).collect();
             // At most ~200 points per line, each the mean of its window.
             let window = all.len().div_ceil(200).max(1);
-            let points = all
-                .chunks(window)
-                .map(|c| {
-                    let n = c.len() as f64;
-                    (
-                        c.iter().map(|p| p.0).sum::<f64>() / n,
-                        c.iter().map(|p| p.1).sum::<f64>() / n,
-                    )
-                })
+            let mean = |c: &[(f64, AtStep)], f: &dyn Fn(&(f64, AtStep)) -> f64| {
+                c.iter().map(f).sum::<f64>() / c.len() as f64
+            };
+            let windows: Vec<&[(f64, AtStep)]> = all.chunks(window).collect();
+            let points = windows
+                .iter()
+                .map(|c| (mean(c, &|p| p.0), mean(c, &|p| p.1.sum / p.1.n)))
                 .collect();
+            let band = if seeds >= 2.0 {
+                windows
+                    .iter()
+                    .map(|c| {
+                        (
+                            mean(c, &|p| p.0),
+                            mean(c, &|p| p.1.lo),
+                            mean(c, &|p| p.1.hi),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             Curve {
                 model,
                 axes,
                 points,
+                band,
             }
         })
         .collect()
@@ -118,20 +148,21 @@ pub fn charts(table: &Table, curves: &[Curve]) -> Vec<Value> {
     let mut models: Vec<&str> = curves.iter().map(|c| c.model.as_str()).collect();
     models.dedup();
     for model in models {
-        let series: Vec<(String, Vec<(f64, f64)>)> = curves
+        let series: Vec<svg::Series> = curves
             .iter()
             .filter(|c| c.model == model)
             // The chart's title names the model; the legend gives the axes.
             .map(|c| {
                 let label = row_label("", &c.axes, &table.axes).trim().to_owned();
-                (
-                    if label.is_empty() {
+                svg::Series {
+                    label: if label.is_empty() {
                         c.model.clone()
                     } else {
                         label
                     },
-                    c.points.clone(),
-                )
+                    points: c.points.clone(),
+                    band: c.band.clone(),
+                }
             })
             .collect();
         let svg = svg::lines(&format!("training loss: {model}"), "step", &series);

@@ -25,11 +25,16 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A line per series: `(label, [(x, y)])`, e.g. training loss per step.
-pub fn lines(title: &str, x_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
+pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
     let (w, h, left, right, top, bottom) = (700.0, 300.0, 60.0, 210.0, 30.0, 40.0);
-    let points = series.iter().flat_map(|s| s.1.iter());
+    let points = series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .copied()
+            .chain(s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]))
+    });
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points.filter(|p| p.1.is_finite()) {
+    for (x, y) in points.filter(|p| p.1.is_finite()) {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
@@ -52,8 +57,35 @@ pub fn lines(title: &str, x_label: &str, series: &[(String, Vec<(f64, f64)>)]) -
     let sy = |y: f64| top + (1.0 - (y - y0) / (y1 - y0)) * ph;
     let mut svg = header(w, h, title);
     axes(&mut svg, (left, top, pw, ph), &xt, Some(&yt), x_label);
-    for (i, (label, pts)) in series.iter().enumerate() {
+    for (
+        i,
+        Series {
+            label,
+            points: pts,
+            band,
+        },
+    ) in series.iter().enumerate()
+    {
         let color = PALETTE[i % PALETTE.len()];
+        // The seeds' range, lowest to highest at each step, under the mean.
+        let edge: Vec<String> = band
+            .iter()
+            .filter(|b| b.1.is_finite() && b.2.is_finite())
+            .map(|&(x, lo, _)| format!("{:.1},{:.1}", sx(x), sy(lo)))
+            .chain(
+                band.iter()
+                    .rev()
+                    .filter(|b| b.1.is_finite() && b.2.is_finite())
+                    .map(|&(x, _, hi)| format!("{:.1},{:.1}", sx(x), sy(hi))),
+            )
+            .collect();
+        if edge.len() > 2 {
+            let _ = write!(
+                svg,
+                r#"<polygon fill="{color}" fill-opacity="0.18" stroke="none" points="{}"/>"#,
+                edge.join(" ")
+            );
+        }
         let path: Vec<String> = pts
             .iter()
             .filter(|p| p.1.is_finite())
@@ -77,6 +109,15 @@ pub fn lines(title: &str, x_label: &str, series: &[(String, Vec<(f64, f64)>)]) -
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// One line of [`lines`]: its legend label, `(x, y)` points, and where
+/// there are several seeds, their range `(x, lowest, highest)` drawn as a
+/// band.
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// One dot per row with a whisker for its interval: `(label, mean, ci)`.
@@ -253,13 +294,30 @@ mod tests {
         let s = lines(
             "loss <b>",
             "step",
-            &[(
-                "<script>alert(1)</script>".into(),
-                vec![(0.0, 2.0), (1.0, 1.0)],
-            )],
+            &[Series {
+                label: "<script>alert(1)</script>".into(),
+                points: vec![(0.0, 2.0), (1.0, 1.0)],
+                band: Vec::new(),
+            }],
         );
         assert!(!s.contains("<script>") && s.contains("&lt;script&gt;"));
         assert!(s.starts_with("<svg") && s.ends_with("</svg>") && s.contains("<polyline"));
+        assert!(!s.contains("<polygon"));
+        // Two seeds: their range is a band around the mean, inside the axes.
+        let banded = lines(
+            "loss",
+            "step",
+            &[Series {
+                label: "mpo".into(),
+                points: vec![(0.0, 2.0), (1.0, 1.0)],
+                band: vec![(0.0, 1.5, 2.5), (1.0, 0.5, 1.5)],
+            }],
+        );
+        assert_eq!(banded.matches("<polygon").count(), 1);
+        assert!(
+            banded.contains(">0.5<") || banded.contains(">0<"),
+            "the y axis reaches the band"
+        );
         let d = dots(
             "acc",
             &[("a&b".into(), 0.5, Some(0.1)), ("c".into(), 0.3, None)],
