@@ -129,7 +129,8 @@ impl Checker<'_> {
             let Value::Str(name) = &p[label] else {
                 continue;
             };
-            let row: String = others.iter().map(|&j| format!("{}\u{1f}", p[j])).collect();
+            let row: Vec<String> = others.iter().map(|&j| p[j].to_string()).collect();
+            let row = row.join("\u{1f}");
             if let Some((_, seen)) = rows.iter().find(|(n, _)| n == name) {
                 if *seen != row {
                     self.diags.push(

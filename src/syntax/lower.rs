@@ -11,7 +11,7 @@ use super::ast::{
     Arg, BinaryOp, Decl, DeclBody, DeclKind, Expr, ExprKind, Field, Ident, Item, Setting,
     SweepEntry, UnaryOp,
 };
-use super::Rule;
+use super::{literal, Rule};
 use crate::diag::{Diagnostic, FileId, Span};
 
 /// Operator precedence, loosest first: `|>`, `||`, `&&`, comparisons, `..`,
@@ -57,47 +57,50 @@ impl Lower {
             .collect()
     }
 
+    /// `import "path"` with its optional block of overrides.
+    fn import<'i>(&mut self, mut inner: impl Iterator<Item = Pair<'i, Rule>>, span: Span) -> Item {
+        // The import ends at its string or its block (the pair
+        // also holds the space before a block that is not there).
+        let mut span = span;
+        let string = inner.next();
+        let path = string.as_ref().map(|p| self.string(p)).unwrap_or_default();
+        let block = inner.next();
+        if let Some(last) = block.as_ref().or(string.as_ref()) {
+            span = Span::new(self.file, span.start as usize, last.as_span().end());
+        }
+        let sets = block
+            .map(|block| {
+                block
+                    .into_inner()
+                    .map(|setting| {
+                        let mut parts = setting.into_inner();
+                        let name = self.ident(&next(&mut parts));
+                        let mut value = next(&mut parts);
+                        let field = if value.as_rule() == Rule::ident {
+                            let field = self.ident(&value);
+                            value = next(&mut parts);
+                            Some(field)
+                        } else {
+                            None
+                        };
+                        Setting {
+                            name,
+                            field,
+                            value: self.expr(value),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Item::Import { path, span, sets }
+    }
+
     fn item(&mut self, pair: Pair<Rule>) -> Item {
         let span = self.span(&pair);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner().filter(|p| !is_keyword(p.as_rule()));
         match rule {
-            Rule::import => {
-                // The import ends at its string or its block (the pair
-                // also holds the space before a block that is not there).
-                let mut span = span;
-                let string = inner.next();
-                let path = string.as_ref().map(|p| self.string(p)).unwrap_or_default();
-                let block = inner.next();
-                if let Some(last) = block.as_ref().or(string.as_ref()) {
-                    span = Span::new(self.file, span.start as usize, last.as_span().end());
-                }
-                let sets = block
-                    .map(|block| {
-                        block
-                            .into_inner()
-                            .map(|setting| {
-                                let mut parts = setting.into_inner();
-                                let name = self.ident(&next(&mut parts));
-                                let mut value = next(&mut parts);
-                                let field = if value.as_rule() == Rule::ident {
-                                    let field = self.ident(&value);
-                                    value = next(&mut parts);
-                                    Some(field)
-                                } else {
-                                    None
-                                };
-                                Setting {
-                                    name,
-                                    field,
-                                    value: self.expr(value),
-                                }
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Item::Import { path, span, sets }
-            }
+            Rule::import => self.import(inner, span),
             Rule::experiment => {
                 let name = self.ident(&next(&mut inner));
                 let fields = self.fields(next(&mut inner).into_inner());
@@ -311,23 +314,20 @@ impl Lower {
         }
     }
 
+    /// A literal's value, or its error recorded (the literal stands as 0).
+    fn literal(&mut self, parsed: Result<ExprKind, Box<(Diagnostic, ExprKind)>>) -> ExprKind {
+        parsed.unwrap_or_else(|failed| {
+            let (diag, zero) = *failed;
+            self.errors.push(diag);
+            zero
+        })
+    }
+
     fn primary(&mut self, pair: Pair<Rule>) -> Expr {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::number => self.number(pair.as_str(), span),
-            Rule::percent => {
-                let digits = pair.as_str().trim_end_matches('%').replace('_', "");
-                match digits.parse::<f64>() {
-                    Ok(p) if p.is_finite() => ExprKind::Percent(p),
-                    _ => {
-                        self.errors.push(
-                            Diagnostic::error(span, "percentage too large")
-                                .label("not a finite number"),
-                        );
-                        ExprKind::Percent(0.0)
-                    }
-                }
-            }
+            Rule::number => self.literal(literal::number(pair.as_str(), span)),
+            Rule::percent => self.literal(literal::percent(pair.as_str(), span)),
             Rule::string => ExprKind::Str(self.string(&pair)),
             Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
             Rule::ident => ExprKind::Name(self.ident(&pair)),
@@ -337,34 +337,6 @@ impl Lower {
             other => unreachable!("the grammar allows no primary {other:?}"),
         };
         Expr { kind, span }
-    }
-
-    fn number(&mut self, text: &str, span: Span) -> ExprKind {
-        // `_` only separates digits.
-        let text = &text.replace('_', "");
-        let hex = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"));
-        let is_float = hex.is_none() && text.contains(['.', 'e', 'E']);
-        if !is_float {
-            let parsed = match hex {
-                Some(digits) => i64::from_str_radix(digits, 16),
-                None => text.parse::<i64>(),
-            };
-            if let Ok(v) = parsed {
-                return ExprKind::Int(v);
-            }
-            self.errors.push(
-                Diagnostic::error(span, "integer too large").label("does not fit in 64 bits"),
-            );
-            return ExprKind::Int(0);
-        }
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => ExprKind::Float(v),
-            _ => {
-                self.errors
-                    .push(Diagnostic::error(span, "number too large").label("not a finite number"));
-                ExprKind::Float(0.0)
-            }
-        }
     }
 }
 

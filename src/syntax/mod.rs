@@ -6,6 +6,7 @@ pub mod ast;
 mod expected;
 pub mod extend;
 mod limits;
+mod literal;
 mod lower;
 pub mod set;
 

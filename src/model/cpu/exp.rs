@@ -25,6 +25,8 @@ const LOW: f32 = -87.3;
 #[allow(clippy::inline_always)]
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
+    // 355/512, written out exactly: its product with `n` has no rounding.
+    #[allow(clippy::excessive_precision)]
     const LN2_HI: f32 = 0.693_359_375;
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding 1.5·2²³ rounds to a whole number (ties to even) and leaves it
@@ -40,7 +42,8 @@ pub(crate) fn exp(x: f32) -> f32 {
         8.333_452e-3,
         4.166_579_6e-2,
         1.666_666_5e-1,
-        5.000_000_1e-1,
+        // Cephes' 5.0000001201e-1 rounds to 0.5 in f32.
+        0.5,
     ] {
         p = p.mul_add(r, k);
     }

@@ -1,0 +1,121 @@
+//! Tests of the table layout: seeds, intervals, paired changes, `stat`.
+use super::*;
+
+fn m(model: &str, axis: Option<&str>, seed: i64, metric: &str, value: f64) -> Measurement {
+    Measurement {
+        suite: "r".into(),
+        model: model.into(),
+        axes: vec![axis.map(str::to_owned)],
+        seed,
+        metric: metric.into(),
+        value,
+        stage: format!("{model}{seed}"),
+    }
+}
+
+#[test]
+fn seeds_are_averaged_with_t_intervals_and_deltas_against_the_baseline() {
+    let axes = vec!["lr".to_owned()];
+    let rows = vec![
+        m("sft", None, 1, "cot.accuracy", 0.30),
+        m("sft", None, 2, "cot.accuracy", 0.40),
+        m("dpo", Some("1e-5"), 1, "cot.accuracy", 0.50),
+        m("dpo", Some("1e-5"), 2, "cot.accuracy", 0.60),
+        m("dpo", Some("1e-4"), 1, "cot.accuracy", 0.20),
+        m("dpo", Some("1e-4"), 1, "cot.unparsable", 0.5),
+        m("sft", None, 1, "cot.unparsable", 0.1),
+        m("sft", None, 2, "cot.unparsable", 0.3),
+    ];
+    let df = tidy(&axes, &rows).unwrap();
+    assert_eq!(df.height(), 8);
+    let agg = aggregate(&df, &axes).unwrap();
+    let cols = vec![
+        ColumnSpec::new("r", "cot", "accuracy"),
+        ColumnSpec::new("r", "cot", "unparsable"),
+    ];
+    let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95).unwrap();
+    assert_eq!(t.rows.len(), 3);
+    let base = &t.rows[0];
+    assert!(base.baseline && base.axes == ["–"]);
+    let c = &base.cells[0];
+    assert!((c.mean.unwrap() - 0.35).abs() < 1e-12);
+    // std of {0.3, 0.4} is 0.0707; t(1) = 12.706; / sqrt 2.
+    assert!((c.ci.unwrap() - 12.706 * 0.070_710_678 / 2f64.sqrt()).abs() < 1e-4);
+    assert_eq!(c.text, "35.0 ± 63.5");
+    let dpo = &t.rows[1];
+    assert_eq!(dpo.axes, ["1e-5"]);
+    assert!((dpo.cells[0].delta.unwrap() - 0.2).abs() < 1e-12);
+    // Both seeds gain exactly 20 points: a paired interval of zero.
+    assert_eq!(dpo.cells[0].delta_text, "+20.0 ± 0.0");
+    assert!(dpo.cells[0].significant);
+    assert!(dpo.cells[0].best && !base.cells[0].best);
+    // One seed: no interval; a missing cell is a dash.
+    let one = &t.rows[2];
+    assert_eq!(one.cells[0].text, "20.0");
+    assert_eq!(one.cells[0].n, 1);
+    // Unparsable: lower is better, so the baseline's 20% wins over 50%.
+    assert!(base.cells[1].best && !one.cells[1].best);
+    assert_eq!(dpo.cells[1].text, "–");
+}
+
+#[test]
+fn changes_are_paired_by_seed_with_their_own_interval() {
+    // Seed 1 is hard for both runs, seed 2 easy: the means' intervals
+    // are wide, the per-seed changes (+0.05, +0.07, +0.06) agree.
+    let axes = vec!["lr".to_owned()];
+    let rows = vec![
+        m("sft", None, 1, "cot.accuracy", 0.10),
+        m("sft", None, 2, "cot.accuracy", 0.50),
+        m("sft", None, 3, "cot.accuracy", 0.30),
+        m("dpo", Some("1"), 1, "cot.accuracy", 0.15),
+        m("dpo", Some("1"), 2, "cot.accuracy", 0.57),
+        m("dpo", Some("1"), 3, "cot.accuracy", 0.36),
+        // Only seed 3 shared: a change, no interval.
+        m("dpo", Some("2"), 3, "cot.accuracy", 0.20),
+        m("dpo", Some("2"), 4, "cot.accuracy", 0.90),
+    ];
+    let df = tidy(&axes, &rows).unwrap();
+    let agg = aggregate(&df, &axes).unwrap();
+    let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+    let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95).unwrap();
+    let c = &t.rows[1].cells[0];
+    // By hand: mean 0.06, sd 0.01, t(2) = 4.303, / sqrt 3.
+    let half = 4.303 * 0.01 / 3f64.sqrt();
+    assert!((c.delta.unwrap() - 0.06).abs() < 1e-12);
+    assert!((c.delta_ci.unwrap() - half).abs() < 1e-5);
+    assert!(c.significant);
+    assert_eq!(c.delta_text, "+6.0 ± 2.5");
+    // The unpaired intervals of the two means overlap widely.
+    assert!(c.ci.unwrap() > 0.4 && t.rows[0].cells[0].ci.unwrap() > 0.4);
+    let one = &t.rows[2].cells[0];
+    assert!((one.delta.unwrap() - (0.20 - 0.30)).abs() < 1e-12);
+    assert_eq!((one.delta_ci, one.significant), (None, false));
+    assert_eq!(one.delta_text, "-10.0");
+}
+
+#[test]
+fn the_stat_setting_chooses_the_spread_and_keeps_the_marker_on_the_interval() {
+    let axes = vec!["lr".to_owned()];
+    let rows = vec![
+        m("sft", None, 1, "cot.accuracy", 0.10),
+        m("sft", None, 2, "cot.accuracy", 0.50),
+        m("sft", None, 3, "cot.accuracy", 0.30),
+        m("dpo", Some("1"), 1, "cot.accuracy", 0.15),
+        m("dpo", Some("1"), 2, "cot.accuracy", 0.57),
+        m("dpo", Some("1"), 3, "cot.accuracy", 0.36),
+    ];
+    let df = tidy(&axes, &rows).unwrap();
+    let agg = aggregate(&df, &axes).unwrap();
+    let text = |stat| {
+        let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+        let t = layout(&agg, &df, &axes, cols, Some("sft"), stat).unwrap();
+        let (b, c) = (&t.rows[0].cells[0], &t.rows[1].cells[0]);
+        assert!(c.significant, "{stat:?}");
+        (b.text.clone(), c.delta_text.clone())
+    };
+    // sft: mean 0.30, sd 0.20 over 3 seeds; changes +0.05, +0.07, +0.06: sd 0.01.
+    assert_eq!(text(Stat::Std), ("30.0 ± 20.0".into(), "+6.0 ± 1.0".into()));
+    assert_eq!(text(Stat::Sem), ("30.0 ± 11.5".into(), "+6.0 ± 0.6".into()));
+    assert_eq!(text(Stat::None), ("30.0".into(), "+6.0".into()));
+    assert_eq!(text(Stat::Ci95).1, "+6.0 ± 2.5");
+}
