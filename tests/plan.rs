@@ -12,18 +12,24 @@ fn root() -> PathBuf {
 }
 
 fn plan_json(file: &Path, sets: &[&str]) -> Value {
+    plan_json_with(file, sets, &[]).0
+}
+
+/// The plan as JSON with `--set` and `--only` arguments, and what it said
+/// on stderr.
+fn plan_json_with(file: &Path, sets: &[&str], only: &[&str]) -> (Value, String) {
     let mut cmd = Command::cargo_bin("mpx").unwrap();
     cmd.arg("plan").arg(file).arg("--json");
     for set in sets {
         cmd.args(["--set", set]);
     }
+    for pattern in only {
+        cmd.args(["--only", pattern]);
+    }
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
 }
 
 fn stages(plan: &Value) -> &Vec<Value> {
@@ -54,6 +60,13 @@ fn names_of(plan: &Value, hashes: &BTreeSet<String>) -> BTreeSet<String> {
     nodes(plan)
         .filter(|s| hashes.contains(s["hash"].as_str().unwrap()))
         .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn stage_names(plan: &Value) -> BTreeSet<String> {
+    stages(plan)
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
         .collect()
 }
 
@@ -196,38 +209,16 @@ fn variant_names_change_no_hash() {
     };
     assert_eq!(stage_hashes(&named), stage_hashes(&renamed));
     assert_eq!(stage_hashes(&named), stage_hashes(&unnamed));
-    let names = |plan: &Value| -> BTreeSet<String> {
-        stages(plan)
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert!(names(&renamed).contains("mpo[c,seed=1]"));
-    assert!(names(&unnamed).contains("mpo[w_p=0.8,w_q=0.2,w_g=1,seed=1]"));
+    assert!(stage_names(&renamed).contains("mpo[c,seed=1]"));
+    assert!(stage_names(&unnamed).contains("mpo[w_p=0.8,w_q=0.2,w_g=1,seed=1]"));
 }
 
 #[test]
 fn only_keeps_the_selected_stages_and_what_they_read() {
     let only = |patterns: &[&str]| -> Value {
-        let mut cmd = Command::cargo_bin("mpx").unwrap();
-        cmd.arg("plan").arg(ablate()).arg("--json");
-        for p in patterns {
-            cmd.args(["--only", p]);
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(String::from_utf8_lossy(&out.stderr).contains("report `ablation` is left out"));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let names = |plan: &Value| -> BTreeSet<String> {
-        stages(plan)
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_owned())
-            .collect()
+        let (plan, stderr) = plan_json_with(&ablate(), &[], patterns);
+        assert!(stderr.contains("report `ablation` is left out"), "{stderr}");
+        plan
     };
     let mpo = only(&["MPO"]);
     let mut expected: BTreeSet<String> = ["arith".to_owned()].into();
@@ -240,15 +231,15 @@ fn only_keeps_the_selected_stages_and_what_they_read() {
             });
         }
     }
-    assert_eq!(names(&mpo), expected);
+    assert_eq!(stage_names(&mpo), expected);
     assert!(mpo["reports"].as_array().unwrap().is_empty());
     // The same stages by axis value, and by a wildcard over names.
-    assert_eq!(names(&only(&["w_p=0.8"])), expected);
-    assert_eq!(names(&only(&["reasoning(mpo)[MPO*"])), expected);
+    assert_eq!(stage_names(&only(&["w_p=0.8"])), expected);
+    assert_eq!(stage_names(&only(&["reasoning(mpo)[MPO*"])), expected);
     // Inputs always come along, in plan order.
     let one = only(&["mpo[DPO,seed=2]"]);
     assert_eq!(
-        names(&one),
+        stage_names(&one),
         [
             "arith",
             "sft[seed=2]",

@@ -234,21 +234,21 @@ fn preference_files_pair_metrics_and_dropout_pairs_run_end_to_end() {
     assert!(r.ok, "{}", r.stderr);
     assert_eq!(stages_run(&r), 14, "{}", r.stderr);
     let all = metrics(p.path());
-    let warmup = &all
+    let sft_eval = &all
         .iter()
-        .find(|m| m.0 == "heldout(warmup)[seed=1]")
+        .find(|m| m.0 == "heldout(sft)[seed=1]")
         .unwrap()
         .1;
-    assert_eq!(warmup["pref.n"], 8, "8 held-out pairs");
-    let acc = warmup["pref.accuracy"].as_f64().unwrap();
+    assert_eq!(sft_eval["pref.n"], 8, "8 held-out pairs");
+    let acc = sft_eval["pref.accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc) && (acc * 8.0).fract() == 0.0);
-    let nll = warmup["nll.nll"].as_f64().unwrap();
-    assert!(nll > 0.0 && (warmup["nll.perplexity"].as_f64().unwrap() - nll.exp()).abs() < 1e-9);
+    let nll = sft_eval["nll.nll"].as_f64().unwrap();
+    assert!(nll > 0.0 && (sft_eval["nll.perplexity"].as_f64().unwrap() - nll.exp()).abs() < 1e-9);
     let data = &all.iter().find(|m| m.0 == "prefs").unwrap().1;
     assert_eq!(data["test"], 8);
     let md = std::fs::read_to_string(p.path().join("reports/prefs_file/precedence.md")).unwrap();
     assert!(
-        md.contains("| warmup (baseline) |") && md.contains("pref margin"),
+        md.contains("| sft (baseline) |") && md.contains("pref margin"),
         "{md}"
     );
     assert!(p

@@ -58,22 +58,28 @@ fn seeds_are_averaged_with_t_intervals_and_deltas_against_the_baseline() {
     assert_eq!(dpo.cells[1].text, "–");
 }
 
-#[test]
-fn changes_are_paired_by_seed_with_their_own_interval() {
-    // Seed 1 is hard for both runs, seed 2 easy: the means' intervals
-    // are wide, the per-seed changes (+0.05, +0.07, +0.06) agree.
-    let axes = vec!["lr".to_owned()];
-    let rows = vec![
+/// Three seeds of a baseline and one run: seed 1 hard for both, seed 2
+/// easy; the run gains +0.05, +0.07 and +0.06.
+fn hard_and_easy_seeds() -> Vec<Measurement> {
+    vec![
         m("sft", None, 1, "cot.accuracy", 0.10),
         m("sft", None, 2, "cot.accuracy", 0.50),
         m("sft", None, 3, "cot.accuracy", 0.30),
         m("dpo", Some("1"), 1, "cot.accuracy", 0.15),
         m("dpo", Some("1"), 2, "cot.accuracy", 0.57),
         m("dpo", Some("1"), 3, "cot.accuracy", 0.36),
-        // Only seed 3 shared: a change, no interval.
-        m("dpo", Some("2"), 3, "cot.accuracy", 0.20),
-        m("dpo", Some("2"), 4, "cot.accuracy", 0.90),
-    ];
+    ]
+}
+
+#[test]
+fn changes_are_paired_by_seed_with_their_own_interval() {
+    // Seed 1 is hard for both runs, seed 2 easy: the means' intervals
+    // are wide, the per-seed changes (+0.05, +0.07, +0.06) agree.
+    let axes = vec!["lr".to_owned()];
+    let mut rows = hard_and_easy_seeds();
+    // Only seed 3 shared: a change, no interval.
+    rows.push(m("dpo", Some("2"), 3, "cot.accuracy", 0.20));
+    rows.push(m("dpo", Some("2"), 4, "cot.accuracy", 0.90));
     let df = tidy(&axes, &rows).unwrap();
     let agg = aggregate(&df, &axes).unwrap();
     let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
@@ -96,14 +102,7 @@ fn changes_are_paired_by_seed_with_their_own_interval() {
 #[test]
 fn the_stat_setting_chooses_the_spread_and_keeps_the_marker_on_the_interval() {
     let axes = vec!["lr".to_owned()];
-    let rows = vec![
-        m("sft", None, 1, "cot.accuracy", 0.10),
-        m("sft", None, 2, "cot.accuracy", 0.50),
-        m("sft", None, 3, "cot.accuracy", 0.30),
-        m("dpo", Some("1"), 1, "cot.accuracy", 0.15),
-        m("dpo", Some("1"), 2, "cot.accuracy", 0.57),
-        m("dpo", Some("1"), 3, "cot.accuracy", 0.36),
-    ];
+    let rows = hard_and_easy_seeds();
     let df = tidy(&axes, &rows).unwrap();
     let agg = aggregate(&df, &axes).unwrap();
     let text = |stat| {
