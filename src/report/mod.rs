@@ -7,11 +7,11 @@
 //! `reports/<experiment>/`, each written whole or not at all.
 
 mod charts;
+mod gather;
 mod stats;
 pub mod svg;
 pub mod table;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use minijinja::{context, AutoEscape, Environment, Value};
@@ -20,9 +20,9 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::check::ReportSpec;
-use crate::plan::{Plan, StageKind};
+use crate::plan::Plan;
 use crate::store::Store;
-use table::{ColumnSpec, Measurement, Table};
+use table::{ColumnSpec, Table};
 
 /// The built-in templates, by format.
 /// The results table, which the Markdown report includes as `table.md`
@@ -118,7 +118,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 /// Gathers, aggregates and renders one report.
 pub fn render(input: &Input) -> Result<Rendered, ReportError> {
     let spec = input.spec;
-    let (rows, missing) = measurements(input.plan, input.store, spec);
+    let (rows, missing) = gather::measurements(input.plan, input.store, spec);
     let mut tidy = table::tidy(&spec.rows, &rows)?;
     let agg = table::aggregate(&tidy, &spec.rows)?;
     let columns: Vec<ColumnSpec> = spec
@@ -326,62 +326,6 @@ pub fn show(v: &Json) -> String {
         Json::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// The model declaration an eval (or train) stage's `model` refers to.
-fn model_decl<'p>(plan: &'p Plan, params: &'p Json) -> Option<&'p str> {
-    let model = params.get("model")?;
-    if let Some(decl) = model.get("decl").and_then(Json::as_str) {
-        return Some(decl);
-    }
-    let hash = model.get("stage")?.as_str()?;
-    plan.stage(hash).map(|s| s.decl.as_str())
-}
-
-/// Every published eval stage of the report's suites, one measurement per
-/// metric, and how many such stages are not published.
-fn measurements(plan: &Plan, store: &Store, spec: &ReportSpec) -> (Vec<Measurement>, usize) {
-    let suites: Vec<&str> = spec.columns.iter().map(|c| c.suite.as_str()).collect();
-    let mut out = Vec::new();
-    let mut missing = 0;
-    for stage in plan.of_kind(StageKind::Eval) {
-        if !suites.contains(&stage.decl.as_str()) {
-            continue;
-        }
-        let path = store.stage_dir(&stage.hash).join("metrics.json");
-        let Some(metrics) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<BTreeMap<String, Json>>(&t).ok())
-        else {
-            missing += 1;
-            continue;
-        };
-        let model = model_decl(plan, &stage.params).unwrap_or("?").to_owned();
-        let axes: Vec<Option<String>> = spec
-            .rows
-            .iter()
-            .map(|a| stage.point.get(a).map(show))
-            .collect();
-        let seed = stage.point.get("seed").and_then(Json::as_i64).unwrap_or(0);
-        for (metric, value) in metrics {
-            let Some(value) = value.as_f64() else {
-                continue;
-            };
-            if metric == "seconds" || metric.ends_with(".n") {
-                continue;
-            }
-            out.push(Measurement {
-                suite: stage.decl.clone(),
-                model: model.clone(),
-                axes: axes.clone(),
-                seed,
-                metric,
-                value,
-                stage: stage.hash.clone(),
-            });
-        }
-    }
-    (out, missing)
 }
 
 #[cfg(test)]

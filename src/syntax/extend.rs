@@ -15,12 +15,6 @@ pub fn resolve(ast: &Ast) -> (Ast, Vec<Diagnostic>) {
     let decls: Vec<usize> = (0..items.len())
         .filter(|&i| matches!(items[i], Item::Decl(_)))
         .collect();
-    let decl = |items: &[Item], i: usize| -> Decl {
-        match &items[i] {
-            Item::Decl(d) => d.clone(),
-            _ => unreachable!("only declarations are listed"),
-        }
-    };
     // Resolved fields per item; `None` while unresolved.
     let mut done: Vec<Option<Vec<Field>>> = vec![None; items.len()];
     for &start in &decls {
@@ -75,16 +69,10 @@ fn chain_of(
     start: usize,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<usize> {
-    let decl = |items: &[Item], i: usize| -> Decl {
-        match &items[i] {
-            Item::Decl(d) => d.clone(),
-            _ => unreachable!("only declarations are listed"),
-        }
-    };
     let mut chain = vec![start];
     // Walk up to a declaration that extends nothing (or is resolved).
     loop {
-        let d = decl(&items, *chain.last().expect("not empty"));
+        let d = decl(items, *chain.last().expect("not empty"));
         let Some(base) = d.extends.clone() else { break };
         if done[*chain.last().expect("not empty")].is_some() {
             break;
@@ -112,7 +100,7 @@ fn chain_of(
             diags.push(diag);
             break;
         };
-        let b = decl(&items, j);
+        let b = decl(items, j);
         if b.kind != d.kind || !matches!(b.body, DeclBody::Block(_)) {
             diags.push(
                 Diagnostic::error(
@@ -139,7 +127,7 @@ fn chain_of(
             let cycle: Vec<String> = chain[at..]
                 .iter()
                 .chain([&j])
-                .map(|&c| format!("`{}`", decl(&items, c).name.name))
+                .map(|&c| format!("`{}`", decl(items, c).name.name))
                 .collect();
             diags.push(
                 Diagnostic::error(
@@ -157,4 +145,12 @@ fn chain_of(
         chain.push(j);
     }
     chain
+}
+
+/// The declaration at `i` (only declarations are listed for resolving).
+fn decl(items: &[Item], i: usize) -> &Decl {
+    match &items[i] {
+        Item::Decl(d) => d,
+        _ => unreachable!("only declarations are listed"),
+    }
 }

@@ -1,4 +1,5 @@
-//! Number and percentage literals: their values, or why they have none.
+//! Literals: numbers, percentages and string escapes, their values, or
+//! why they have none.
 
 use super::ast::ExprKind;
 use crate::diag::{Diagnostic, Span};
@@ -40,5 +41,45 @@ pub fn percent(text: &str, span: Span) -> Result<ExprKind, Box<(Diagnostic, Expr
             Diagnostic::error(span, "percentage too large").label("not a finite number"),
             ExprKind::Percent(0.0),
         ))),
+    }
+}
+
+/// Resolves the escapes strings admit (`\"`, `\\`, `\n`, `\t`); also
+/// the byte offset of the first other escape (an error: `"C:\data"` must
+/// not quietly read `C:data`).
+pub fn unescape(body: &str) -> (String, Option<usize>) {
+    let mut out = String::with_capacity(body.len());
+    let mut bad = None;
+    let mut chars = body.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some((_, 'n')) => out.push('\n'),
+            Some((_, 't')) => out.push('\t'),
+            Some((_, c @ ('"' | '\\'))) => out.push(c),
+            Some((_, other)) => {
+                bad.get_or_insert(at);
+                out.push(other);
+            }
+            None => {}
+        }
+    }
+    (out, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape;
+
+    #[test]
+    fn unescapes_the_admitted_escapes() {
+        assert_eq!(
+            unescape(r#"a\"b\\c\nd\te"#),
+            ("a\"b\\c\nd\te".to_owned(), None)
+        );
+        assert_eq!(unescape(r"C:\data\x").1, Some(2));
     }
 }

@@ -226,7 +226,7 @@ impl Lower {
     fn string(&mut self, pair: &Pair<Rule>) -> String {
         let inner = pair.clone().into_inner().next();
         let body = inner.as_ref().map_or("", Pair::as_str);
-        let (text, bad) = unescape(body);
+        let (text, bad) = literal::unescape(body);
         if let (Some(at), Some(inner)) = (bad, inner) {
             let start = inner.as_span().start() + at;
             let escape: String = body[at..].chars().take(2).collect();
@@ -382,45 +382,5 @@ fn binary_op(rule: Rule) -> BinaryOp {
         Rule::mul => BinaryOp::Mul,
         Rule::div => BinaryOp::Div,
         other => unreachable!("the grammar allows no infix operator {other:?}"),
-    }
-}
-
-/// Resolves the escapes strings admit (`\"`, `\\`, `\n`, `\t`); also
-/// the byte offset of the first other escape (an error: `"C:\data"` must
-/// not quietly read `C:data`).
-fn unescape(body: &str) -> (String, Option<usize>) {
-    let mut out = String::with_capacity(body.len());
-    let mut bad = None;
-    let mut chars = body.char_indices();
-    while let Some((at, c)) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some((_, 'n')) => out.push('\n'),
-            Some((_, 't')) => out.push('\t'),
-            Some((_, c @ ('"' | '\\'))) => out.push(c),
-            Some((_, other)) => {
-                bad.get_or_insert(at);
-                out.push(other);
-            }
-            None => {}
-        }
-    }
-    (out, bad)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unescape;
-
-    #[test]
-    fn unescapes_the_admitted_escapes() {
-        assert_eq!(
-            unescape(r#"a\"b\\c\nd\te"#),
-            ("a\"b\\c\nd\te".to_owned(), None)
-        );
-        assert_eq!(unescape(r"C:\data\x").1, Some(2));
     }
 }
