@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::vision::VisionConfig;
 use super::{ByteTokenizer, ShapeError};
 
 /// Llama, Mistral and Qwen2 differ only in these fields.
@@ -20,6 +21,10 @@ pub struct Config {
     pub qkv_bias: bool,
     /// `lm_head` shares `embed_tokens`.
     pub tie_embeddings: bool,
+    /// A vision tower and projector in front of the decoder (InternVL);
+    /// absent from the serialised form of text models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<VisionConfig>,
 }
 
 impl Config {
@@ -64,6 +69,9 @@ impl Config {
                 vec![h, self.intermediate],
             ));
         }
+        if let Some(v) = &self.vision {
+            out.extend(v.param_shapes(h));
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -107,6 +115,22 @@ impl Config {
         if self.head_dim() % 2 != 0 {
             return Err(ShapeError::OddHead(self.head_dim()));
         }
+        if let Some(v) = &self.vision {
+            v.validate()?;
+            for (name, id) in [
+                ("image_token_id", v.image_token),
+                ("image start token", v.image_start),
+                ("image end token", v.image_end),
+            ] {
+                if id as usize >= self.vocab {
+                    return Err(ShapeError::OutOfRange {
+                        name,
+                        value: id as usize,
+                        max: self.vocab - 1,
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -132,6 +156,7 @@ impl Config {
             norm_eps: 1e-5,
             qkv_bias: false,
             tie_embeddings: false,
+            vision: None,
         }
     }
 
@@ -149,6 +174,7 @@ impl Config {
             norm_eps: 1e-5,
             qkv_bias: false,
             tie_embeddings: true,
+            vision: None,
         }
     }
 }

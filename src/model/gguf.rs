@@ -184,6 +184,7 @@ fn config(meta: &Meta) -> Result<Config, ModelError> {
         norm_eps: positive("attention.layer_norm_rms_epsilon", None)?,
         qkv_bias: meta.0.tensor_infos.contains_key("blk.0.attn_q.bias"),
         tie_embeddings: !meta.0.tensor_infos.contains_key("output.weight"),
+        vision: None,
     };
     config.validate()?;
     Ok(config)

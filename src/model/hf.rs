@@ -11,6 +11,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value as Json};
 
+use super::vision::hf as vision;
 use super::{Checkpoint, Config, ModelError, Params, Prompting, Specials, Tokenizer};
 
 /// Where mpx keeps what transformers has no field for: how prompts are put
@@ -20,7 +21,22 @@ const MPX_FILE: &str = "mpx.json";
 /// Reads a model folder; weights are converted to `dtype`.
 pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
     let config_path = dir.join("config.json");
-    let config = config_from_hf(&read_json(&config_path)?).map_err(|e| e.at(&config_path))?;
+    let json = read_json(&config_path)?;
+    // A vision-language model wraps a text model's config.
+    let internvl = json.get("model_type").and_then(Json::as_str) == Some("internvl");
+    let text = if internvl {
+        json.get("text_config")
+            .ok_or_else(|| ModelError::Missing("text_config".into()).at(&config_path))?
+    } else {
+        &json
+    };
+    let mut config = config_from_hf(text).map_err(|e| e.at(&config_path))?;
+    if let (true, Some(tie)) = (
+        internvl,
+        json.get("tie_word_embeddings").and_then(Json::as_bool),
+    ) {
+        config.tie_embeddings = tie;
+    }
     let mut tensors = BTreeMap::new();
     for file in weight_files(dir)? {
         let path = dir.join(&file);
@@ -28,6 +44,11 @@ pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, Mod
             .map_err(|e| ModelError::from(e).at(&path))?;
         for (name, t) in loaded {
             let t = t.to_dtype(dtype)?;
+            let name = if internvl {
+                vision::name_in(&name)
+            } else {
+                name
+            };
             tensors.insert(name, t);
         }
     }
@@ -37,6 +58,13 @@ pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, Mod
         tensors.remove("lm_head.weight");
     }
     let tokenizer = tokenizer(dir)?;
+    if internvl {
+        let v = vision::config_from_hf(&json, dir, &tokenizer).map_err(|e| e.at(&config_path))?;
+        config.vision = Some(v);
+        config
+            .validate()
+            .map_err(|e| ModelError::from(e).at(&config_path))?;
+    }
     let prompting = match std::fs::read_to_string(dir.join(MPX_FILE)) {
         Ok(text) => Some(
             serde_json::from_str::<Prompting>(&text)
@@ -175,6 +203,7 @@ pub fn config_from_hf(json: &Json) -> Result<Config, ModelError> {
         )?,
         qkv_bias: model_type == "qwen2",
         tie_embeddings: flag("tie_word_embeddings"),
+        vision: None,
     };
     config.validate()?;
     Ok(config)
@@ -277,13 +306,24 @@ pub fn save(
         let text = serde_json::to_string_pretty(json).unwrap_or_default();
         std::fs::write(dir.join(name), text + "\n").map_err(io)
     };
+    let name = |k: String| match config.vision {
+        Some(_) => vision::name_out(&k),
+        None => k,
+    };
     let tensors: std::collections::HashMap<String, Tensor> = params
         .tensors()
         .into_iter()
-        .map(|(k, t)| t.to_dtype(DType::F32).map(|t| (k, t)))
+        .map(|(k, t)| t.to_dtype(DType::F32).map(|t| (name(k), t)))
         .collect::<candle_core::Result<_>>()?;
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
-    write("config.json", &config_to_hf(config, tokenizer))?;
+    match &config.vision {
+        Some(v) => {
+            let text = config_to_hf(config, tokenizer);
+            write("config.json", &vision::config_to_hf(config, v, text))?;
+            write(vision::PREPROCESSOR_FILE, &vision::preprocessor_to_hf(v))?;
+        }
+        None => write("config.json", &config_to_hf(config, tokenizer))?,
+    }
     write(
         "generation_config.json",
         &json!({"bos_token_id": tokenizer.bos(), "eos_token_id": tokenizer.eos(),

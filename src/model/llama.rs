@@ -9,6 +9,7 @@
 use candle_core::{DType, Device, Result, Tensor, D};
 
 use super::ops::linear;
+use super::vision::Vision;
 use super::{Config, Params};
 
 /// One decoder layer's weights (clones share storage with the [`Params`], so
@@ -42,6 +43,8 @@ pub struct Llama {
     sin: Tensor,
     /// Built without a gradient graph ([`Llama::frozen`]).
     frozen: bool,
+    /// The vision tower and projector of a vision-language model.
+    vision: Option<Vision>,
 }
 
 /// Keys and values of the positions seen so far, per layer.
@@ -126,7 +129,13 @@ impl Llama {
             })
             .collect::<Result<_>>()?;
         let (cos, sin) = rope_tables(&config, embed.dtype(), embed.device())?;
+        let vision = config
+            .vision
+            .as_ref()
+            .map(|v| Vision::build(v, &get))
+            .transpose()?;
         Ok(Self {
+            vision,
             norm: get("model.norm.weight")?,
             frozen,
             embed,
@@ -165,9 +174,67 @@ impl Llama {
     /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]` (u32). With
     /// a cache, `ids` continue the cached positions and the cache grows.
     pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        self.forward_with(ids, None, cache)
+    }
+
+    /// [`Llama::forward`] with images: `images: [k, 3, size, size]` fill the
+    /// image placeholders of `ids`, in row-major order, each image
+    /// `tokens_per_image` of them.
+    pub fn forward_with(
+        &self,
+        ids: &Tensor,
+        images: Option<&Tensor>,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        self.forward_rows(ids, cache)?
+        self.forward_rows(ids, images, cache)?
             .reshape((b, t, self.config.vocab))
+    }
+
+    /// Whether the model has a vision tower.
+    pub fn has_vision(&self) -> bool {
+        self.vision.is_some()
+    }
+
+    /// Input embeddings `[batch · seq, hidden]`: the token embeddings, with
+    /// each image placeholder replaced by the next image feature
+    /// (transformers' `masked_scatter`). Without images, placeholders keep
+    /// their token embedding.
+    fn embed_rows(&self, ids: &Tensor, images: Option<&Tensor>) -> Result<Tensor> {
+        let flat = ids.flatten_all()?;
+        let x = self.embed.index_select(&flat, 0)?;
+        let (Some(vision), Some(images)) = (&self.vision, images) else {
+            return Ok(x);
+        };
+        let features = vision.features(images)?.to_dtype(x.dtype())?;
+        let token = self.config.vision.as_ref().map_or(0, |v| v.image_token);
+        let ids = flat.to_vec1::<u32>()?;
+        let mut pick = Vec::with_capacity(ids.len());
+        let mut keep = Vec::with_capacity(ids.len());
+        let mut slot = 0u32;
+        for &id in &ids {
+            if id == token {
+                slot += 1;
+                pick.push(slot);
+                keep.push(0f32);
+            } else {
+                pick.push(0);
+                keep.push(1f32);
+            }
+        }
+        if slot as usize != features.dim(0)? {
+            candle_core::bail!(
+                "{slot} image placeholders for {} image features",
+                features.dim(0)?
+            );
+        }
+        // Row 0 of the table is zero: text positions pick it.
+        let zero = Tensor::zeros((1, features.dim(1)?), x.dtype(), x.device())?;
+        let table = Tensor::cat(&[&zero, &features], 0)?;
+        let n = ids.len();
+        let spliced = table.index_select(&Tensor::from_vec(pick, n, x.device())?, 0)?;
+        let keep = Tensor::from_vec(keep, (n, 1), x.device())?.to_dtype(x.dtype())?;
+        x.broadcast_mul(&keep)? + spliced
     }
 
     /// Logits `[batch · seq, vocab]`: the residual stream stays 2-D, so no
@@ -175,6 +242,7 @@ impl Llama {
     pub(crate) fn forward_rows(
         &self,
         ids: &Tensor,
+        images: Option<&Tensor>,
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
@@ -187,7 +255,7 @@ impl Llama {
             );
         }
         let eps = self.config.norm_eps;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?;
+        let mut x = self.embed_rows(ids, images)?;
         let mask = causal_mask(t, start, x.dtype(), x.device())?;
         for (i, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.input_norm, eps)?;
@@ -252,7 +320,7 @@ impl Llama {
 /// `RMSNorm` from differentiable ops; half-precision inputs are normalised in
 /// f32 (as transformers does), and ε stays an f64 (candle's `rms_norm_slow`
 /// rounds it to f32, a visible difference in float64 comparisons).
-fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();
     let xf = match dtype {
         DType::F16 | DType::BF16 => x.to_dtype(DType::F32)?,

@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
+use super::vision::Pixels;
 use super::Llama;
 
 /// Right-padded token ids with next-token targets and a mask that is 1 where
@@ -19,6 +20,9 @@ pub struct Batch {
     pub lens: Vec<usize>,
     /// Input positions that hold a real token (not padding).
     real: usize,
+    /// `[k, 3, size, size]`: the images of the rows that have one, in row
+    /// order, for their image placeholders.
+    pub images: Option<Tensor>,
 }
 
 impl Batch {
@@ -58,7 +62,19 @@ impl Batch {
             mask: Tensor::from_vec(mask, (n, len), device)?.to_dtype(dtype)?,
             lens,
             real,
+            images: None,
         })
+    }
+
+    /// Attaches each row's image (`images[i]` for row `i`, if any).
+    pub fn with_images(mut self, images: &[Option<&Pixels>]) -> Result<Self> {
+        let present: Vec<&Pixels> = images.iter().flatten().copied().collect();
+        self.images = if present.is_empty() {
+            None
+        } else {
+            Some(Pixels::stack(&present, self.ids.device())?)
+        };
+        Ok(self)
     }
 
     pub fn rows(&self) -> usize {
@@ -84,7 +100,7 @@ pub struct SeqLogps {
 /// log-sum-exp uses a detached max (a constant shift) and never builds the
 /// full log-softmax tensor.
 pub fn completion_logps(model: &Llama, batch: &Batch) -> Result<SeqLogps> {
-    let logits = model.forward_rows(&batch.ids, None)?;
+    let logits = model.forward_rows(&batch.ids, batch.images.as_ref(), None)?;
     logps_from_logits(&logits, batch)
 }
 

@@ -22,6 +22,7 @@ mod logprobs;
 mod ops;
 mod params;
 mod tokenizer;
+pub mod vision;
 
 pub use chat::{ChatTemplate, Message};
 pub use checkpoint::Checkpoint;

@@ -26,7 +26,10 @@ impl Params {
         let mut vars = BTreeMap::new();
         for (name, shape) in config.param_shapes() {
             let n: usize = shape.iter().product();
-            let values: Vec<f64> = if name.ends_with("norm.weight") {
+            let fixed = config.vision.as_ref().and_then(|v| v.init_value(&name));
+            let values: Vec<f64> = if let Some(value) = fixed {
+                vec![value; n]
+            } else if name.ends_with("norm.weight") {
                 vec![1.0; n]
             } else if name.ends_with(".bias") {
                 vec![0.0; n]

@@ -267,6 +267,17 @@ impl Tokenizer {
             Kind::Hf(t) => t.id_to_token(id),
         }
     }
+
+    /// The id of a token of the vocabulary (a special token's name).
+    pub fn token_id(&self, name: &str) -> Option<u32> {
+        match &self.kind {
+            Kind::Bytes => ByteTokenizer::NAMES
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map(|(i, _)| *i),
+            Kind::Hf(t) => t.token_to_id(name),
+        }
+    }
 }
 
 #[cfg(test)]

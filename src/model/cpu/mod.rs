@@ -52,12 +52,14 @@ impl Rope {
     }
 }
 
-/// Whether `model` can run on this engine: f32 weights on the CPU. (The
+/// Whether `model` can run on this engine: a text model with f32 weights
+/// on the CPU. (The
 /// `MPX_ENGINE=candle` environment variable sends everything through the
 /// candle graph instead, to compare the two.)
 pub fn supported(model: &Llama) -> bool {
     model.device().is_cpu()
         && model.dtype() == DType::F32
+        && !model.has_vision()
         && std::env::var("MPX_ENGINE").map_or(true, |v| v != "candle")
 }
 

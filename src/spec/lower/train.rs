@@ -170,6 +170,7 @@ pub fn tiny(c: &Call) -> Result<Config, LowerError> {
         norm_eps: c.num("norm_eps")?,
         qkv_bias: c.flag("qkv_bias")?,
         tie_embeddings: c.flag("tie_embeddings")?,
+        vision: None,
     };
     config.validate()?;
     Ok(config)
