@@ -76,6 +76,7 @@ fn examples(shape: &Shape, rng: &mut Rng) -> Vec<Example> {
             rejected: ids(shape.tokens - half),
             ref_chosen: -300.0,
             ref_rejected: -310.0,
+            images: Vec::new(),
         })
         .collect()
 }

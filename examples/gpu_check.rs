@@ -194,6 +194,7 @@ fn examples(config: &Config, reference: &Llama, n: usize, rng: &mut Rng) -> Resu
             rejected,
             ref_chosen: f64::from(refs[0]),
             ref_rejected: f64::from(refs[1]),
+            images: Vec::new(),
         });
     }
     Ok(out)
@@ -296,6 +297,7 @@ fn bench_step(gpu: &Device) -> Result<()> {
                 rejected: ids(&mut rng, config.vocab, tokens - half),
                 ref_chosen: -300.0,
                 ref_rejected: -310.0,
+                images: Vec::new(),
             })
             .collect();
         for compute in [DType::F32, DType::BF16] {

@@ -22,6 +22,11 @@ fn pair(r: &Record) -> &mpx::data::PairRecord {
 #[test]
 fn reads_every_pair_shape() {
     let dir = tempfile::tempdir().unwrap();
+    // MMPR's `image` is a path relative to the file, resolved on reading.
+    std::fs::create_dir(dir.path().join("img")).unwrap();
+    image::RgbImage::new(4, 4)
+        .save(dir.path().join("img/1.png"))
+        .unwrap();
     let p = write(
         &dir,
         "pairs.jsonl",
@@ -43,7 +48,8 @@ fn reads_every_pair_shape() {
     assert_eq!(records.len(), 5);
     assert_eq!(pair(&records[0]).prompt, Prompt::Text("2+2=".into()));
     let mmpr = pair(&records[1]);
-    assert_eq!(mmpr.images, vec!["img/1.png".to_string()]);
+    let resolved = dir.path().join("img/1.png").display().to_string();
+    assert_eq!(mmpr.images, vec![resolved]);
     assert_eq!(mmpr.answer_gt.as_deref(), Some("cat"));
     let chat = pair(&records[2]);
     assert_eq!(

@@ -135,7 +135,7 @@ fn internvl_folders_saved_by_transformers_give_equal_logits_and_log_probs() {
 
         let batch = Batch::new(&[(&prompt, &completion)], 0, DType::F32, &Device::Cpu)
             .unwrap()
-            .with_images(&[Some(&image)])
+            .with_images(&[std::slice::from_ref(&image)])
             .unwrap();
         let got: f64 = completion_logps(&model, &batch)
             .unwrap()
@@ -201,7 +201,7 @@ fn every_vision_parameter_receives_a_gradient() {
     let image = pixels(&model, &dir.join("square.png"));
     let batch = Batch::new(&[(&prompt, &completion)], 0, DType::F32, &Device::Cpu)
         .unwrap()
-        .with_images(&[Some(&image)])
+        .with_images(&[std::slice::from_ref(&image)])
         .unwrap();
     let sum = completion_logps(&model, &batch).unwrap().sum;
     let grads = sum.sum_all().unwrap().backward().unwrap();

@@ -80,7 +80,7 @@ fn data_kind(value: &Value, done: &[Resolved]) -> Result<&'static str, MixedKind
         return Ok("problems");
     };
     match call.name {
-        "task" => Ok("problems"),
+        "task" | "shapes" => Ok("problems"),
         "mix" => {
             let Some(Value::List(sources)) = call.arg("sources") else {
                 return Ok("pairs");

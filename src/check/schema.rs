@@ -94,6 +94,12 @@ static TRAIN: LazyLock<Vec<Param>> = LazyLock::new(|| {
             Default::Derived("`model`, when a loss needs a reference"),
             "the frozen reference model; its log-probs are computed once and cached",
         ),
+        field(
+            "freeze",
+            Ty::List(Box::new(Ty::Choice(&["vision", "projector", "language"]))),
+            Default::Value(Value::List(Vec::new())),
+            "parts of a vision-language model left untrained: the ViT, the MLP projector, the decoder",
+        ),
     ]
 });
 

@@ -37,7 +37,11 @@ pub fn each(
         let Some(fields) = value.as_object() else {
             return Err(DataError::at(path, i + 1, DataProblem::NotObject));
         };
-        f(Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))?);
+        let mut record =
+            Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        super::resolve_images(&mut record, dir).map_err(|m| DataError::at(path, i + 1, m))?;
+        f(record);
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod jsonl;
 pub mod pairs;
 pub mod parquet;
 mod record;
+pub mod shapes;
 
 use std::path::Path;
 
@@ -65,6 +66,9 @@ pub enum DataProblem {
     Record(#[from] RecordError),
     #[error("the file has no records")]
     Empty,
+    /// An image a record names that is missing or not a readable image.
+    #[error("image `{path}`: {problem}")]
+    Image { path: String, problem: String },
     /// A JSON Lines file whose first record's fields (listed) fit no kind.
     #[error(
         "cannot tell the record kind from fields {}; expected `prompt/chosen/rejected`, \
@@ -90,6 +94,29 @@ impl DataError {
             problem: problem.into(),
         }
     }
+}
+
+/// Resolves a record's image paths against `dir` (the folder of the file
+/// that names them) and checks that each is a readable PNG or JPEG (its
+/// header; the pixels are decoded when a model reads them).
+pub(crate) fn resolve_images(record: &mut Record, dir: &Path) -> Result<(), DataProblem> {
+    for image in record.images_mut() {
+        let path = dir.join(&*image);
+        let problem = |e: &dyn std::fmt::Display| DataProblem::Image {
+            path: image.clone(),
+            problem: e.to_string(),
+        };
+        let reader = ::image::ImageReader::open(&path)
+            .map_err(|e| problem(&e))?
+            .with_guessed_format()
+            .map_err(|e| problem(&e))?;
+        if reader.format().is_none() {
+            return Err(problem(&"not a PNG or JPEG image"));
+        }
+        reader.into_dimensions().map_err(|e| problem(&e))?;
+        *image = path.display().to_string();
+    }
+    Ok(())
 }
 
 /// Checks JSON Lines text from `reader` as [`load`] does: every record's

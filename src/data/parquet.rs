@@ -33,7 +33,11 @@ pub fn load(path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
     rows.iter()
         .enumerate()
         .map(|(i, fields)| {
-            Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))
+            let mut record =
+                Record::from_fields(fields, kind).map_err(|m| DataError::at(path, i + 1, m))?;
+            let dir = path.parent().unwrap_or(Path::new(""));
+            super::resolve_images(&mut record, dir).map_err(|m| DataError::at(path, i + 1, m))?;
+            Ok(record)
         })
         .collect()
 }

@@ -74,6 +74,17 @@ pub struct Problem {
     pub images: Vec<String>,
 }
 
+impl Record {
+    /// The record's image paths.
+    pub fn images_mut(&mut self) -> &mut Vec<String> {
+        match self {
+            Record::Pair(p) => &mut p.images,
+            Record::Sft(s) => &mut s.images,
+            Record::Problem(p) => &mut p.images,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
     Pair(PairRecord),

@@ -36,6 +36,8 @@ pub enum StageError {
     Stored { path: PathBuf, problem: String },
     #[error(transparent)]
     Input(#[from] InputError),
+    #[error(transparent)]
+    Image(#[from] crate::model::vision::ImageError),
     #[error("no preference pairs: every prompt's samples were all right or all wrong")]
     NoPairs,
     /// A panic inside the stage, caught so the rest of the run goes on.
@@ -69,6 +71,13 @@ pub enum InputError {
     Untrainable,
     #[error("this stage needs preference pairs (`chosen` and `rejected`)")]
     NotPairs,
+    #[error(
+        "the records have images but the model has no vision tower: use a vision-language \
+         model (`tiny_vlm(...)`, or `hf(...)` on an InternVL folder)"
+    )]
+    NoVision,
+    #[error("a prompt has {found} `<image>` placeholders for {images} images")]
+    Placeholders { found: usize, images: usize },
     #[error("records without `answer_gt` cannot be judged")]
     NoAnswers,
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde_json::{json, Value as Json};
 
-use super::source::write_records;
+use super::error::io;
+use super::source::{shapes_image, write_records};
 use super::StageError;
 use crate::data::arith::Style;
 use crate::data::{self, Prompt, Record};
@@ -32,6 +33,42 @@ pub fn materialize(spec: &DataSpec, root: &Path, out: &Path) -> Result<Json, Sta
             write_records(&out.join("test.jsonl"), &records)?;
             Ok(json!({ "test": records.len(), "train": null }))
         }
+        DataSpec::Shapes { shapes, direct } => {
+            std::fs::create_dir_all(out.join("images")).map_err(io(out))?;
+            let mut counts = serde_json::Map::new();
+            let splits = [
+                ("train", shapes.train_split(*direct)),
+                (
+                    "test",
+                    shapes
+                        .test_split()
+                        .into_iter()
+                        .map(|p| (p, Style::Cot))
+                        .collect(),
+                ),
+            ];
+            for (split, problems) in splits {
+                let mut records = Vec::with_capacity(problems.len());
+                for (i, (p, style)) in problems.iter().enumerate() {
+                    let name = shapes_image(split, i);
+                    let path = out.join(&name);
+                    p.render(shapes.image_size)
+                        .save(&path)
+                        .map_err(|e| StageError::Stored {
+                            path: path.clone(),
+                            problem: e.to_string(),
+                        })?;
+                    records.push(Record::Problem(data::Problem {
+                        question: Prompt::Text(p.prompt(*style)),
+                        answer_gt: p.answer().to_string(),
+                        images: vec![name],
+                    }));
+                }
+                write_records(&out.join(format!("{split}.jsonl")), &records)?;
+                counts.insert(split.into(), json!(records.len()));
+            }
+            Ok(Json::Object(counts))
+        }
         DataSpec::Mix { .. } => Ok(json!({})),
         DataSpec::File {
             file,
@@ -41,6 +78,7 @@ pub fn materialize(spec: &DataSpec, root: &Path, out: &Path) -> Result<Json, Sta
         } => {
             let path = root.join(&file.path);
             let mut records = data::load(&path, *kind)?;
+            copy_images(&mut records, out)?;
             let n = records.len();
             let test = test.of(n);
             // A seeded shuffle picks the test records; both splits keep file
@@ -64,4 +102,30 @@ pub fn materialize(spec: &DataSpec, root: &Path, out: &Path) -> Result<Json, Sta
             Ok(json!({ "train": train.len(), "test": held.len() }))
         }
     }
+}
+
+/// Copies the images records name into the stage's `images/` folder (named
+/// by content, so a picture used twice is stored once) and points the
+/// records at the copies: a published data stage holds everything its
+/// records refer to.
+fn copy_images(records: &mut [Record], out: &Path) -> Result<(), StageError> {
+    for r in records.iter_mut() {
+        for image in r.images_mut() {
+            let src = Path::new(image.as_str()).to_path_buf();
+            let bytes = std::fs::read(&src).map_err(io(&src))?;
+            let ext = src
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_else(|| "img".into());
+            let name = format!("images/{}.{ext}", &blake3::hash(&bytes).to_hex()[..32]);
+            let dest = out.join(&name);
+            if !dest.exists() {
+                std::fs::create_dir_all(out.join("images")).map_err(io(out))?;
+                std::fs::write(&dest, &bytes).map_err(io(&dest))?;
+            }
+            *image = name;
+        }
+    }
+    Ok(())
 }

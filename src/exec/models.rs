@@ -4,11 +4,18 @@
 
 use candle_core::DType;
 
+use std::path::PathBuf;
+
 use super::source::TextPair;
 use super::stages::{Ctx, StageError};
-use crate::model::{hf, Checkpoint, Llama, Params, Prompting, Tokenizer};
+use super::InputError;
+use crate::model::vision::{Pixels, VisionConfig};
+use crate::model::{hf, Checkpoint, Llama, ModelError, Params, Prompting, Tokenizer};
 use crate::spec::ModelSource;
 use crate::train::Example;
+
+/// Where an image goes in a prompt (InternVL's placeholder).
+pub(super) const IMAGE: &str = "<image>";
 
 /// A model ready to train, score or generate.
 pub(super) struct Loaded {
@@ -23,19 +30,81 @@ impl Loaded {
         Ok(self.tokenizer.prompt(text, &self.prompting)?)
     }
 
-    /// Tokenized pairs (prompt through [`Loaded::prompt`], completions
+    /// The ids of a question about `images` and the images as the model
+    /// takes them: each `<image>` placeholder (prefixed to the text where
+    /// missing, as `InternVL` does) becomes `<img>`, one `<IMG_CONTEXT>` per
+    /// image token, `</img>`.
+    pub fn prompt_with(
+        &self,
+        text: &str,
+        images: &[PathBuf],
+    ) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
+        if images.is_empty() {
+            return Ok((self.prompt(text)?, Vec::new()));
+        }
+        let vision = self.vision()?;
+        let pixels = images
+            .iter()
+            .map(|p| Pixels::open(p, vision))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.prompt_pixels(text, pixels)
+    }
+
+    /// [`Loaded::prompt_with`] on prepared images.
+    pub fn prompt_pixels(
+        &self,
+        text: &str,
+        pixels: Vec<Pixels>,
+    ) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
+        let vision = self.vision()?;
+        let found = text.matches(IMAGE).count();
+        if found > pixels.len() {
+            return Err(InputError::Placeholders {
+                found,
+                images: pixels.len(),
+            }
+            .into());
+        }
+        let name = |id| self.tokenizer.token(id).unwrap_or_default();
+        let block = format!(
+            "{}{}{}",
+            name(vision.image_start),
+            name(vision.image_token).repeat(vision.tokens_per_image()),
+            name(vision.image_end)
+        );
+        let text = format!("{IMAGE}\n").repeat(pixels.len() - found) + text;
+        let ids = self.prompt(&text.replace(IMAGE, &block))?;
+        let placed = ids.iter().filter(|&&i| i == vision.image_token).count();
+        if placed != pixels.len() * vision.tokens_per_image() {
+            return Err(ModelError::Tokenizer(format!(
+                "the tokenizer does not keep `{}` as one token",
+                name(vision.image_token)
+            ))
+            .into());
+        }
+        Ok((ids, pixels))
+    }
+
+    /// The vision tower's settings (an error for a text model).
+    pub fn vision(&self) -> Result<&VisionConfig, StageError> {
+        self.model
+            .config()
+            .vision
+            .as_ref()
+            .ok_or_else(|| InputError::NoVision.into())
+    }
+
+    /// Tokenized pairs (prompt through [`Loaded::prompt_with`], completions
     /// ending with the end token).
     pub fn examples(&self, pairs: &[TextPair]) -> Result<Vec<Example>, StageError> {
         pairs
             .iter()
             .map(|p| {
-                let prompt = self.prompt(&p.prompt)?;
-                Ok(Example::tokenize(
-                    &self.tokenizer,
-                    prompt,
-                    &p.chosen,
-                    &p.rejected,
-                )?)
+                let (prompt, images) = self.prompt_with(&p.prompt, &p.images)?;
+                let mut example =
+                    Example::tokenize(&self.tokenizer, prompt, &p.chosen, &p.rejected)?;
+                example.images = images;
+                Ok(example)
             })
             .collect()
     }
@@ -83,7 +152,11 @@ fn load(ctx: &Ctx, source: &ModelSource, master: bool) -> Result<(Loaded, DType)
             let params = Params::init(config, *seed, DType::F32, ctx.device)?;
             let loaded = Loaded {
                 model: Llama::new(config.clone(), params)?,
-                tokenizer: Tokenizer::bytes(),
+                tokenizer: if config.vision.is_some() {
+                    Tokenizer::bytes_with_images()
+                } else {
+                    Tokenizer::bytes()
+                },
                 prompting: Prompting::default(),
             };
             return Ok((loaded, DType::F32));

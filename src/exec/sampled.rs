@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::error::write;
-use super::models::{load_model, Loaded};
+use super::models::{load_model, Loaded, IMAGE};
 use super::source;
 use super::stages::{Ctx, INFER_BATCH};
 use super::StageError;
@@ -13,27 +13,39 @@ use crate::data::pairs::{correctness_pairs, dropout_prefix};
 use crate::data::{PairRecord, Prompt};
 use crate::eval::judge::{judge, Verdict};
 use crate::eval::metrics;
-use crate::model::{generate_many, Sampling};
+use crate::model::vision::Pixels;
+use crate::model::{generate_many_with, Sampling};
 use crate::rng::Rng;
-use crate::spec::{EvalSpec, Metric, PairMethod, PairsSpec};
+use crate::spec::{EvalSpec, ImageUse, Metric, PairMethod, PairsSpec};
 use crate::train::pair_logps;
 
 /// Generates for every prompt, `INFER_BATCH` rows per pass, reporting
 /// progress and stopping on cancellation.
+/// `images[i]` (if `images` is not empty) fill prompt `i`'s placeholders.
 fn sample(
     ctx: &Ctx,
     loaded: &Loaded,
-    prompts: &[Vec<u32>],
+    (prompts, images): (&[Vec<u32>], &[Vec<Pixels>]),
     sampling: &Sampling,
     rng: &mut Rng,
     what: &str,
 ) -> Result<Vec<String>, StageError> {
     let mut out = Vec::with_capacity(prompts.len());
     let chunk = INFER_BATCH * 8;
-    for part in prompts.chunks(chunk) {
+    for (k, part) in prompts.chunks(chunk).enumerate() {
         ctx.cancelled()?;
         let eos = loaded.tokenizer.eos();
-        let ids = generate_many(&loaded.model, part, INFER_BATCH, sampling, eos, rng)?;
+        let pictures = images.get(k * chunk..(k * chunk + part.len()).min(images.len()));
+        let pictures = pictures.unwrap_or(&[]);
+        let ids = generate_many_with(
+            &loaded.model,
+            part,
+            pictures,
+            INFER_BATCH,
+            sampling,
+            eos,
+            rng,
+        )?;
         out.extend(ids.iter().map(|t| loaded.tokenizer.decode(t)));
         ctx.progress
             .update(out.len() as u64, prompts.len() as u64, what);
@@ -52,18 +64,28 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
     match spec.method {
         PairMethod::DropoutNtp { ratio } => {
             let items = source.supervised(source.len().unwrap_or(0))?;
-            // The prefix is continued without the question: that is the point.
             let prefixes: Vec<String> = items
                 .iter()
                 .map(|t| dropout_prefix(&t.chosen, ratio))
                 .collect();
-            // Plain text, never the chat template: a continuation, not a turn.
-            let prompts: Vec<Vec<u32>> = prefixes
+            // The prefix is continued without the context: that is the
+            // point. An image-grounded question is asked without its image;
+            // a text question is dropped, and the prefix continued as plain
+            // text (never the chat template: a continuation, not a turn).
+            let prompts: Vec<Vec<u32>> = items
                 .iter()
-                .map(|p| loaded.tokenizer.encode(p, true))
-                .collect::<Result<_, _>>()?;
+                .zip(&prefixes)
+                .map(|(t, prefix)| {
+                    if t.images.is_empty() {
+                        return Ok(loaded.tokenizer.encode(prefix, true)?);
+                    }
+                    let mut ids = loaded.prompt(&without_images(&t.prompt))?;
+                    ids.extend(loaded.tokenizer.encode(prefix, false)?);
+                    Ok(ids)
+                })
+                .collect::<Result<_, StageError>>()?;
             let what = "continuing prefixes";
-            let cont = sample(ctx, &loaded, &prompts, sampling, &mut rng, what)?;
+            let cont = sample(ctx, &loaded, (&prompts, &[]), sampling, &mut rng, what)?;
             for ((t, prefix), c) in items.iter().zip(&prefixes).zip(cont) {
                 let rejected = format!("{prefix}{c}");
                 if rejected != t.chosen && !rejected.trim().is_empty() {
@@ -71,7 +93,7 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
                         prompt: Prompt::Text(t.prompt.clone()),
                         chosen: t.chosen.clone(),
                         rejected,
-                        images: Vec::new(),
+                        images: stored(ctx, &t.images),
                         answer_gt: None,
                     });
                 }
@@ -86,11 +108,17 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
         } => {
             let questions = source.questions(style, source.len().unwrap_or(0))?;
             let mut prompts: Vec<Vec<u32>> = Vec::with_capacity(questions.len() * n);
+            let mut images: Vec<Vec<Pixels>> = Vec::new();
             for q in &questions {
-                let ids = loaded.prompt(&q.text)?;
+                let (ids, pixels) = loaded.prompt_with(&q.text, &q.images)?;
                 prompts.extend(std::iter::repeat_n(ids, n));
+                if !pixels.is_empty() {
+                    images.resize(prompts.len() - n, Vec::new());
+                    images.extend(std::iter::repeat_n(pixels, n));
+                }
             }
-            let samples = sample(ctx, &loaded, &prompts, sampling, &mut rng, "sampling")?;
+            let what = "sampling";
+            let samples = sample(ctx, &loaded, (&prompts, &images), sampling, &mut rng, what)?;
             let (mut correct, mut unparsable, mut mixed) = (0, 0, 0);
             for (q, group) in questions.iter().zip(samples.chunks(n.max(1))) {
                 let verdicts: Vec<Verdict> = group
@@ -106,14 +134,22 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
                 if right > 0 && right < n {
                     mixed += 1;
                 }
-                out.extend(correctness_pairs(
-                    &Prompt::Text(q.text.clone()),
-                    &q.answer,
-                    group,
-                    how,
-                    max_pairs_per_prompt,
-                    &mut rng,
-                ));
+                let paths = stored(ctx, &q.images);
+                out.extend(
+                    correctness_pairs(
+                        &Prompt::Text(q.text.clone()),
+                        &q.answer,
+                        group,
+                        how,
+                        max_pairs_per_prompt,
+                        &mut rng,
+                    )
+                    .into_iter()
+                    .map(|p| PairRecord {
+                        images: paths.clone(),
+                        ..p
+                    }),
+                );
             }
             let total = samples.len().max(1) as f64;
             metrics.insert("prompts".into(), json!(questions.len()));
@@ -149,14 +185,18 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
                 sampling,
                 style,
                 judge: how,
+                image,
             } => {
                 let questions = source.questions(*style, source.len().unwrap_or(0))?;
-                let prompts: Vec<Vec<u32>> = questions
+                let (prompts, images): (Vec<Vec<u32>>, Vec<Vec<Pixels>>) = questions
                     .iter()
-                    .map(|q| loaded.prompt(&q.text))
-                    .collect::<Result<_, _>>()?;
+                    .map(|q| ask(&loaded, &q.text, &q.images, *image))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .unzip();
                 let mut rng = Rng::new(spec.seed, "eval");
-                let answers = sample(ctx, &loaded, &prompts, sampling, &mut rng, name)?;
+                let prompts = (&prompts[..], &images[..]);
+                let answers = sample(ctx, &loaded, prompts, sampling, &mut rng, name)?;
                 let mut verdicts = Vec::with_capacity(answers.len());
                 for (q, a) in questions.iter().zip(&answers) {
                     let verdict = judge(a, &q.answer, *how, &[]);
@@ -204,4 +244,39 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
         write(&ctx.out.join("samples.jsonl"), &samples)?;
     }
     Ok(Json::Object(out))
+}
+
+/// A question put to the model with its own images, blank ones in their
+/// place, or none (placeholders removed).
+fn ask(
+    loaded: &Loaded,
+    text: &str,
+    images: &[std::path::PathBuf],
+    image: ImageUse,
+) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
+    match image {
+        _ if images.is_empty() => loaded.prompt_with(text, &[]),
+        ImageUse::Real => loaded.prompt_with(text, images),
+        ImageUse::Blank => {
+            let blank = Pixels::blank([255, 255, 255], loaded.vision()?);
+            loaded.prompt_pixels(text, vec![blank; images.len()])
+        }
+        ImageUse::None => loaded.prompt_with(&without_images(text), &[]),
+    }
+}
+
+/// The text with its `<image>` placeholders (and the line break after
+/// each) removed.
+fn without_images(text: &str) -> String {
+    text.replace(&format!("{IMAGE}\n"), "").replace(IMAGE, "")
+}
+
+/// Image paths as the stage's published records keep them.
+fn stored(ctx: &Ctx, images: &[std::path::PathBuf]) -> Vec<String> {
+    let stages = ctx.store.stage_dir(&ctx.stage.hash);
+    let stages = stages.parent().unwrap_or(std::path::Path::new(""));
+    images
+        .iter()
+        .map(|p| source::stored_image_path(p, stages))
+        .collect()
 }

@@ -8,11 +8,12 @@
 //! split is one fixed endless sequence (so `arith.train(512)` means the same
 //! 512 problems to every consumer) and its `test` split is fixed by its seed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
 use crate::data::arith::{ArithProblem, ArithSpec, Style};
+use crate::data::shapes::{ShapesProblem, ShapesSpec};
 use crate::data::{Kind, PairRecord, Prompt, Record};
 use crate::plan::Plan;
 use crate::rng::Rng;
@@ -33,6 +34,17 @@ pub enum Source {
         test: bool,
         limit: Option<usize>,
     },
+    /// The built-in visual task: a split of it, possibly cut to `limit`
+    /// problems; its images lie in the data stage's folder `dir`.
+    Shapes {
+        spec: ShapesSpec,
+        direct: f64,
+        test: bool,
+        limit: Option<usize>,
+        dir: PathBuf,
+    },
+    /// Records whose image paths are absolute (resolved against the folder
+    /// of the stage that published them).
     Records(Vec<Record>),
 }
 
@@ -42,6 +54,8 @@ pub struct TextPair {
     pub prompt: String,
     pub chosen: String,
     pub rejected: String,
+    /// The images the prompt is about, in placeholder order.
+    pub images: Vec<PathBuf>,
 }
 
 /// A question with its ground truth.
@@ -50,6 +64,7 @@ pub struct Question {
     pub prompt: Prompt,
     pub text: String,
     pub answer: String,
+    pub images: Vec<PathBuf>,
 }
 
 impl Source {
@@ -64,6 +79,13 @@ impl Source {
         let dir = store.stage_dir(hash);
         let source = match &stage.spec {
             StageSpec::Pairs(_) => Source::Records(read_records(&dir.join("pairs.jsonl"))?),
+            StageSpec::Data(DataSpec::Shapes { shapes, direct }) => Source::Shapes {
+                spec: shapes.clone(),
+                direct: *direct,
+                test: input.split == Some(Split::Test),
+                limit,
+                dir: dir.clone(),
+            },
             StageSpec::Data(DataSpec::Task { arith, direct }) => Source::Arith {
                 spec: arith.clone(),
                 direct: *direct,
@@ -126,9 +148,40 @@ impl Source {
         )
     }
 
+    /// The visual task's problems of this source (each `train` problem in
+    /// its style, `test` ones CoT), with their image files.
+    fn shapes(&self) -> Option<Vec<(ShapesProblem, Style, PathBuf)>> {
+        let Source::Shapes {
+            spec,
+            direct,
+            test,
+            limit,
+            dir,
+        } = self
+        else {
+            return None;
+        };
+        let (problems, split): (Vec<_>, _) = if *test {
+            let all = spec.test_split().into_iter().map(|p| (p, Style::Cot));
+            (all.collect(), "test")
+        } else {
+            (spec.train_split(*direct), "train")
+        };
+        let n = limit.map_or(problems.len(), |l| l.min(problems.len()));
+        Some(
+            problems
+                .into_iter()
+                .take(n)
+                .enumerate()
+                .map(|(i, (p, style))| (p, style, dir.join(shapes_image(split, i))))
+                .collect(),
+        )
+    }
+
     /// Prompt/completion pairs for supervised training: `needed` arith
-    /// problems (fresh ones, each in its style), or every SFT record or
-    /// preference pair's chosen answer. `rejected` is empty.
+    /// problems (fresh ones, each in its style), the visual task's problems,
+    /// or every SFT record or preference pair's chosen answer. `rejected` is
+    /// empty.
     pub fn supervised(&self, needed: usize) -> Result<Vec<TextPair>, InputError> {
         if let Some(problems) = self.arith(needed) {
             return Ok(problems
@@ -137,6 +190,18 @@ impl Source {
                     prompt: p.prompt(style),
                     chosen: p.response(style),
                     rejected: String::new(),
+                    images: Vec::new(),
+                })
+                .collect());
+        }
+        if let Some(problems) = self.shapes() {
+            return Ok(problems
+                .into_iter()
+                .map(|(p, style, image)| TextPair {
+                    prompt: p.prompt(style),
+                    chosen: p.response(style),
+                    rejected: String::new(),
+                    images: vec![image],
                 })
                 .collect());
         }
@@ -150,11 +215,13 @@ impl Source {
                     prompt: s.prompt.plain(),
                     chosen: s.completion.clone(),
                     rejected: String::new(),
+                    images: paths(&s.images),
                 }),
                 Record::Pair(p) => Ok(TextPair {
                     prompt: p.prompt.plain(),
                     chosen: p.chosen.clone(),
                     rejected: p.rejected.clone(),
+                    images: paths(&p.images),
                 }),
                 Record::Problem(_) => Err(InputError::Untrainable),
             })
@@ -181,6 +248,18 @@ impl Source {
                     prompt: Prompt::Text(p.prompt(style)),
                     text: p.prompt(style),
                     answer: p.answer.to_string(),
+                    images: Vec::new(),
+                })
+                .collect());
+        }
+        if let Some(problems) = self.shapes() {
+            return Ok(problems
+                .into_iter()
+                .map(|(p, _, image)| Question {
+                    prompt: Prompt::Text(p.prompt(style)),
+                    text: p.prompt(style),
+                    answer: p.answer().to_string(),
+                    images: vec![image],
                 })
                 .collect());
         }
@@ -190,16 +269,17 @@ impl Source {
         records
             .iter()
             .map(|r| {
-                let (prompt, answer) = match r {
-                    Record::Problem(p) => (&p.question, Some(&p.answer_gt)),
-                    Record::Pair(p) => (&p.prompt, p.answer_gt.as_ref()),
-                    Record::Sft(s) => (&s.prompt, None),
+                let (prompt, answer, images) = match r {
+                    Record::Problem(p) => (&p.question, Some(&p.answer_gt), &p.images),
+                    Record::Pair(p) => (&p.prompt, p.answer_gt.as_ref(), &p.images),
+                    Record::Sft(s) => (&s.prompt, None, &s.images),
                 };
                 let answer = answer.ok_or(InputError::NoAnswers)?;
                 Ok(Question {
                     prompt: prompt.clone(),
                     text: prompt.plain(),
                     answer: answer.clone(),
+                    images: paths(images),
                 })
             })
             .collect()
@@ -214,7 +294,33 @@ impl Source {
                 spec, test: true, ..
             } => Some(spec.test),
             Source::Arith { limit, .. } => *limit,
+            Source::Shapes {
+                spec, test, limit, ..
+            } => {
+                let n = if *test { spec.test } else { spec.train };
+                Some(limit.map_or(n, |l| l.min(n)))
+            }
         }
+    }
+}
+
+/// Where the visual task's data stage puts problem `i`'s image of `split`.
+pub fn shapes_image(split: &str, i: usize) -> String {
+    format!("images/{split}-{i:06}.png")
+}
+
+fn paths(images: &[String]) -> Vec<PathBuf> {
+    images.iter().map(PathBuf::from).collect()
+}
+
+/// An image path as a record published in the store keeps it: relative to
+/// the stage folder that publishes it (stage folders are siblings, so
+/// `../<hash>/images/...` reaches another stage's images wherever the store
+/// lies).
+pub fn stored_image_path(path: &Path, stages: &Path) -> String {
+    match path.strip_prefix(stages) {
+        Ok(rest) => Path::new("..").join(rest).display().to_string(),
+        Err(_) => path.display().to_string(),
     }
 }
 
@@ -261,7 +367,19 @@ pub fn write_records(path: &Path, records: &[Record]) -> Result<(), StageError> 
     error::write(path, &text)
 }
 
+/// The records a stage published, image paths resolved against its folder.
 fn read_records(path: &Path) -> Result<Vec<Record>, StageError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut records = parse_records(path)?;
+    for r in &mut records {
+        for image in r.images_mut() {
+            *image = dir.join(&*image).display().to_string();
+        }
+    }
+    Ok(records)
+}
+
+fn parse_records(path: &Path) -> Result<Vec<Record>, StageError> {
     let text = error::read(path)?;
     text.lines()
         .enumerate()

@@ -100,8 +100,16 @@ fn train(ctx: &Ctx, spec: &TrainSpec) -> Result<Json, StageError> {
         prompting,
     } = loaded;
     let steps = spec.config.steps;
-    let mut trainer =
-        Trainer::new(model, spec.objective.clone(), spec.config.clone()).with_compute(compute);
+    let frozen = model
+        .params()
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| spec.freeze.iter().any(|part| part.owns(name)))
+        .cloned()
+        .collect();
+    let mut trainer = Trainer::new(model, spec.objective.clone(), spec.config.clone())
+        .with_compute(compute)
+        .with_frozen(frozen);
     let log_path = ctx.work.join("log.jsonl");
     let mut log = Log {
         ctx,

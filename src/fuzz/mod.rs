@@ -44,6 +44,8 @@ const TOKENS: &[&str] = &[
     "parquet",
     "mix",
     "tiny",
+    "tiny_vlm",
+    "shapes",
     "hf",
     "gguf",
     "dpo",

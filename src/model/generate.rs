@@ -4,6 +4,7 @@
 use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
+use super::vision::Pixels;
 use super::Llama;
 use crate::rng::Rng;
 
@@ -40,7 +41,7 @@ pub fn generate(
     rng: &mut Rng,
 ) -> Result<Vec<Vec<u32>>> {
     let prompts: Vec<&[u32]> = (0..n).map(|_| prompt).collect();
-    generate_rows(model, &prompts, sampling, eos, rng)
+    generate_rows(model, &prompts, None, sampling, eos, rng)
 }
 
 /// Continues many prompts of any lengths, `batch` rows per forward pass.
@@ -54,6 +55,21 @@ pub fn generate_many(
     eos: u32,
     rng: &mut Rng,
 ) -> Result<Vec<Vec<u32>>> {
+    generate_many_with(model, prompts, &[], batch, sampling, eos, rng)
+}
+
+/// [`generate_many`] for a vision-language model: `images[i]` fill prompt
+/// `i`'s image placeholders, in order; an empty `images` means none.
+pub fn generate_many_with(
+    model: &Llama,
+    prompts: &[Vec<u32>],
+    images: &[Vec<Pixels>],
+    batch: usize,
+    sampling: &Sampling,
+    eos: u32,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<u32>>> {
+    let pictures = |i: usize| images.get(i).map_or(&[][..], Vec::as_slice);
     let mut order: Vec<usize> = (0..prompts.len()).collect();
     order.sort_by_key(|&i| (prompts[i].len(), i));
     let mut out = vec![Vec::new(); prompts.len()];
@@ -64,14 +80,22 @@ pub fn generate_many(
         while end < order.len() && end - start < batch.max(1) && prompts[order[end]].len() == len {
             end += 1;
         }
-        let rows: Vec<&[u32]> = order[start..end]
-            .iter()
-            .map(|&i| prompts[i].as_slice())
-            .collect();
-        for (&i, ids) in order[start..end]
-            .iter()
-            .zip(generate_rows(model, &rows, sampling, eos, rng)?)
-        {
+        let group = &order[start..end];
+        let rows: Vec<&[u32]> = group.iter().map(|&i| prompts[i].as_slice()).collect();
+        let list: Vec<&Pixels> = group.iter().flat_map(|&i| pictures(i)).collect();
+        let pixels = if list.is_empty() {
+            None
+        } else {
+            Some(Pixels::stack(&list, model.device())?)
+        };
+        for (&i, ids) in group.iter().zip(generate_rows(
+            model,
+            &rows,
+            pixels.as_ref(),
+            sampling,
+            eos,
+            rng,
+        )?) {
             out[i] = ids;
         }
         start = end;
@@ -83,6 +107,7 @@ pub fn generate_many(
 fn generate_rows(
     model: &Llama,
     prompts: &[&[u32]],
+    images: Option<&Tensor>,
     sampling: &Sampling,
     eos: u32,
     rng: &mut Rng,
@@ -102,14 +127,17 @@ fn generate_rows(
     if budget == 0 || n == 0 {
         return Ok(out);
     }
-    if super::cpu::supported(model) {
+    if super::cpu::supported(model) && images.is_none() {
         return generate_cpu(model, prompts, len + budget, budget, sampling, eos, rng);
     }
     let ids: Vec<u32> = prompts.iter().flat_map(|p| p.iter().copied()).collect();
     let mut cache = model.new_cache();
     let mut input = Tensor::from_vec(ids, (n, len), device)?;
+    // The images fill the prompt's placeholders; later steps see them
+    // through the cache.
+    let mut images = images;
     for _ in 0..budget {
-        let logits = model.forward(&input, Some(&mut cache))?;
+        let logits = model.forward_with(&input, images.take(), Some(&mut cache))?;
         let last = logits.narrow(1, logits.dim(1)? - 1, 1)?.squeeze(1)?;
         let rows = last.to_dtype(DType::F32)?.to_vec2::<f32>()?;
         let mut next = Vec::with_capacity(n);

@@ -66,9 +66,10 @@ impl Batch {
         })
     }
 
-    /// Attaches each row's image (`images[i]` for row `i`, if any).
-    pub fn with_images(mut self, images: &[Option<&Pixels>]) -> Result<Self> {
-        let present: Vec<&Pixels> = images.iter().flatten().copied().collect();
+    /// Attaches each row's images (`images[i]` for row `i`, in the order of
+    /// its placeholders).
+    pub fn with_images(mut self, images: &[&[Pixels]]) -> Result<Self> {
+        let present: Vec<&Pixels> = images.iter().flat_map(|i| i.iter()).collect();
         self.images = if present.is_empty() {
             None
         } else {

@@ -32,7 +32,7 @@ pub use device::{
     Devices,
 };
 pub use error::{DeviceError, ModelError, ShapeError};
-pub use generate::{generate, generate_many, Sampling};
+pub use generate::{generate, generate_many, generate_many_with, Sampling};
 pub use llama::{KvCache, Llama};
 pub use logprobs::{completion_logps, logps_from_logits, sequence_logprob, Batch, SeqLogps};
 pub use params::Params;

@@ -142,6 +142,27 @@ impl Tokenizer {
         }
     }
 
+    /// The byte tokenizer with `InternVL`'s image tokens after the
+    /// specials (`tiny_vlm(...)` models): `<img>`, `</img>` and
+    /// `<IMG_CONTEXT>` are ids 259–261.
+    pub fn bytes_with_images() -> Self {
+        let mut json = ByteTokenizer::hf_json();
+        if let Some(added) = json["added_tokens"].as_array_mut() {
+            for (i, name) in ["<img>", "</img>", "<IMG_CONTEXT>"].iter().enumerate() {
+                added.push(json!({"id": ByteTokenizer::VOCAB + i, "content": name,
+                    "single_word": false, "lstrip": false, "rstrip": false,
+                    "normalized": false, "special": true}));
+            }
+        }
+        let specials = Specials {
+            bos: Some("<bos>".into()),
+            eos: "<eos>".into(),
+            pad: Some("<pad>".into()),
+        };
+        Self::from_hf_json(&json.to_string(), &specials, None)
+            .unwrap_or_else(|e| unreachable!("the byte tokenizer with image tokens: {e}"))
+    }
+
     /// A Hugging Face tokenizer from its `tokenizer.json` text, with its
     /// special tokens and the source of its chat template.
     pub fn from_hf_json(

@@ -13,6 +13,7 @@ pub mod lower;
 use serde::Serialize;
 
 use crate::data::arith::{ArithSpec, Style};
+use crate::data::shapes::ShapesSpec;
 use crate::data::Kind;
 use crate::eval::judge::Match;
 use crate::model::{Config, Sampling};
@@ -103,6 +104,13 @@ pub enum DataSpec {
         /// Seed of the split.
         seed: u64,
     },
+    /// The built-in visual task: its images rendered into the stage's
+    /// folder, its problems regenerated from its parameters.
+    Shapes {
+        shapes: ShapesSpec,
+        /// Share of `train` problems asked Direct-style.
+        direct: f64,
+    },
     /// Sources repeated (fractions subsample).
     Mix {
         sources: Vec<DataInput>,
@@ -186,6 +194,31 @@ pub struct TrainSpec {
     pub reference: Option<String>,
     pub objective: Objective,
     pub config: TrainConfig,
+    /// Parts of a vision-language model left untrained.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<Part>,
+}
+
+/// A part of a vision-language model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Vision,
+    Projector,
+    Language,
+}
+
+impl Part {
+    /// Whether the parameter `name` belongs to this part.
+    pub fn owns(self, name: &str) -> bool {
+        let vision = name.starts_with("model.vision_tower.");
+        let projector = name.starts_with("model.multi_modal_projector.");
+        match self {
+            Part::Vision => vision,
+            Part::Projector => projector,
+            Part::Language => !vision && !projector,
+        }
+    }
 }
 
 /// The frozen reference model's log-probs on a dataset.
@@ -238,12 +271,32 @@ pub enum Metric {
         sampling: Sampling,
         style: Style,
         judge: Match,
+        /// What image-grounded problems are shown.
+        #[serde(skip_serializing_if = "ImageUse::is_real")]
+        image: ImageUse,
     },
     /// Share of pairs the model prefers the chosen answer of, and the mean
     /// β-scaled margin.
     Preference { beta: f64 },
     /// Per-token negative log-likelihood and perplexity of the completions.
     Nll,
+}
+
+/// The image an image-grounded problem is asked with: its own, a blank
+/// one (white, same size), or none (no placeholder in the prompt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageUse {
+    Real,
+    Blank,
+    None,
+}
+
+impl ImageUse {
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub fn is_real(&self) -> bool {
+        *self == ImageUse::Real
+    }
 }
 
 /// A table over eval stages (rendered, never run).

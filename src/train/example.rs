@@ -1,6 +1,7 @@
 //! What the trainer trains on: a tokenized preference pair, and the part of
 //! a sequence a model's context can score.
 
+use crate::model::vision::Pixels;
 use crate::model::{ModelError, Tokenizer};
 
 /// A tokenized preference pair with its cached reference log-probs.
@@ -13,6 +14,9 @@ pub struct Example {
     pub rejected: Vec<u32>,
     pub ref_chosen: f64,
     pub ref_rejected: f64,
+    /// The images the prompt's placeholders stand for, in order
+    /// (vision-language models); both completions are scored with them.
+    pub images: Vec<Pixels>,
 }
 
 impl Example {
@@ -30,6 +34,7 @@ impl Example {
             rejected: tokenizer.completion(rejected)?,
             ref_chosen: 0.0,
             ref_rejected: 0.0,
+            images: Vec::new(),
         })
     }
 

@@ -25,7 +25,13 @@ pub fn pair_logps(model: &Llama, data: &[Example], batch: usize) -> CandleResult
                 .map(f64::from)
                 .collect()
         } else {
-            let b = Batch::new(&rows, PAD, frozen.dtype(), frozen.device())?;
+            let images: Vec<_> = chunk
+                .iter()
+                .chain(chunk)
+                .map(|e| e.images.as_slice())
+                .collect();
+            let b =
+                Batch::new(&rows, PAD, frozen.dtype(), frozen.device())?.with_images(&images)?;
             completion_logps(&frozen, &b)?
                 .sum
                 .to_dtype(DType::F64)?

@@ -2,7 +2,7 @@
 //! chosen and rejected rows together, the objective against cached reference
 //! log-probs, gradient accumulation, clipping, `AdamW`, and a log per step.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use super::example::{fit, Example, PAD};
 use super::{
     clip_scale, clip_scale_slices, AdamW, AdamWConfig, Delta, Objective, PairLogps, Schedule,
 };
+use crate::model::vision::Pixels;
 use crate::model::{completion_logps, cpu, Batch, Llama};
 use crate::rng::Rng;
 
@@ -88,6 +89,8 @@ pub struct Trainer {
     /// Mixed precision: forward and backward in this dtype, the parameters
     /// (and `AdamW`) in theirs.
     compute: Option<DType>,
+    /// Parameters left as they are (a frozen vision tower).
+    frozen: BTreeSet<String>,
 }
 
 impl Trainer {
@@ -104,7 +107,16 @@ impl Trainer {
             step: 0,
             cpu_grads: None,
             compute: None,
+            frozen: BTreeSet::new(),
         }
+    }
+
+    /// Leaves the parameters `names` untrained: their gradients are dropped
+    /// before clipping and the optimizer never updates them.
+    #[must_use]
+    pub fn with_frozen(mut self, names: BTreeSet<String>) -> Self {
+        self.frozen = names;
+        self
     }
 
     /// Runs forward and backward in `dtype` (bf16 on a GPU) while the
@@ -186,7 +198,9 @@ impl Trainer {
                 (leaf.as_tensor().clone(), Some(pass), tokens)
             } else {
                 let model = cast.as_ref().unwrap_or(&self.model);
-                let batch = Batch::new(&rows, PAD, self.model.dtype(), model.device())?;
+                let images = self.row_images(&examples);
+                let batch = Batch::new(&rows, PAD, self.model.dtype(), model.device())?
+                    .with_images(&images)?;
                 (completion_logps(model, &batch)?.sum, None, batch.tokens())
             };
             let (out, x) = self.objective_on(&examples, &sums)?;
@@ -218,8 +232,10 @@ impl Trainer {
             }
             stats.add(&out, &x, loss, tokens, chunks.len())?;
         }
+        grads.retain(|name, _| !self.frozen.contains(name));
         let norm = if let Some(acc) = cpu_grads {
-            let slices = acc.slices();
+            let mut slices = acc.slices();
+            slices.retain(|name, _| !self.frozen.contains(*name));
             let (norm, scale) = clip_scale_slices(slices.values().copied(), self.config.clip);
             self.opt
                 .step_slices(self.model.params(), &slices, lr, scale)?;
@@ -264,6 +280,16 @@ impl Trainer {
             );
         }
         rows
+    }
+
+    /// Each row's image, laid out as [`Trainer::rows`] lays out the rows.
+    fn row_images<'e>(&self, examples: &[&'e Example]) -> Vec<&'e [Pixels]> {
+        let images = examples.iter().map(|e| e.images.as_slice());
+        if self.objective.needs_rejected() {
+            images.clone().chain(images).collect()
+        } else {
+            images.collect()
+        }
     }
 
     /// The objective on a micro-batch whose rows' summed log-probs are

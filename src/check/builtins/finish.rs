@@ -129,6 +129,55 @@ fn tiny_params(args: &BTreeMap<&'static str, Value>) -> i128 {
     2 * 259 * h + layers * block + h
 }
 
+pub fn finish_shapes(args: &mut BTreeMap<&'static str, Value>) -> Result<(), CallError> {
+    let size = get_i64(args, "image_size");
+    if size % 4 != 0 {
+        return Err(CallError::NotMultiple {
+            name: "image_size",
+            value: size,
+            of: "the grid",
+            divisor: 4,
+        });
+    }
+    Ok(())
+}
+
+/// `tiny`'s checks on the decoder, then the vision tower's: heads divide
+/// its width, patches tile the image and the pixel shuffle tiles the patch
+/// grid.
+pub fn finish_tiny_vlm(args: &mut BTreeMap<&'static str, Value>) -> Result<(), CallError> {
+    finish_tiny(args)?;
+    let width = get_i64(args, "vision_hidden");
+    args.entry("vision_intermediate")
+        .or_insert_with(|| Value::Int(4 * width));
+    let multiple = |name, value: i64, of, divisor: i64| {
+        if divisor != 0 && value % divisor == 0 {
+            Ok(())
+        } else {
+            Err(CallError::NotMultiple {
+                name,
+                value,
+                of,
+                divisor,
+            })
+        }
+    };
+    multiple(
+        "vision_hidden",
+        width,
+        "vision_heads",
+        get_i64(args, "vision_heads"),
+    )?;
+    let (size, patch) = (get_i64(args, "image_size"), get_i64(args, "patch_size"));
+    multiple("image_size", size, "patch_size", patch)?;
+    multiple(
+        "image_size / patch_size",
+        size / patch.max(1),
+        "downsample",
+        get_i64(args, "downsample"),
+    )
+}
+
 pub fn finish_space(args: &mut BTreeMap<&'static str, Value>) -> Result<(), CallError> {
     if get_i64(args, "n") > 100_000 {
         return Err(CallError::TooManyValues);

@@ -1,7 +1,9 @@
 //! The table of built-ins, in documentation order, with the checks that
 //! relate one parameter to another (`finish`).
 
-use super::finish::{finish_mix, finish_space, finish_task, finish_tiny};
+use super::finish::{
+    finish_mix, finish_shapes, finish_space, finish_task, finish_tiny, finish_tiny_vlm,
+};
 use super::{Builtin, Category, Default, Param, Ty};
 use crate::check::value::Value;
 
@@ -250,6 +252,17 @@ pub(super) fn table() -> Vec<Builtin> {
                 p("seed", int(0), i(0), "seed of the generator (the test split depends only on it)"),
             ])
         },
+        Builtin {
+            finish: Some(finish_shapes),
+            ..builtin("shapes", C::Data, "a built-in visual counting task: red and blue squares and discs on small rendered images, asking for a colour's count, the total or the difference, with step-by-step solutions that read the counts off the image", vec![
+                p("train", count(1, 1_000_000), i(2000), "training problems, each with its own image"),
+                p("test", count(0, 1_000_000), i(200), "held-out problems (their scenes never appear in `train`)"),
+                p("max_count", count(1, 8), i(4), "most shapes of one colour"),
+                p("image_size", count(8, 512), i(32), "image side in pixels: a multiple of 4 (a 4 × 4 grid of cells, one shape at most per cell)"),
+                p("direct", frac(true, 1.0, true), f(0.25), "share of `train` problems asked Direct-style (answer only); the rest ask for step-by-step (CoT) solutions"),
+                p("seed", int(0), i(0), "seed of the generator (the test split depends only on it)"),
+            ])
+        },
         builtin("jsonl", C::Data, "records from a JSON Lines file: preference pairs (`prompt/chosen/rejected`, MMPR's `question/chosen/rejected`, chat-message lists), SFT records or problems with `answer_gt`", vec![
             p("path", Ty::File, req(), "the file, relative to the experiment"),
             p("format", Ty::Choice(&["auto", "pairs", "sft", "problems"]), s("auto"), "record kind; `auto` reads the first record's fields"),
@@ -285,7 +298,27 @@ pub(super) fn table() -> Vec<Builtin> {
                 p("tie_embeddings", Ty::Bool, b(false), "share input and output embeddings"),
             ])
         },
-        builtin("hf", C::Model, "a Hugging Face model folder (config.json, safetensors, tokenizer.json): Llama, Mistral or Qwen2", vec![
+        Builtin {
+            finish: Some(finish_tiny_vlm),
+            ..builtin("tiny_vlm", C::Model, "a small vision-language model in InternVL's layout (a ViT, pixel shuffle, an MLP projector, a Llama-style decoder with a byte vocabulary and the image tokens `<img>`, `</img>`, `<IMG_CONTEXT>`), initialised from the seed", vec![
+                p("layers", count(1, 1024), i(4), "decoder layers"),
+                p("hidden", count(1, 1 << 16), i(128), "decoder hidden size"),
+                p("heads", count(1, 1024), i(4), "decoder attention heads"),
+                p("kv_heads", count(1, 1024), Default::Derived("`heads`"), "key/value heads (grouped-query attention)"),
+                p("intermediate", count(1, 1 << 18), Default::Derived("8/3·hidden rounded up to a multiple of 32"), "SwiGLU width"),
+                p("context", count(1, 1 << 16), i(96), "maximum sequence length, image tokens included"),
+                p("rope_theta", pos(), f(10_000.0), "RoPE base"),
+                p("norm_eps", pos(), f(1e-5), "RMSNorm epsilon"),
+                p("vision_layers", count(1, 1024), i(2), "ViT blocks"),
+                p("vision_hidden", count(1, 1 << 16), i(64), "ViT width"),
+                p("vision_heads", count(1, 1024), i(4), "ViT attention heads"),
+                p("vision_intermediate", count(1, 1 << 18), Default::Derived("4·vision_hidden"), "ViT MLP width"),
+                p("image_size", count(1, 4096), i(32), "images are resized to this side in pixels"),
+                p("patch_size", count(1, 512), i(8), "ViT patch side in pixels"),
+                p("downsample", count(1, 8), i(2), "pixel shuffle: `downsample × downsample` patches become one image token"),
+            ])
+        },
+        builtin("hf", C::Model, "a Hugging Face model folder (config.json, safetensors, tokenizer.json): Llama, Mistral or Qwen2, or InternVL (a vision-language model, with preprocessor_config.json)", vec![
             p("path", Ty::Dir, req(), "the folder, relative to the experiment"),
             p("dtype", Ty::Choice(&["f32", "bf16", "f16"]), s("f32"), "training dtype (weights are converted)"),
             p("chat", Ty::Bool, b(true), "put prompts to the model through its chat template (when it has one)"),
@@ -321,6 +354,7 @@ pub(super) fn table() -> Vec<Builtin> {
         ]),
         builtin("generate", C::Generate, "generate an answer for each problem", vec![
             p("style", Ty::Choice(&["cot", "direct"]), s("cot"), "step-by-step reasoning or the answer alone"),
+            p("image", Ty::Choice(&["real", "blank", "none"]), s("real"), "for image-grounded problems: the problem's image, a blank (white) image in its place, or no image at all"),
             p("max_tokens", count(1, 1 << 16), i(64), "tokens generated at most"),
             p("temperature", nonneg(), f(0.0), "0 is greedy"),
             p("top_p", frac(false, 1.0, true), f(1.0), "nucleus sampling mass"),

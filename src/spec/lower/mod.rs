@@ -14,6 +14,7 @@ pub use train::{loss, objective, schedule, tiny, train};
 
 use crate::check::value::{Call, Ref, Value};
 use crate::data::arith::ArithSpec;
+use crate::data::shapes::ShapesSpec;
 use crate::data::Kind;
 use crate::model::ShapeError;
 use crate::spec::{
@@ -199,6 +200,12 @@ pub fn model(value: &Value, seed: u64) -> Result<ModelSource, LowerError> {
                 seed,
             })
         }
+        "tiny_vlm" => {
+            return Ok(ModelSource::Tiny {
+                config: train::tiny_vlm(c)?,
+                seed,
+            })
+        }
         "hf" => ModelFormat::Hf,
         "gguf" => ModelFormat::Gguf,
         other => return Err(unknown("a model", other)),
@@ -240,6 +247,19 @@ pub fn data(value: &Value, resolve: &Resolve) -> Result<DataSpec, LowerError> {
                 arith: arith(c)?,
                 direct: c.num("direct")?,
             })
+        }
+        "shapes" => {
+            let size = |name: &str| -> Result<usize, LowerError> { Ok(c.count(name)? as usize) };
+            return Ok(DataSpec::Shapes {
+                shapes: ShapesSpec {
+                    train: size("train")?,
+                    test: size("test")?,
+                    max_count: size("max_count")?,
+                    image_size: size("image_size")?,
+                    seed: c.count("seed")?,
+                },
+                direct: c.num("direct")?,
+            });
         }
         "mix" => return mix(c, resolve),
         "jsonl" | "parquet" => {}

@@ -6,7 +6,7 @@ use crate::check::value::{Call, Value};
 use crate::data::arith::Style;
 use crate::eval::judge::Match;
 use crate::model::Sampling;
-use crate::spec::{EvalSpec, Metric, PairMethod, PairsSpec};
+use crate::spec::{EvalSpec, ImageUse, Metric, PairMethod, PairsSpec};
 
 /// A pairs declaration's fields.
 pub fn pairs(value: &Value, seed: u64, resolve: &Resolve) -> Result<PairsSpec, LowerError> {
@@ -103,6 +103,12 @@ fn metric(value: &Value) -> Result<Metric, LowerError> {
                 sampling: sampling(first)?,
                 style: style(first.text("style")?)?,
                 judge: judge(accuracy.call("judge")?)?,
+                image: match first.text("image")? {
+                    "real" => ImageUse::Real,
+                    "blank" => ImageUse::Blank,
+                    "none" => ImageUse::None,
+                    other => return Err(unknown("an image use", other)),
+                },
             }
         }
         "preference" => Metric::Preference {

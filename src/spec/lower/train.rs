@@ -3,8 +3,9 @@
 
 use super::{data_input, found, model_input, record, unknown, Args, LowerError, Resolve};
 use crate::check::value::{Call, Value};
+use crate::model::vision::{VisionConfig, IMAGENET_MEAN, IMAGENET_STD};
 use crate::model::{ByteTokenizer, Config};
-use crate::spec::TrainSpec;
+use crate::spec::{Part, TrainSpec};
 use crate::train::{
     AdamWConfig, Decay, DeltaMode, Loss, Objective, Reduction, Schedule, Term, TrainConfig, Warmup,
 };
@@ -41,6 +42,18 @@ pub fn train(
             },
             schedule: schedule(optimizer.call("schedule")?)?,
             seed,
+        },
+        freeze: match f.value("freeze")? {
+            Value::List(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    Value::Str(s) if s == "vision" => Ok(Part::Vision),
+                    Value::Str(s) if s == "projector" => Ok(Part::Projector),
+                    Value::Str(s) if s == "language" => Ok(Part::Language),
+                    _ => Err(f.bad("freeze", "`vision`, `projector` or `language`")),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(f.bad("freeze", "a list of parts")),
         },
     })
 }
@@ -171,6 +184,52 @@ pub fn tiny(c: &Call) -> Result<Config, LowerError> {
         qkv_bias: c.flag("qkv_bias")?,
         tie_embeddings: c.flag("tie_embeddings")?,
         vision: None,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// The shape a checked `tiny_vlm(...)` call describes: `tiny`'s decoder
+/// over the byte vocabulary plus the three image tokens, and the vision
+/// tower (`LayerNorm` blocks with Q/K/V biases, as `InternVL`'s ViT).
+pub fn tiny_vlm(c: &Call) -> Result<Config, LowerError> {
+    let size = |name: &str| match c.value(name)? {
+        Value::Int(v) if *v > 0 => Ok(*v as usize),
+        _ => Err(c.bad(name, "a positive integer")),
+    };
+    let bytes = ByteTokenizer::VOCAB as u32;
+    let config = Config {
+        vocab: ByteTokenizer::VOCAB + 3,
+        hidden: size("hidden")?,
+        intermediate: size("intermediate")?,
+        layers: size("layers")?,
+        heads: size("heads")?,
+        kv_heads: size("kv_heads")?,
+        context: size("context")?,
+        rope_theta: c.num("rope_theta")?,
+        norm_eps: c.num("norm_eps")?,
+        qkv_bias: false,
+        tie_embeddings: false,
+        vision: Some(VisionConfig {
+            hidden: size("vision_hidden")?,
+            intermediate: size("vision_intermediate")?,
+            layers: size("vision_layers")?,
+            heads: size("vision_heads")?,
+            image_size: size("image_size")?,
+            patch_size: size("patch_size")?,
+            norm_eps: 1e-6,
+            rms_norm: false,
+            qkv_bias: true,
+            qk_norm: false,
+            final_norm: false,
+            downsample: size("downsample")?,
+            layer_scale: 0.1,
+            image_start: bytes,
+            image_end: bytes + 1,
+            image_token: bytes + 2,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }),
     };
     config.validate()?;
     Ok(config)
