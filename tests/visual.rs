@@ -121,6 +121,26 @@ fn the_image_pipeline_runs_end_to_end_in_miniature() {
         md.contains("| sft (baseline) |") && md.contains("blank accuracy"),
         "{md}"
     );
+
+    // The graph path's products go through mpx's CPU-independent `gemm`:
+    // with the AVX2 kernels forced, every published model and the table
+    // are the same bytes.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("visual_small.mpx"), SMALL_VISUAL).unwrap();
+    let r = mpx_env(
+        other.path(),
+        &["run", "visual_small.mpx", "-q"],
+        &[("MPX_SIMD", "avx2")],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(metrics(dir.path()), metrics(other.path()));
+    let csv = |d: &Path| std::fs::read(d.join("reports/visual_small/table.tidy.csv")).unwrap();
+    assert_eq!(csv(dir.path()), csv(other.path()));
+    for stage in ["sft[seed=2]", "mpo[seed=2]"] {
+        let file =
+            |d: &Path| std::fs::read(stage_named(d, stage).join("model.safetensors")).unwrap();
+        assert!(file(dir.path()) == file(other.path()), "{stage} differs");
+    }
 }
 
 /// A data file's records name images relative to the file; the data stage

@@ -8,7 +8,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
-use super::ops::linear;
+use super::ops::{linear, matmul};
 use super::vision::Vision;
 use super::{Config, Params};
 
@@ -306,12 +306,12 @@ impl Llama {
         }
         let k = repeat_kv(&k, heads / kv_heads)?;
         let v = repeat_kv(&v, heads / kv_heads)?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let scores = (matmul(&q, &k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
         let scores = match mask {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
         };
-        let out = softmax_last(&scores)?.matmul(&v)?;
+        let out = matmul(&softmax_last(&scores)?, &v)?;
         let out = out.transpose(1, 2)?.reshape((b * t, self.config.hidden))?;
         linear(&out, &layer.o, None)
     }

@@ -16,7 +16,7 @@ use candle_core::{Result, Tensor, D};
 pub use config::{VisionConfig, IMAGENET_MEAN, IMAGENET_STD};
 pub use pixels::{ImageError, Pixels};
 
-use super::ops::linear;
+use super::ops::{linear, matmul};
 
 /// A `LayerNorm` (weight and bias) or an `RMSNorm` (weight only).
 #[derive(Debug, Clone)]
@@ -227,8 +227,8 @@ impl Vision {
                 .contiguous()
         };
         let (q, k, v) = (split(q)?, split(k)?, split(v)?);
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let out = super::llama::softmax_last(&scores)?.matmul(&v)?;
+        let scores = (matmul(&q, &k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let out = matmul(&super::llama::softmax_last(&scores)?, &v)?;
         let out = out
             .transpose(1, 2)?
             .reshape((n * len, self.config.hidden))?;
