@@ -116,8 +116,7 @@ fn copy_images(records: &mut [Record], out: &Path) -> Result<(), StageError> {
             let ext = src
                 .extension()
                 .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase)
-                .unwrap_or_else(|| "img".into());
+                .map_or_else(|| "img".into(), str::to_ascii_lowercase);
             let name = format!("images/{}.{ext}", &blake3::hash(&bytes).to_hex()[..32]);
             let dest = out.join(&name);
             if !dest.exists() {

@@ -68,21 +68,10 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
                 .iter()
                 .map(|t| dropout_prefix(&t.chosen, ratio))
                 .collect();
-            // The prefix is continued without the context: that is the
-            // point. An image-grounded question is asked without its image;
-            // a text question is dropped, and the prefix continued as plain
-            // text (never the chat template: a continuation, not a turn).
             let prompts: Vec<Vec<u32>> = items
                 .iter()
                 .zip(&prefixes)
-                .map(|(t, prefix)| {
-                    if t.images.is_empty() {
-                        return Ok(loaded.tokenizer.encode(prefix, true)?);
-                    }
-                    let mut ids = loaded.prompt(&without_images(&t.prompt))?;
-                    ids.extend(loaded.tokenizer.encode(prefix, false)?);
-                    Ok(ids)
-                })
+                .map(|(t, prefix)| continuation(&loaded, t, prefix))
                 .collect::<Result<_, StageError>>()?;
             let what = "continuing prefixes";
             let cont = sample(ctx, &loaded, (&prompts, &[]), sampling, &mut rng, what)?;
@@ -244,6 +233,23 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
         write(&ctx.out.join("samples.jsonl"), &samples)?;
     }
     Ok(Json::Object(out))
+}
+
+/// What DropoutNTP continues: the prefix without the context, which is the
+/// point. An image-grounded question is asked without its image; a text
+/// question is dropped, and the prefix continued as plain text (never the
+/// chat template: a continuation, not a turn).
+fn continuation(
+    loaded: &Loaded,
+    item: &source::TextPair,
+    prefix: &str,
+) -> Result<Vec<u32>, StageError> {
+    if item.images.is_empty() {
+        return Ok(loaded.tokenizer.encode(prefix, true)?);
+    }
+    let mut ids = loaded.prompt(&without_images(&item.prompt))?;
+    ids.extend(loaded.tokenizer.encode(prefix, false)?);
+    Ok(ids)
 }
 
 /// A question put to the model with its own images, blank ones in their
