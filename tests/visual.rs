@@ -1,6 +1,7 @@
 //! Image-grounded MPO end to end: the built-in visual task, `tiny_vlm`,
 //! DropoutNTP pairs continued without the image, a frozen vision tower,
-//! evals with the real image, a blank one and none; records with image
+//! evals with the real image, a blank one and none, the trained model
+//! exported so transformers computes the same logits; records with image
 //! paths from a data file (bad ones named by file and line); and the
 //! committed `experiments/visual_mpo.mpx`, whose trained model must read the
 //! image (real beats blank).
@@ -8,8 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use mpx::data::pairs::dropout_prefix;
+use mpx::model::vision::Pixels;
+use mpx::model::Checkpoint;
 use serde_json::Value;
 
 mod common;
@@ -43,6 +46,43 @@ fn same(a: &Tensor, b: &Tensor) -> bool {
         b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
     );
     a == b
+}
+
+/// The largest difference between mpx's logits for the exported model in
+/// `stage` and transformers' in `reference`.
+fn exported_logit_diff(stage: &Path, image: &Path, reference: &Value) -> f64 {
+    let (model, _) = Checkpoint::open(stage, DType::F32, &Device::Cpu)
+        .unwrap()
+        .into_model(DType::F32, &Device::Cpu)
+        .unwrap();
+    let ids: Vec<u32> = reference["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let pixels = Pixels::open(image, model.config().vision.as_ref().unwrap()).unwrap();
+    let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let images = Pixels::stack(&[&pixels], &Device::Cpu).unwrap();
+    let got: Vec<Vec<f32>> = model
+        .forward_with(&input, Some(&images), None)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    let want = reference["logits"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    let mut worst = 0f64;
+    for (g, w) in got.iter().zip(want) {
+        for (a, b) in g.iter().zip(w.as_array().unwrap()) {
+            worst = worst.max((f64::from(*a) - b.as_f64().unwrap()).abs());
+        }
+    }
+    worst
 }
 
 #[test]
@@ -121,6 +161,28 @@ fn the_image_pipeline_runs_end_to_end_in_miniature() {
         md.contains("| sft (baseline) |") && md.contains("blank accuracy"),
         "{md}"
     );
+
+    // transformers loads the exported MPO model (InternVL's layout, its
+    // tokenizer and image processor) and computes the same logits for a
+    // question about a test image
+    // (`tests/fixtures/reference/hf_internvl.py --export`).
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/reference/mpx_vlm_export.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let stage = stage_named(dir.path(), "mpo[seed=2]");
+    assert_eq!(
+        stage.file_name().unwrap().to_str().unwrap(),
+        reference["stage"].as_str().unwrap(),
+        "the mpo stage's hash changed: re-export with hf_internvl.py --export"
+    );
+    let worst = exported_logit_diff(&stage, &data.join("images/test-000000.png"), &reference);
+    eprintln!("exported model: logits within {worst:e} of transformers'");
+    assert!(worst < 1e-4, "logits differ from transformers' by {worst}");
 
     // The graph path's products go through mpx's CPU-independent `gemm`:
     // with the AVX2 kernels forced, every published model and the table
