@@ -50,11 +50,16 @@ fn pixels(model: &Llama, path: &Path) -> Pixels {
 
 /// Logits `[seq, vocab]` of `ids` with `image` filling its placeholders.
 fn logits(model: &Llama, ids: &[u32], image: &Pixels) -> Vec<Vec<f32>> {
+    logits_of(model, ids, &Pixels::stack(&[image], &Device::Cpu).unwrap())
+}
+
+/// Logits `[seq, vocab]` of `ids` with `images: [tiles, 3, size, size]`.
+fn logits_of(model: &Llama, ids: &[u32], images: &Tensor) -> Vec<Vec<f32>> {
     let input = Tensor::new(ids, &Device::Cpu)
         .unwrap()
         .unsqueeze(0)
         .unwrap();
-    let images = Pixels::stack(&[image], &Device::Cpu).unwrap();
+    let images = images.clone();
     model
         .forward_with(&input, Some(&images), None)
         .unwrap()
@@ -100,6 +105,23 @@ fn pixel_values_equal_the_image_processors() {
         .collect();
     let worst = diffs.iter().copied().fold(0.0, f64::max);
     let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    let tiled = root().join("tests/fixtures/hf/internvl_tiled");
+    let (tiler, _) = open(&tiled);
+    let tiles = pixels(&tiler, &tiled.join("wide.png"));
+    assert_eq!(tiles.tiles(), 7, "a 3 × 2 grid and a thumbnail");
+    let want = floats(&reference["pixels"]["wide_tiled"]);
+    assert_eq!(tiles.values().len(), want.len());
+    let diffs: Vec<f64> = tiles
+        .values()
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| (f64::from(*g) - w).abs() * 0.225 * 255.0)
+        .collect();
+    let tiled_mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    assert!(
+        tiled_mean < 0.5,
+        "tiled pixels differ by {tiled_mean:.3} levels on average"
+    );
     assert!(
         worst < 10.0 && mean < 0.5,
         "resized pixels differ: worst {worst:.2}, mean {mean:.3} levels"
@@ -111,15 +133,21 @@ fn internvl_folders_saved_by_transformers_give_equal_logits_and_log_probs() {
     let reference = reference();
     let prompt = ids(&reference["prompt"]);
     let completion = ids(&reference["completion"]);
-    let input: Vec<u32> = prompt
-        .iter()
-        .chain(&completion[..completion.len() - 1])
-        .copied()
-        .collect();
     let models = reference["models"].as_array().unwrap();
-    assert_eq!(models.len(), 2);
+    assert_eq!(models.len(), 3);
     for m in models {
         let name = m["name"].as_str().unwrap();
+        // The tiled model is asked about the wide image, cut into 7 tiles.
+        let (prompt, picture) = if name == "internvl_tiled" {
+            (ids(&m["prompt"]), "wide.png")
+        } else {
+            (prompt.clone(), "square.png")
+        };
+        let input: Vec<u32> = prompt
+            .iter()
+            .chain(&completion[..completion.len() - 1])
+            .copied()
+            .collect();
         let dir = root().join("tests/fixtures/hf").join(name);
         let (model, tokenizer) = open(&dir);
         let vision = model.config().vision.clone().unwrap();
@@ -129,14 +157,27 @@ fn internvl_folders_saved_by_transformers_give_equal_logits_and_log_probs() {
             "{name}"
         );
         assert_eq!(tokenizer.encode("<img>", false).unwrap(), [259], "{name}");
-        let image = pixels(&model, &dir.join("square.png"));
-        let diff = max_diff(&logits(&model, &input, &image), &m["logits"]);
+        let image = pixels(&model, &dir.join(picture));
+        // The model on the processor's own pixel values (the tiles are
+        // resized, and resizing is compared on its own above).
+        let key = if picture == "wide.png" {
+            "wide_tiled"
+        } else {
+            "square"
+        };
+        let theirs = floats(&reference["pixels"][key]);
+        let tiles = theirs.len() / (3 * 28 * 28);
+        let theirs: Vec<f32> = theirs.iter().map(|&v| v as f32).collect();
+        let theirs = Tensor::from_vec(theirs, (tiles, 3, 28, 28), &Device::Cpu).unwrap();
+        let diff = max_diff(&logits_of(&model, &input, &theirs), &m["logits"]);
         assert!(diff < 2e-5, "{name}: logits differ by {diff}");
 
-        let batch = Batch::new(&[(&prompt, &completion)], 0, DType::F32, &Device::Cpu)
+        let mut batch = Batch::new(&[(&prompt, &completion)], 0, DType::F32, &Device::Cpu)
             .unwrap()
             .with_images(&[std::slice::from_ref(&image)])
             .unwrap();
+        assert_eq!(batch.images.as_ref().unwrap().dims(), theirs.dims());
+        batch.images = Some(theirs);
         let got: f64 = completion_logps(&model, &batch)
             .unwrap()
             .sum
@@ -151,7 +192,12 @@ fn internvl_folders_saved_by_transformers_give_equal_logits_and_log_probs() {
         );
 
         // The image matters: a different one changes the logits.
-        let other = Pixels::blank([255, 255, 255], &vision);
+        let white = image::Rgb([255, 255, 255]);
+        let other = if picture == "wide.png" {
+            Pixels::from_rgb(&image::RgbImage::from_pixel(40, 30, white), &vision)
+        } else {
+            Pixels::blank([255, 255, 255], &vision)
+        };
         let blank = max_diff(&logits(&model, &input, &other), &m["logits"]);
         assert!(blank > 1e-2, "{name}: the image does not change the logits");
     }

@@ -289,6 +289,49 @@ train dpo {
     );
 }
 
+/// An InternVL folder with dynamic tiling (transformers saved it) answers
+/// and scores questions about images through its chat template: each image
+/// becomes its tiles' placeholders.
+#[test]
+fn an_internvl_folder_reads_tiled_images_through_its_chat_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = dir.path().join("internvl");
+    std::fs::create_dir(&model).unwrap();
+    for e in std::fs::read_dir(root.join("tests/fixtures/hf/internvl_tiled")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), model.join(e.file_name())).unwrap();
+    }
+    let problem = |q: &str, img: &str, a: &str| {
+        serde_json::json!({"question": q, "image": img, "answer_gt": a}).to_string()
+    };
+    let lines = [
+        problem("How many?", "internvl/wide.png", "3"),
+        problem("<image>\nHow many here?", "internvl/square.png", "2"),
+    ];
+    std::fs::write(dir.path().join("q.jsonl"), lines.join("\n") + "\n").unwrap();
+    let experiment = r#"
+experiment tiled { seeds = [1] }
+data q = jsonl("q.jsonl", format = "problems")
+model vl = hf("internvl")
+eval look on [vl] with q {
+  answer = generate(max_tokens = 4) |> accuracy(final_answer())
+  none   = generate(max_tokens = 4, image = "none") |> accuracy(final_answer())
+}
+"#;
+    std::fs::write(dir.path().join("tiled.mpx"), experiment).unwrap();
+    let r = mpx(dir.path(), &["run", "tiled.mpx", "-q"]);
+    assert!(r.ok, "{}", r.stderr);
+    let all = metrics(dir.path());
+    let m = &all
+        .iter()
+        .find(|(n, _)| n.starts_with("look(vl)"))
+        .unwrap()
+        .1;
+    assert_eq!(m["answer.n"], 2, "{m}");
+    assert_eq!(m["none.n"], 2, "{m}");
+}
+
 /// The committed experiment, as CI runs it: after SFT the model reads the
 /// counts off the image (accuracy with the real image beats a blank one by
 /// a wide margin, CoT and Direct), and MPO trains on pairs sampled with it.

@@ -66,16 +66,25 @@ impl Loaded {
             .into());
         }
         let name = |id| self.tokenizer.token(id).unwrap_or_default();
-        let block = format!(
-            "{}{}{}",
-            name(vision.image_start),
-            name(vision.image_token).repeat(vision.tokens_per_image()),
-            name(vision.image_end)
-        );
         let text = format!("{IMAGE}\n").repeat(pixels.len() - found) + text;
-        let ids = self.prompt(&text.replace(IMAGE, &block))?;
+        // Each placeholder in turn becomes its image's block: one
+        // `<IMG_CONTEXT>` per token of each of its tiles.
+        let mut expanded = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        for p in &pixels {
+            let Some(at) = rest.find(IMAGE) else { break };
+            expanded.push_str(&rest[..at]);
+            expanded.push_str(&name(vision.image_start));
+            let tokens = vision.tokens_per_image() * p.tiles();
+            expanded.push_str(&name(vision.image_token).repeat(tokens));
+            expanded.push_str(&name(vision.image_end));
+            rest = &rest[at + IMAGE.len()..];
+        }
+        expanded.push_str(rest);
+        let ids = self.prompt(&expanded)?;
         let placed = ids.iter().filter(|&&i| i == vision.image_token).count();
-        if placed != pixels.len() * vision.tokens_per_image() {
+        let tiles: usize = pixels.iter().map(Pixels::tiles).sum();
+        if placed != tiles * vision.tokens_per_image() {
             return Err(ModelError::Tokenizer(format!(
                 "the tokenizer does not keep `{}` as one token",
                 name(vision.image_token)

@@ -43,6 +43,12 @@ pub struct VisionConfig {
     pub image_end: u32,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// Dynamic tiling (`crop_to_patches`): each image cut into between
+    /// `.0` and `.1` tiles on the grid whose shape best fits its aspect
+    /// ratio, plus a thumbnail of the whole when there is more than one.
+    /// `None`: one tile, the image resized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiles: Option<(usize, usize)>,
 }
 
 impl VisionConfig {

@@ -103,7 +103,12 @@ pub fn config_from_hf(
         Some(i) => i as u32,
         None => id(IMAGE_CONTEXT)?,
     };
-    let Preprocessor { size, mean, std } = preprocessor(dir)?;
+    let Preprocessor {
+        size,
+        mean,
+        std,
+        tiles,
+    } = preprocessor(dir)?;
     let config = VisionConfig {
         hidden: int("hidden_size")?,
         intermediate: int("intermediate_size")?,
@@ -129,6 +134,7 @@ pub fn config_from_hf(
         image_end: id(IMAGE_END)?,
         mean,
         std,
+        tiles,
     };
     if int("image_size")? != config.image_size {
         return Err(field(
@@ -198,6 +204,7 @@ struct Preprocessor {
     size: Option<usize>,
     mean: [f64; 3],
     std: [f64; 3],
+    tiles: Option<(usize, usize)>,
 }
 
 /// The image processor's square size, mean and standard deviation (ImageNet's
@@ -209,6 +216,7 @@ fn preprocessor(dir: &Path) -> Result<Preprocessor, ModelError> {
             size: None,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
+            tiles: None,
         });
     };
     let p: Json = serde_json::from_str(&text).map_err(|e| ModelError::from(e).at(&path))?;
@@ -225,13 +233,23 @@ fn preprocessor(dir: &Path) -> Result<Preprocessor, ModelError> {
                 .ok_or_else(|| field(key, x, "three numbers").at(&path)),
         }
     };
-    if p.get("crop_to_patches").and_then(Json::as_bool) == Some(true) {
-        return Err(unsupported(
-            "crop_to_patches (dynamic tiling)".into(),
-            "one tile per image at the model's size is",
-        )
-        .at(&path));
-    }
+    let count = |key: &str, default: u64| match p.get(key) {
+        None => Ok(default as usize),
+        Some(v) => v
+            .as_u64()
+            .filter(|&n| n > 0 && n <= 64)
+            .map(|n| n as usize)
+            .ok_or_else(|| field(key, v, "a count from 1 to 64").at(&path)),
+    };
+    let tiles = if p.get("crop_to_patches").and_then(Json::as_bool) == Some(true) {
+        let (lo, hi) = (count("min_patches", 1)?, count("max_patches", 12)?);
+        if lo > hi {
+            return Err(field("min_patches", lo, "at most max_patches").at(&path));
+        }
+        Some((lo, hi))
+    } else {
+        None
+    };
     let size = match p.get("size") {
         None => None,
         Some(s) => {
@@ -247,6 +265,7 @@ fn preprocessor(dir: &Path) -> Result<Preprocessor, ModelError> {
         size,
         mean: triple("image_mean", IMAGENET_MEAN)?,
         std: triple("image_std", IMAGENET_STD)?,
+        tiles,
     })
 }
 
@@ -294,7 +313,9 @@ pub fn config_to_hf(config: &Config, vision: &VisionConfig, mut text: Json) -> J
 pub fn preprocessor_to_hf(vision: &VisionConfig) -> Json {
     json!({
         "image_processor_type": "GotOcr2ImageProcessor",
-        "crop_to_patches": false,
+        "crop_to_patches": vision.tiles.is_some(),
+        "min_patches": vision.tiles.map_or(1, |t| t.0),
+        "max_patches": vision.tiles.map_or(12, |t| t.1),
         "do_convert_rgb": true,
         "do_normalize": true,
         "do_rescale": true,

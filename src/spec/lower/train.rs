@@ -229,6 +229,7 @@ pub fn tiny_vlm(c: &Call) -> Result<Config, LowerError> {
             image_token: bytes + 2,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
+            tiles: None,
         }),
     };
     config.validate()?;
