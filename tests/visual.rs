@@ -12,7 +12,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use mpx::data::pairs::dropout_prefix;
 use mpx::model::vision::Pixels;
-use mpx::model::Checkpoint;
+use mpx::model::{generate, Checkpoint, Sampling};
+use mpx::rng::Rng;
 use serde_json::Value;
 
 mod common;
@@ -91,7 +92,7 @@ fn the_image_pipeline_runs_end_to_end_in_miniature() {
     std::fs::write(dir.path().join("visual_small.mpx"), SMALL_VISUAL).unwrap();
     let r = mpx(dir.path(), &["run", "visual_small.mpx", "-q"]);
     assert!(r.ok, "{}", r.stderr);
-    assert_eq!(stages_run(&r), 7, "{}", r.stderr);
+    assert_eq!(stages_run(&r), 8, "{}", r.stderr);
 
     // The data stage renders every image and lists it in its records.
     let data = stage_named(dir.path(), "shapes");
@@ -121,6 +122,42 @@ fn the_image_pipeline_runs_end_to_end_in_miniature() {
         let image = v["image"][0].as_str().unwrap();
         assert!(image.starts_with("../"), "{image}");
         assert!(pairs_dir.join(image).is_file(), "{image}");
+    }
+
+    // Without the image: each greedy continuation is what the SFT model
+    // writes after the question and the prefix with no image at all.
+    let sft_dir = stage_named(dir.path(), "sft[seed=2]");
+    let (model, tokenizer) = Checkpoint::open(&sft_dir, DType::F32, &Device::Cpu)
+        .unwrap()
+        .into_model(DType::F32, &Device::Cpu)
+        .unwrap();
+    let greedy =
+        std::fs::read_to_string(stage_named(dir.path(), "greedy[seed=2]").join("pairs.jsonl"))
+            .unwrap();
+    assert!(greedy.lines().count() >= 3, "{greedy}");
+    for line in greedy.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (question, chosen) = (
+            v["question"].as_str().unwrap(),
+            v["chosen"].as_str().unwrap(),
+        );
+        let prefix = dropout_prefix(chosen, 0.5);
+        let ids = tokenizer
+            .encode(&format!("{question}{prefix}"), true)
+            .unwrap();
+        assert!(!ids.contains(&261), "no image placeholder");
+        let mut rng = Rng::new(0, "unused at temperature 0");
+        let out = generate(
+            &model,
+            &ids,
+            1,
+            &Sampling::greedy(16),
+            tokenizer.eos(),
+            &mut rng,
+        )
+        .unwrap();
+        let rejected = format!("{prefix}{}", tokenizer.decode(&out[0]));
+        assert_eq!(v["rejected"].as_str().unwrap(), rejected, "{line}");
     }
 
     // `freeze = ["vision"]`: the ViT is the SFT model's, bit for bit; the
