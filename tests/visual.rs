@@ -291,6 +291,18 @@ train dpo {
     let data = stage_named(dir.path(), "colours");
     let copies: Vec<_> = std::fs::read_dir(data.join("images")).unwrap().collect();
     assert_eq!(copies.len(), 2, "one copy per distinct image");
+    let first = stages_run(&r);
+    assert!(first >= 2, "{}", r.stderr);
+    // An image is part of the data: editing one in place re-runs what
+    // reads it; running again with nothing changed runs nothing.
+    image::RgbImage::from_pixel(20, 12, image::Rgb([250, 250, 10]))
+        .save(pics.join("0.png"))
+        .unwrap();
+    let r = mpx(dir.path(), &["run", "colours.mpx", "-q"]);
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(stages_run(&r), first, "{}", r.stderr);
+    let r = mpx(dir.path(), &["run", "colours.mpx", "-q"]);
+    assert_eq!(stages_run(&r), 0, "{}", r.stderr);
 
     // A text model cannot read the images.
     let text = experiment.replace(

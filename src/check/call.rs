@@ -219,11 +219,18 @@ impl Evaluator<'_> {
             let path = std::path::Path::new(&file.path);
             let problem = match builtin.name {
                 "jsonl" => match args.get("format") {
-                    Some(Value::Str(kind)) => self
-                        .files
-                        .check_records(path, kind)
-                        .err()
-                        .map(|e| e.to_string()),
+                    Some(Value::Str(kind)) => match self.files.check_records(path, kind) {
+                        Ok(images) => match self.files.with_images(&file.digest, path, &images) {
+                            Ok(digest) => {
+                                let mut file = file.clone();
+                                file.digest = digest;
+                                args.insert("path", Value::File(file));
+                                None
+                            }
+                            Err(e) => Some(format!("{}: {e}", file.path)),
+                        },
+                        Err(e) => Some(e.to_string()),
+                    },
                     _ => None,
                 },
                 "parquet" => (!self.files.starts_with(path, b"PAR1")).then(|| {

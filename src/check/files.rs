@@ -18,7 +18,7 @@ pub struct FileCache {
     files: Arc<dyn Files>,
     digests: HashMap<PathBuf, Result<String, ReadError>>,
     formats: HashMap<PathBuf, Result<&'static str, DataError>>,
-    records: HashMap<(PathBuf, Kind), Result<(), DataError>>,
+    records: HashMap<(PathBuf, Kind), Result<Vec<String>, DataError>>,
 }
 
 impl Default for FileCache {
@@ -55,19 +55,48 @@ impl FileCache {
     }
 
     /// Checks every record of a JSON Lines file against `kind` (as the run
-    /// will read it); the error names the file and line.
-    pub fn check_records(&mut self, path: &Path, kind: &str) -> Result<(), DataError> {
+    /// will read it); the error names the file and line. Returns the images
+    /// the records name (resolved, sorted, each once).
+    pub fn check_records(&mut self, path: &Path, kind: &str) -> Result<Vec<String>, DataError> {
         let Some(kind) = Kind::parse(kind) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let files = self.files.as_ref();
         self.records
             .entry((path.to_path_buf(), kind))
             .or_insert_with(|| {
                 let reader = files.open(path).map_err(|e| unreadable(path, &e))?;
-                crate::data::check_jsonl(reader, path, kind).map(drop)
+                crate::data::check_jsonl(reader, path, kind)
             })
             .clone()
+    }
+
+    /// A data file's digest extended with the images its records name
+    /// (their paths relative to it, and their contents), so editing an
+    /// image changes the data stage's hash like editing the file does.
+    /// Without images, the file's own digest.
+    pub fn with_images(
+        &mut self,
+        file_digest: &str,
+        path: &Path,
+        images: &[String],
+    ) -> Result<String, ReadError> {
+        if images.is_empty() {
+            return Ok(file_digest.to_owned());
+        }
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(file_digest.as_bytes());
+        for image in images {
+            let rel = Path::new(image)
+                .strip_prefix(dir)
+                .unwrap_or(Path::new(image));
+            hasher.update(&[0]);
+            hasher.update(rel.to_string_lossy().as_bytes());
+            hasher.update(&[0]);
+            hasher.update(self.digest(Path::new(image))?.as_bytes());
+        }
+        Ok(hasher.finalize().to_hex().to_string())
     }
 
     /// Whether a file starts with `magic` (a Parquet file with `PAR1`, a

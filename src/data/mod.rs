@@ -120,18 +120,23 @@ pub(crate) fn resolve_images(record: &mut Record, dir: &Path) -> Result<(), Data
 }
 
 /// Checks JSON Lines text from `reader` as [`load`] does: every record's
-/// shape against `kind`; the number of records.
+/// shape against `kind`, every image it names. Returns the images, resolved
+/// and sorted, each once.
 pub fn check_jsonl(
     reader: impl std::io::Read,
     path: &Path,
     kind: Kind,
-) -> Result<usize, DataError> {
+) -> Result<Vec<String>, DataError> {
     let mut count = 0;
-    jsonl::each(reader, path, kind, &mut |_| count += 1)?;
+    let mut images = std::collections::BTreeSet::new();
+    jsonl::each(reader, path, kind, &mut |mut r| {
+        count += 1;
+        images.extend(r.images_mut().drain(..));
+    })?;
     if count == 0 {
         return Err(DataError::file(path, DataProblem::Empty));
     }
-    Ok(count)
+    Ok(images.into_iter().collect())
 }
 
 /// Reads every record of `path` (`.parquet` by extension, JSON Lines
