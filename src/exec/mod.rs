@@ -7,6 +7,7 @@ mod error;
 mod materialize;
 mod models;
 pub mod progress;
+mod records;
 pub mod run;
 mod sampled;
 pub mod source;

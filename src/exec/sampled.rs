@@ -64,29 +64,7 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
     match spec.method {
         PairMethod::DropoutNtp { ratio } => {
             let items = source.supervised(source.len().unwrap_or(0))?;
-            let prefixes: Vec<String> = items
-                .iter()
-                .map(|t| dropout_prefix(&t.chosen, ratio))
-                .collect();
-            let prompts: Vec<Vec<u32>> = items
-                .iter()
-                .zip(&prefixes)
-                .map(|(t, prefix)| continuation(&loaded, t, prefix))
-                .collect::<Result<_, StageError>>()?;
-            let what = "continuing prefixes";
-            let cont = sample(ctx, &loaded, (&prompts, &[]), sampling, &mut rng, what)?;
-            for ((t, prefix), c) in items.iter().zip(&prefixes).zip(cont) {
-                let rejected = format!("{prefix}{c}");
-                if rejected != t.chosen && !rejected.trim().is_empty() {
-                    out.push(PairRecord {
-                        prompt: Prompt::Text(t.prompt.clone()),
-                        chosen: t.chosen.clone(),
-                        rejected,
-                        images: stored(ctx, &t.images),
-                        answer_gt: None,
-                    });
-                }
-            }
+            out = dropout_pairs(ctx, &loaded, &items, ratio, sampling, &mut rng)?;
             metrics.insert("prompts".into(), json!(items.len()));
         }
         PairMethod::Correctness {
@@ -233,6 +211,44 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
         write(&ctx.out.join("samples.jsonl"), &samples)?;
     }
     Ok(Json::Object(out))
+}
+
+/// DropoutNTP's pairs: each item's answer cut after `ratio` of its words and
+/// continued by the model without the context; identical or empty results
+/// are dropped.
+fn dropout_pairs(
+    ctx: &Ctx,
+    loaded: &Loaded,
+    items: &[source::TextPair],
+    ratio: f64,
+    sampling: &Sampling,
+    rng: &mut Rng,
+) -> Result<Vec<PairRecord>, StageError> {
+    let prefixes: Vec<String> = items
+        .iter()
+        .map(|t| dropout_prefix(&t.chosen, ratio))
+        .collect();
+    let prompts: Vec<Vec<u32>> = items
+        .iter()
+        .zip(&prefixes)
+        .map(|(t, prefix)| continuation(loaded, t, prefix))
+        .collect::<Result<_, StageError>>()?;
+    let what = "continuing prefixes";
+    let cont = sample(ctx, loaded, (&prompts, &[]), sampling, rng, what)?;
+    let mut out = Vec::new();
+    for ((t, prefix), c) in items.iter().zip(&prefixes).zip(cont) {
+        let rejected = format!("{prefix}{c}");
+        if rejected != t.chosen && !rejected.trim().is_empty() {
+            out.push(PairRecord {
+                prompt: Prompt::Text(t.prompt.clone()),
+                chosen: t.chosen.clone(),
+                rejected,
+                images: stored(ctx, &t.images),
+                answer_gt: None,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// What DropoutNTP continues: the prefix without the context, which is the

@@ -61,3 +61,11 @@ pub(super) fn fit<'a>(
     let room = (context + 1).saturating_sub(prompt.len());
     (prompt, &completion[..completion.len().min(room)])
 }
+
+/// Each row's images, laid out as the trainer lays out a micro-batch's
+/// rows: every example's chosen row, then (`rejected`) its rejected row.
+pub(super) fn row_images<'e>(examples: &[&'e Example], rejected: bool) -> Vec<&'e [Pixels]> {
+    let copies = if rejected { 2 } else { 1 };
+    let images = examples.iter().map(|e| e.images.as_slice());
+    images.cycle().take(copies * examples.len()).collect()
+}

@@ -10,11 +10,10 @@ use candle_core::{DType, Device, Result as CandleResult, Tensor, Var};
 use serde::Serialize;
 
 use super::checkpoint::{self, CheckpointError, CheckpointMeta};
-use super::example::{fit, Example, PAD};
+use super::example::{fit, row_images, Example, PAD};
 use super::{
     clip_scale, clip_scale_slices, AdamW, AdamWConfig, Delta, Objective, PairLogps, Schedule,
 };
-use crate::model::vision::Pixels;
 use crate::model::{completion_logps, cpu, Batch, Llama};
 use crate::rng::Rng;
 
@@ -89,7 +88,7 @@ pub struct Trainer {
     /// Mixed precision: forward and backward in this dtype, the parameters
     /// (and `AdamW`) in theirs.
     compute: Option<DType>,
-    /// Parameters left as they are (a frozen vision tower).
+    /// Parameters left untrained (a frozen vision tower).
     frozen: BTreeSet<String>,
 }
 
@@ -111,8 +110,8 @@ impl Trainer {
         }
     }
 
-    /// Leaves the parameters `names` untrained: their gradients are dropped
-    /// before clipping and the optimizer never updates them.
+    /// Leaves the parameters `names` untrained (gradients dropped before
+    /// clipping).
     #[must_use]
     pub fn with_frozen(mut self, names: BTreeSet<String>) -> Self {
         self.frozen = names;
@@ -198,7 +197,7 @@ impl Trainer {
                 (leaf.as_tensor().clone(), Some(pass), tokens)
             } else {
                 let model = cast.as_ref().unwrap_or(&self.model);
-                let images = self.row_images(&examples);
+                let images = row_images(&examples, self.objective.needs_rejected());
                 let batch = Batch::new(&rows, PAD, self.model.dtype(), model.device())?
                     .with_images(&images)?;
                 (completion_logps(model, &batch)?.sum, None, batch.tokens())
@@ -280,16 +279,6 @@ impl Trainer {
             );
         }
         rows
-    }
-
-    /// Each row's image, laid out as [`Trainer::rows`] lays out the rows.
-    fn row_images<'e>(&self, examples: &[&'e Example]) -> Vec<&'e [Pixels]> {
-        let images = examples.iter().map(|e| e.images.as_slice());
-        if self.objective.needs_rejected() {
-            images.clone().chain(images).collect()
-        } else {
-            images.collect()
-        }
     }
 
     /// The objective on a micro-batch whose rows' summed log-probs are

@@ -145,7 +145,9 @@ fn tile(image: &RgbImage, size: usize, lo: usize, hi: usize) -> Vec<RgbImage> {
 /// transformers' `get_optimal_tiled_canvas`: of the grids of `lo..=hi`
 /// tiles (by tile count, then columns), the one whose aspect ratio is
 /// closest to the image's; on a tie, the later (larger) grid while the
-/// image's area exceeds half of the grid's.
+/// image's area exceeds half of the grid's. (Exact float comparison, as
+/// transformers ties.)
+#[allow(clippy::float_cmp)]
 fn grid((width, height): (usize, usize), size: usize, lo: usize, hi: usize) -> (usize, usize) {
     let mut grids: Vec<(usize, usize)> = (1..=hi)
         .flat_map(|w| (1..=hi).map(move |h| (w, h)))
