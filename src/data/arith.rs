@@ -90,19 +90,8 @@ impl ArithSpec {
     /// The held-out split: `test` distinct problems, fixed by the seed.
     pub fn test_split(&self) -> Vec<ArithProblem> {
         let mut rng = Rng::new(self.seed, "arith-test");
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::with_capacity(self.test);
-        // A small operand range can hold fewer distinct problems than asked
-        // for; stop after a generous number of draws rather than loop.
-        let mut draws = 0;
-        while out.len() < self.test && draws < self.test * 100 + 1000 {
-            draws += 1;
-            let p = self.draw(&mut rng);
-            if seen.insert(p.expr.clone()) {
-                out.push(p);
-            }
-        }
-        out
+        // A small operand range can hold fewer distinct problems than asked.
+        super::distinct(self.test, || self.draw(&mut rng), |p| p.expr.clone())
     }
 
     /// An endless stream of training problems from `stream_seed` (e.g. the

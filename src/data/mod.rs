@@ -18,6 +18,26 @@ use std::path::Path;
 
 pub use record::{Message, PairRecord, Problem, Prompt, Record, RecordError, SftRecord};
 
+/// Up to `n` draws with distinct keys, in draw order. A small space may
+/// hold fewer: after `100·n + 1000` draws it stops rather than loop.
+pub(crate) fn distinct<T, K: Ord>(
+    n: usize,
+    mut draw: impl FnMut() -> T,
+    key: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::with_capacity(n);
+    let mut draws = 0;
+    while out.len() < n && draws < n * 100 + 1000 {
+        draws += 1;
+        let item = draw();
+        if seen.insert(key(&item)) {
+            out.push(item);
+        }
+    }
+    out
+}
+
 /// Which records a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Kind {

@@ -191,17 +191,7 @@ impl ShapesSpec {
     /// The held-out split: `test` problems with distinct scenes.
     pub fn test_split(&self) -> Vec<ShapesProblem> {
         let mut rng = Rng::new(self.seed, "shapes-test");
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::with_capacity(self.test);
-        let mut draws = 0;
-        while out.len() < self.test && draws < self.test * 100 + 1000 {
-            draws += 1;
-            let p = self.draw(&mut rng);
-            if seen.insert(p.scene()) {
-                out.push(p);
-            }
-        }
-        out
+        super::distinct(self.test, || self.draw(&mut rng), ShapesProblem::scene)
     }
 
     /// The training problems (none shows a test scene), each with the

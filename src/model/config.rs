@@ -98,18 +98,7 @@ impl Config {
                 return Err(ShapeError::NotPositive { name, value });
             }
         }
-        let multiple = |name, value, of, divisor| {
-            if value % divisor == 0 {
-                Ok(())
-            } else {
-                Err(ShapeError::NotMultiple {
-                    name,
-                    value,
-                    of,
-                    divisor,
-                })
-            }
-        };
+        let multiple = ShapeError::multiple;
         multiple("hidden", self.hidden, "heads", self.heads)?;
         multiple("heads", self.heads, "kv_heads", self.kv_heads)?;
         if self.head_dim() % 2 != 0 {

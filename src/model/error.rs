@@ -92,6 +92,27 @@ pub enum ShapeError {
     OddHead(usize),
 }
 
+impl ShapeError {
+    /// `Ok` when `value` is a multiple of `divisor`.
+    pub(crate) fn multiple(
+        name: &'static str,
+        value: usize,
+        of: &'static str,
+        divisor: usize,
+    ) -> Result<(), Self> {
+        if divisor != 0 && value.is_multiple_of(divisor) {
+            Ok(())
+        } else {
+            Err(ShapeError::NotMultiple {
+                name,
+                value,
+                of,
+                divisor,
+            })
+        }
+    }
+}
+
 /// A device name that means nothing, or a device that is not there.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DeviceError {

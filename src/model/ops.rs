@@ -70,6 +70,17 @@ fn cpu_matmul(
     Ok(Some((CpuStorage::F32(out), Shape::from(dims))))
 }
 
+/// `(batch, m, n, k)` of a batched product and its output's shape.
+fn product_shape(al: &Layout, bl: &Layout) -> ((usize, usize, usize, usize), Shape) {
+    let (ad, bd) = (al.dims(), bl.dims());
+    let r = ad.len();
+    let batch = ad[..r - 2].iter().product();
+    let (m, k, n) = (ad[r - 2], ad[r - 1], bd[r - 1]);
+    let mut dims = ad[..r - 2].to_vec();
+    dims.extend([m, n]);
+    ((batch, m, n, k), Shape::from(dims))
+}
+
 /// `a @ b` over the last two dimensions, batched over the others.
 struct MatMul;
 
@@ -88,14 +99,8 @@ impl CustomOp2 for MatMul {
         if let Some(out) = cpu_matmul(a, al, b, bl)? {
             return Ok(out);
         }
-        let (ad, bd) = (al.dims(), bl.dims());
-        let r = ad.len();
-        let batch = ad[..r - 2].iter().product();
-        let (m, k, n) = (ad[r - 2], ad[r - 1], bd[r - 1]);
-        let out = a.matmul(b, (batch, m, n, k), al, bl)?;
-        let mut dims = ad[..r - 2].to_vec();
-        dims.extend([m, n]);
-        Ok((out, Shape::from(dims)))
+        let (bmnk, shape) = product_shape(al, bl);
+        Ok((a.matmul(b, bmnk, al, bl)?, shape))
     }
 
     #[cfg(feature = "cuda")]
@@ -106,14 +111,8 @@ impl CustomOp2 for MatMul {
         b: &candle_core::CudaStorage,
         bl: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let (ad, bd) = (al.dims(), bl.dims());
-        let r = ad.len();
-        let batch = ad[..r - 2].iter().product();
-        let (m, k, n) = (ad[r - 2], ad[r - 1], bd[r - 1]);
-        let out = a.matmul(b, (batch, m, n, k), al, bl)?;
-        let mut dims = ad[..r - 2].to_vec();
-        dims.extend([m, n]);
-        Ok((out, Shape::from(dims)))
+        let (bmnk, shape) = product_shape(al, bl);
+        Ok((a.matmul(b, bmnk, al, bl)?, shape))
     }
 
     fn bwd(

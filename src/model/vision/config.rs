@@ -175,18 +175,7 @@ impl VisionConfig {
                 value: s,
             });
         }
-        let multiple = |name, value: usize, of, divisor: usize| {
-            if value.is_multiple_of(divisor) {
-                Ok(())
-            } else {
-                Err(ShapeError::NotMultiple {
-                    name,
-                    value,
-                    of,
-                    divisor,
-                })
-            }
-        };
+        let multiple = ShapeError::multiple;
         multiple("vision hidden", self.hidden, "vision heads", self.heads)?;
         multiple("image_size", self.image_size, "patch_size", self.patch_size)?;
         multiple(

@@ -164,13 +164,18 @@ pub fn schedule(c: &Call) -> Result<Schedule, LowerError> {
     })
 }
 
+/// A checked positive size parameter.
+fn size(c: &Call, name: &str) -> Result<usize, LowerError> {
+    match c.value(name)? {
+        Value::Int(v) if *v > 0 => Ok(*v as usize),
+        _ => Err(c.bad(name, "a positive integer")),
+    }
+}
+
 /// The shape a checked `tiny(...)` call describes (every parameter present
 /// and range-checked, derived widths filled in).
 pub fn tiny(c: &Call) -> Result<Config, LowerError> {
-    let size = |name: &str| match c.value(name)? {
-        Value::Int(v) if *v > 0 => Ok(*v as usize),
-        _ => Err(c.bad(name, "a positive integer")),
-    };
+    let size = |name: &str| size(c, name);
     let config = Config {
         vocab: ByteTokenizer::VOCAB,
         hidden: size("hidden")?,
@@ -193,10 +198,7 @@ pub fn tiny(c: &Call) -> Result<Config, LowerError> {
 /// over the byte vocabulary plus the three image tokens, and the vision
 /// tower (`LayerNorm` blocks with Q/K/V biases, as `InternVL`'s ViT).
 pub fn tiny_vlm(c: &Call) -> Result<Config, LowerError> {
-    let size = |name: &str| match c.value(name)? {
-        Value::Int(v) if *v > 0 => Ok(*v as usize),
-        _ => Err(c.bad(name, "a positive integer")),
-    };
+    let size = |name: &str| size(c, name);
     let bytes = ByteTokenizer::VOCAB as u32;
     let config = Config {
         vocab: ByteTokenizer::VOCAB + 3,
