@@ -175,33 +175,21 @@ fn size(c: &Call, name: &str) -> Result<usize, LowerError> {
 /// The shape a checked `tiny(...)` call describes (every parameter present
 /// and range-checked, derived widths filled in).
 pub fn tiny(c: &Call) -> Result<Config, LowerError> {
-    let size = |name: &str| size(c, name);
     let config = Config {
-        vocab: ByteTokenizer::VOCAB,
-        hidden: size("hidden")?,
-        intermediate: size("intermediate")?,
-        layers: size("layers")?,
-        heads: size("heads")?,
-        kv_heads: size("kv_heads")?,
-        context: size("context")?,
-        rope_theta: c.num("rope_theta")?,
-        norm_eps: c.num("norm_eps")?,
         qkv_bias: c.flag("qkv_bias")?,
         tie_embeddings: c.flag("tie_embeddings")?,
-        vision: None,
+        ..decoder(c, ByteTokenizer::VOCAB)?
     };
     config.validate()?;
     Ok(config)
 }
 
-/// The shape a checked `tiny_vlm(...)` call describes: `tiny`'s decoder
-/// over the byte vocabulary plus the three image tokens, and the vision
-/// tower (`LayerNorm` blocks with Q/K/V biases, as `InternVL`'s ViT).
-pub fn tiny_vlm(c: &Call) -> Result<Config, LowerError> {
+/// The decoder a `tiny` or `tiny_vlm` call describes, over `vocab` tokens
+/// (no Q/K/V biases, untied, no vision tower).
+fn decoder(c: &Call, vocab: usize) -> Result<Config, LowerError> {
     let size = |name: &str| size(c, name);
-    let bytes = ByteTokenizer::VOCAB as u32;
-    let config = Config {
-        vocab: ByteTokenizer::VOCAB + 3,
+    Ok(Config {
+        vocab,
         hidden: size("hidden")?,
         intermediate: size("intermediate")?,
         layers: size("layers")?,
@@ -212,6 +200,17 @@ pub fn tiny_vlm(c: &Call) -> Result<Config, LowerError> {
         norm_eps: c.num("norm_eps")?,
         qkv_bias: false,
         tie_embeddings: false,
+        vision: None,
+    })
+}
+
+/// The shape a checked `tiny_vlm(...)` call describes: `tiny`'s decoder
+/// over the byte vocabulary plus the three image tokens, and the vision
+/// tower (`LayerNorm` blocks with Q/K/V biases, as `InternVL`'s ViT).
+pub fn tiny_vlm(c: &Call) -> Result<Config, LowerError> {
+    let size = |name: &str| size(c, name);
+    let bytes = ByteTokenizer::VOCAB as u32;
+    let config = Config {
         vision: Some(VisionConfig {
             hidden: size("vision_hidden")?,
             intermediate: size("vision_intermediate")?,
@@ -233,6 +232,7 @@ pub fn tiny_vlm(c: &Call) -> Result<Config, LowerError> {
             std: IMAGENET_STD,
             tiles: None,
         }),
+        ..decoder(c, ByteTokenizer::VOCAB + 3)?
     };
     config.validate()?;
     Ok(config)
