@@ -273,12 +273,13 @@ fn image_records_from_a_file_resolve_beside_it_and_bad_ones_are_named_by_line() 
     let experiment = r#"
 experiment colours { seeds = [1] }
 data colours = jsonl("data/colours.jsonl")
+data mixed = mix(sources = [colours, colours], repeat = [1, 0.5])   // MMPR's repeat counts
 model base = tiny_vlm(layers = 1, hidden = 32, heads = 2, context = 64,
                       vision_layers = 1, vision_hidden = 16, vision_heads = 2,
                       image_size = 16, patch_size = 4)
 train dpo {
   model = base
-  data = colours
+  data = mixed
   loss = dpo(0.1) + sft()
   steps = 2
   batch = 2
@@ -291,6 +292,14 @@ train dpo {
     let data = stage_named(dir.path(), "colours");
     let copies: Vec<_> = std::fs::read_dir(data.join("images")).unwrap().collect();
     assert_eq!(copies.len(), 2, "one copy per distinct image");
+    // The mixture: the 3 records once, and 2 of them again (half of 3,
+    // rounded), each with its image.
+    let dpo = &metrics(dir.path())
+        .into_iter()
+        .find(|(n, _)| n == "dpo[seed=1]")
+        .unwrap()
+        .1;
+    assert_eq!(dpo["examples"], 5, "{dpo}");
     let first = stages_run(&r);
     assert!(first >= 2, "{}", r.stderr);
     // An image is part of the data: editing one in place re-runs what
