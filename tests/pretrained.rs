@@ -99,6 +99,56 @@ fn smollm2_tokens_chat_templates_and_logprobs_match_transformers() {
 }
 
 /// Runs `mpx ARGS` in `dir`.
+/// Decoding streams the GGUF file's `Q4_1`/`Q8_0` blocks instead of the f32
+/// weights dequantized from them (`Checkpoint::into_frozen`): each step's
+/// logits must be the same bits, at batch 1 and in a batch, so samples and
+/// tables do not change.
+#[test]
+fn decoding_from_the_files_weight_blocks_gives_the_bits_of_its_f32_weights() {
+    let open = || Checkpoint::open(&smollm2(), DType::F32, &Device::Cpu).unwrap();
+    let (plain, tokenizer) = open().into_model(DType::F32, &Device::Cpu).unwrap();
+    let plain = plain.frozen().unwrap();
+    let (blocks, _) = open().into_frozen(DType::F32, &Device::Cpu).unwrap();
+    // Every layer's seven projections (Q4_1) and the tied output head (Q8_0).
+    assert_eq!(blocks.block_matrices(), 30 * 7 + 1);
+    assert_eq!(plain.block_matrices(), 0);
+    let prompting = Prompting {
+        chat: true,
+        system: None,
+    };
+    let prompt = tokenizer.prompt("What is 7 + 5?", &prompting).unwrap();
+    for rows in [1usize, 3] {
+        let (mut a, mut b) = (
+            mpx::model::cpu::Decoder::new(&plain, rows, 64),
+            mpx::model::cpu::Decoder::new(&blocks, rows, 64),
+        );
+        let all: Vec<usize> = (0..rows).collect();
+        let ids: Vec<u32> = all.iter().flat_map(|_| prompt.iter().copied()).collect();
+        let (mut la, mut lb) = (a.step(&all, &ids).unwrap(), b.step(&all, &ids).unwrap());
+        for step in 0..6 {
+            assert_eq!(la.len(), rows * 49_152);
+            let same = la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{rows} rows, step {step}: logits differ");
+            // Each row's greedy token next, different per row.
+            let next: Vec<u32> = la
+                .chunks(49_152)
+                .enumerate()
+                .map(|(r, row)| {
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .max_by(|x, y| x.1.total_cmp(y.1))
+                        .unwrap()
+                        .0;
+                    (best + r) as u32
+                })
+                .collect();
+            la = a.step(&all, &next).unwrap();
+            lb = b.step(&all, &next).unwrap();
+        }
+    }
+}
+
 fn mpx<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> std::process::Output {
     Command::cargo_bin("mpx")
         .unwrap()

@@ -191,7 +191,13 @@ fn load(ctx: &Ctx, source: &ModelSource, master: bool) -> Result<(Loaded, DType)
         // A trained model prompts as the model it was trained from.
         None => checkpoint.prompting.clone().unwrap_or_default(),
     };
-    let (model, tokenizer) = checkpoint.into_model(dtype, ctx.device)?;
+    // A model loaded for scoring or sampling is never trained: frozen, it
+    // keeps a GGUF file's weight blocks for decoding.
+    let (model, tokenizer) = if master {
+        checkpoint.into_model(dtype, ctx.device)?
+    } else {
+        checkpoint.into_frozen(dtype, ctx.device)?
+    };
     let loaded = Loaded {
         model,
         tokenizer,

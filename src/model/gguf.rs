@@ -11,6 +11,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
+use super::blocks::{BlockMatrix, Blocks};
 use super::{Checkpoint, Config, ModelError, Specials, Tokenizer};
 
 /// Reads `path`: shape, dequantized tensors (in `dtype`) and tokenizer.
@@ -29,6 +30,7 @@ fn read(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelE
     let config = config(&meta)?;
     let permute = meta.str("general.architecture")? == "llama";
     let mut tensors = BTreeMap::new();
+    let mut blocks = Blocks::new();
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
     for name in names {
@@ -36,19 +38,29 @@ fn read(path: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelE
             what: format!("tensor `{name}`"),
             supported: "Llama and Qwen2 tensors are",
         })?;
-        let mut t = content
-            .tensor(&mut file, name, device)?
-            .dequantize(device)?;
-        if permute && hf.ends_with("q_proj.weight") {
-            t = unpermute(&t, config.heads)?;
-        } else if permute && hf.ends_with("k_proj.weight") {
-            t = unpermute(&t, config.kv_heads)?;
+        let q = content.tensor(&mut file, name, device)?;
+        let mut t = q.dequantize(device)?;
+        let heads = match () {
+            () if permute && hf.ends_with("q_proj.weight") => Some(config.heads),
+            () if permute && hf.ends_with("k_proj.weight") => Some(config.kv_heads),
+            () => None,
+        };
+        if let Some(heads) = heads {
+            t = unpermute(&t, heads)?;
+        }
+        if device.is_cpu() && streamed(&hf, config.tie_embeddings) {
+            let rows = t.dim(0)?;
+            let order = |r: usize| heads.map_or(r, |h| unpermuted_row(r, rows, h));
+            if let Some(m) = BlockMatrix::of(&q, &t, order) {
+                blocks.insert(hf.clone(), m);
+            }
         }
         tensors.insert(hf, t.to_dtype(dtype)?);
     }
     Ok(Checkpoint {
         config,
         tensors,
+        blocks,
         tokenizer: tokenizer(&meta)?,
         prompting: None,
     })
@@ -222,6 +234,23 @@ fn hf_name(gguf: &str) -> Option<String> {
 
 /// Undoes llama.cpp's conversion of Q/K rows (`convert_hf_to_gguf.permute`):
 /// per head, the interleaved rotary pairs go back to the rotate-half layout.
+/// Whether decoding reads the matrix `name` once per step (every layer's
+/// projections and the output head), so that it pays to keep its blocks.
+fn streamed(name: &str, tied: bool) -> bool {
+    name.ends_with("_proj.weight")
+        || name == "lm_head.weight"
+        || (tied && name == "model.embed_tokens.weight")
+}
+
+/// The row of a llama.cpp-permuted `[rows, in]` matrix that [`unpermute`]
+/// puts at row `r`.
+fn unpermuted_row(r: usize, rows: usize, heads: usize) -> usize {
+    let per = rows / heads;
+    let half = per / 2;
+    let (head, within) = (r / per, r % per);
+    head * per + (within % half) * 2 + within / half
+}
+
 fn unpermute(w: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
     let (out, inp) = w.dims2()?;
     w.reshape((heads, out / heads / 2, 2, inp))?
@@ -385,5 +414,11 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(back, hf);
+        let rows: Vec<usize> = (0..8).map(|r| unpermuted_row(r, 8, 2)).collect();
+        let moved: Vec<f32> = rows
+            .iter()
+            .map(|&r| [0.0f32, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0][r])
+            .collect();
+        assert_eq!(moved, hf);
     }
 }

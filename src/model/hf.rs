@@ -75,6 +75,7 @@ pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, Mod
     Ok(Checkpoint {
         config,
         tensors,
+        blocks: super::blocks::Blocks::new(),
         tokenizer,
         prompting,
     })

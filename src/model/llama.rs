@@ -6,8 +6,11 @@
 //! pad, so no attention mask beyond the causal one is needed; losses mask the
 //! padded positions.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Result, Tensor, D};
 
+use super::blocks::Blocks;
 use super::ops::{linear, matmul};
 use super::vision::Vision;
 use super::{Config, Params};
@@ -45,6 +48,9 @@ pub struct Llama {
     frozen: bool,
     /// The vision tower and projector of a vision-language model.
     vision: Option<Vision>,
+    /// Weight matrices in a GGUF block format for decoding, on a frozen
+    /// model that owns its weights ([`Llama::with_blocks`]).
+    blocks: Option<Arc<Blocks>>,
 }
 
 /// Keys and values of the positions seen so far, per layer.
@@ -74,7 +80,32 @@ impl Llama {
     /// A view of the same weights that builds no gradient graph (reference
     /// log-probs, generation). It shares storage, so it sees later updates.
     pub fn frozen(&self) -> Result<Self> {
-        Self::build(self.config.clone(), self.params.clone(), true, None)
+        let mut view = Self::build(self.config.clone(), self.params.clone(), true, None)?;
+        // A frozen model's blocks stay with its views; a trainable one has none.
+        view.blocks.clone_from(&self.blocks);
+        Ok(view)
+    }
+
+    /// Gives a frozen model the blocks its f32 weights were dequantized
+    /// from ([`crate::model::Checkpoint::into_frozen`]).
+    pub(crate) fn with_blocks(mut self, blocks: Blocks) -> Self {
+        assert!(
+            self.frozen,
+            "weight blocks on a trainable model would go stale"
+        );
+        self.blocks = Some(Arc::new(blocks));
+        self
+    }
+
+    /// How many weight matrices decoding reads in a GGUF block format
+    /// ([`crate::model::Checkpoint::into_frozen`]) rather than as f32.
+    pub fn block_matrices(&self) -> usize {
+        self.blocks.as_ref().map_or(0, |b| b.len())
+    }
+
+    /// The blocks of [`Llama::with_blocks`], if any.
+    pub(crate) fn blocks(&self) -> Option<&Blocks> {
+        self.blocks.as_deref()
     }
 
     /// Mixed precision: a view whose weights are `dtype` copies of the
@@ -145,6 +176,7 @@ impl Llama {
             sin,
             config,
             params,
+            blocks: None,
         })
     }
 

@@ -8,6 +8,7 @@
 //! In: a [`Config`] and a seed, or a [`Checkpoint`]. Out: logits for every
 //! position, summed completion log-probs, generated token ids.
 
+mod blocks;
 mod chat;
 mod checkpoint;
 mod config;

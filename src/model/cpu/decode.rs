@@ -7,7 +7,7 @@ use candle_core::Result;
 use rayon::prelude::*;
 
 use super::attention::{softmax_prefix, Heads};
-use super::few_rows;
+use super::few_rows::{self, Matrix};
 use super::forward::linear;
 use super::kernels::{add_bias, rms_norm, rope, swiglu, PARALLEL_MACS};
 use super::weights::Weights;
@@ -192,10 +192,11 @@ impl Step<'_, '_> {
         let keys = start + t;
         for (l, lw) in w.layers.iter().enumerate() {
             rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
+            let b = lw.blocks;
             let qkv = &mut [
-                (lw.q, qw, &mut q[..]),
-                (lw.k, kw, &mut k),
-                (lw.v, kw, &mut v),
+                (Matrix::of(lw.q, b.q), qw, &mut q[..]),
+                (Matrix::of(lw.k, b.k), kw, &mut k),
+                (Matrix::of(lw.v, b.v), kw, &mut v),
             ];
             proj_many(&hbuf, (n, h, t), qkv);
             if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
@@ -225,13 +226,16 @@ impl Step<'_, '_> {
                     let vr = &row.v[l][..keys * kw];
                     attend(sh, start, q, kr, vr, o);
                 });
-            proj(&o, lw.o, (n, qw, h, t), &mut a);
+            proj(&o, Matrix::of(lw.o, b.o), (n, qw, h, t), &mut a);
             add(&mut x, &a);
             rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
-            let gate_up = &mut [(lw.gate, inter, &mut gate[..]), (lw.up, inter, &mut up)];
+            let gate_up = &mut [
+                (Matrix::of(lw.gate, b.gate), inter, &mut gate[..]),
+                (Matrix::of(lw.up, b.up), inter, &mut up),
+            ];
             proj_many(&hbuf, (n, h, t), gate_up);
             let (m, _) = swiglu(&gate, &up);
-            proj(&m, lw.down, (n, inter, h, t), &mut a);
+            proj(&m, Matrix::of(lw.down, b.down), (n, inter, h, t), &mut a);
             add(&mut x, &a);
         }
         let mut last = vec![0.0f32; rows * h];
@@ -242,7 +246,8 @@ impl Step<'_, '_> {
         let mut normed = vec![0.0f32; rows * h];
         rms_norm(&last, w.norm, config.norm_eps, &mut normed);
         let mut logits = vec![0.0f32; rows * config.vocab];
-        proj(&normed, w.lm_head, (rows, h, config.vocab, 1), &mut logits);
+        let head = Matrix::of(w.lm_head, w.lm_head_blocks);
+        proj(&normed, head, (rows, h, config.vocab, 1), &mut logits);
         Ok(logits)
     }
 }
@@ -251,11 +256,11 @@ impl Step<'_, '_> {
 /// (at most [`few_rows::MAX_ROWS`] rows) without `gemm`'s packing, a
 /// prompt's tokens with it. The choice follows the step's kind, never its
 /// row count, so a row's bits do not depend on what it is batched with.
-fn proj(x: &[f32], w: &[f32], (n, inp, out, t): (usize, usize, usize, usize), y: &mut [f32]) {
+fn proj(x: &[f32], w: Matrix<'_>, (n, inp, out, t): (usize, usize, usize, usize), y: &mut [f32]) {
     if t == 1 {
         few_rows::linear(x, w, n, inp, out, y);
     } else {
-        linear(x, w, n, inp, out, y);
+        linear(x, w.f32, n, inp, out, y);
     }
 }
 
@@ -264,13 +269,13 @@ fn proj(x: &[f32], w: &[f32], (n, inp, out, t): (usize, usize, usize, usize), y:
 fn proj_many(
     x: &[f32],
     (n, inp, t): (usize, usize, usize),
-    parts: &mut [(&[f32], usize, &mut [f32])],
+    parts: &mut [(Matrix<'_>, usize, &mut [f32])],
 ) {
     if t == 1 {
         few_rows::linear_many(x, n, inp, parts);
     } else {
         for (w, out, y) in parts {
-            linear(x, w, n, inp, *out, y);
+            linear(x, w.f32, n, inp, *out, y);
         }
     }
 }

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::kernels::PARALLEL_MACS;
 use super::prefetch::prefetch;
 use super::simd::{self, LANES};
+use crate::model::blocks::{BlockMatrix, Dequant, Format, RowLayout};
 
 /// How far ahead of the weight being read its stream is prefetched
 /// (elements; the next weight rows follow this one in memory): a sixth
@@ -33,8 +34,56 @@ pub(crate) const MAX_ROWS: usize = 16;
 /// taken together up to this many (8 rows on AVX-512, 4 on AVX2).
 const REGISTERS: usize = 8;
 
+/// A weight matrix `[out, inp]`: its f32 weights, and the blocks they were
+/// dequantized from where the model keeps them, which the kernel then
+/// reads instead (same products, same bits, fewer bytes streamed).
+#[derive(Clone, Copy)]
+pub(crate) struct Matrix<'a> {
+    pub f32: &'a [f32],
+    pub blocks: Option<&'a BlockMatrix>,
+}
+
+impl<'a> Matrix<'a> {
+    pub fn of(f32: &'a [f32], blocks: Option<&'a BlockMatrix>) -> Self {
+        Self { f32, blocks }
+    }
+
+    /// f32 weights alone.
+    #[cfg(test)]
+    pub fn f32(w: &'a [f32]) -> Self {
+        Self::of(w, None)
+    }
+
+    fn holds(&self, out: usize, inp: usize) -> bool {
+        match self.blocks {
+            None => self.f32.len() >= out * inp,
+            Some(b) => b.rows == out && b.cols == inp,
+        }
+    }
+
+    /// Bytes read per weight row.
+    fn row_bytes(&self, inp: usize) -> usize {
+        self.blocks.map_or(4 * inp, BlockMatrix::row_bytes)
+    }
+
+    /// Rows `[from, from + rows)`.
+    fn rows(&self, from: usize, rows: usize, inp: usize) -> Rows<'a> {
+        match self.blocks {
+            None => Rows::F32(&self.f32[from * inp..(from + rows) * inp]),
+            Some(b) => Rows::Blocks(b.format, b.rows_data(from, rows)),
+        }
+    }
+}
+
+/// A run of weight rows, one task's share.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    F32(&'a [f32]),
+    Blocks(Format, &'a [u32]),
+}
+
 /// `y = x·wᵀ` for `x: [n, inp]`, `w: [out, inp]`, `y: [n, out]`, `n ≤ MAX_ROWS`.
-pub(crate) fn linear(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize, y: &mut [f32]) {
+pub(crate) fn linear(x: &[f32], w: Matrix<'_>, n: usize, inp: usize, out: usize, y: &mut [f32]) {
     linear_on(simd::avx2_only(), x, n, inp, &mut [(w, out, y)]);
 }
 
@@ -46,7 +95,7 @@ pub(crate) fn linear_many(
     x: &[f32],
     n: usize,
     inp: usize,
-    parts: &mut [(&[f32], usize, &mut [f32])],
+    parts: &mut [(Matrix<'_>, usize, &mut [f32])],
 ) {
     linear_on(simd::avx2_only(), x, n, inp, parts);
 }
@@ -57,7 +106,7 @@ fn linear_on(
     x: &[f32],
     n: usize,
     inp: usize,
-    parts: &mut [(&[f32], usize, &mut [f32])],
+    parts: &mut [(Matrix<'_>, usize, &mut [f32])],
 ) {
     assert!(
         n <= MAX_ROWS && inp > 0,
@@ -65,7 +114,7 @@ fn linear_on(
     );
     assert!(x.len() >= n * inp);
     for (w, out, y) in parts.iter() {
-        assert!(w.len() >= out * inp && y.len() >= n * out);
+        assert!(w.holds(*out, inp) && y.len() >= n * *out);
     }
     let x = &x[..n * inp];
     // Columns of y computed as rows of yᵀ, in chunks of weight rows per task:
@@ -74,17 +123,15 @@ fn linear_on(
     let total: usize = parts.iter().map(|p| p.1).sum();
     let threads = rayon::current_num_threads();
     let chunk = (total / (4 * threads)).clamp(16, 1024);
-    let mut tasks: Vec<(&mut [f32], &[f32], bool)> = Vec::new();
+    let mut tasks: Vec<(&mut [f32], Rows<'_>, bool)> = Vec::new();
     for (yt, (w, out, _)) in yts.iter_mut().zip(parts.iter()) {
-        let stream = out * inp * 4 >= STREAMED_BYTES;
-        for (yt, w) in yt
-            .chunks_mut(chunk * n)
-            .zip(w[..out * inp].chunks(chunk * inp))
-        {
-            tasks.push((yt, w, stream));
+        let stream = out * w.row_bytes(inp) >= STREAMED_BYTES;
+        for (i, yt) in yt.chunks_mut(chunk * n).enumerate() {
+            let from = i * chunk;
+            tasks.push((yt, w.rows(from, chunk.min(out - from), inp), stream));
         }
     }
-    let kernel = |(yt, w, stream): (&mut [f32], &[f32], bool)| {
+    let kernel = |(yt, w, stream): (&mut [f32], Rows<'_>, bool)| {
         simd::dispatch_on(
             avx2,
             Kernel {
@@ -114,7 +161,7 @@ fn linear_on(
 /// One chunk: `yt[o, r] = w[o]·x[r]` for the chunk's weight rows.
 struct Kernel<'a> {
     x: &'a [f32],
-    w: &'a [f32],
+    w: Rows<'a>,
     rows: usize,
     inp: usize,
     /// Whether the weights are streamed from memory (prefetched).
@@ -138,56 +185,94 @@ impl WithSimd for Kernel<'_> {
             stream,
             yt,
         } = self;
-        // Registers per set of running sums.
-        let regs = LANES / S::F32_LANES;
-        let block = (REGISTERS / regs).max(1);
-        let all = w;
-        for (o, (w, yt)) in w
-            .chunks_exact(inp)
-            .zip(yt.chunks_exact_mut(rows))
-            .enumerate()
-        {
-            let ahead = if stream { &all[o * inp..] } else { &[] };
-            let mut r = 0;
-            while r < rows {
-                let take = (rows - r).min(block);
-                let xs = &x[r * inp..(r + take) * inp];
-                let ys = &mut yt[r..r + take];
-                match (regs, take) {
-                    (1, 8) => dots::<S, 8, 1>(simd, xs, (w, ahead), ys),
-                    (1, 7) => dots::<S, 7, 1>(simd, xs, (w, ahead), ys),
-                    (1, 6) => dots::<S, 6, 1>(simd, xs, (w, ahead), ys),
-                    (1, 5) => dots::<S, 5, 1>(simd, xs, (w, ahead), ys),
-                    (1, 4) => dots::<S, 4, 1>(simd, xs, (w, ahead), ys),
-                    (1, 3) => dots::<S, 3, 1>(simd, xs, (w, ahead), ys),
-                    (1, 2) => dots::<S, 2, 1>(simd, xs, (w, ahead), ys),
-                    (1, _) => dots::<S, 1, 1>(simd, xs, (w, ahead), ys),
-                    (2, 4) => dots::<S, 4, 2>(simd, xs, (w, ahead), ys),
-                    (2, 3) => dots::<S, 3, 2>(simd, xs, (w, ahead), ys),
-                    (2, 2) => dots::<S, 2, 2>(simd, xs, (w, ahead), ys),
-                    (2, _) => dots::<S, 1, 2>(simd, xs, (w, ahead), ys),
-                    (4, 2) => dots::<S, 2, 4>(simd, xs, (w, ahead), ys),
-                    (4, _) => dots::<S, 1, 4>(simd, xs, (w, ahead), ys),
-                    (_, _) => dots::<S, 1, LANES>(simd, xs, (w, ahead), ys),
+        match w {
+            Rows::F32(w) => {
+                for (o, (wr, yt)) in w
+                    .chunks_exact(inp)
+                    .zip(yt.chunks_exact_mut(rows))
+                    .enumerate()
+                {
+                    let ahead = if stream { &w[o * inp..] } else { &[] };
+                    row_dots(simd, x, Row::F32(wr, ahead), inp, yt);
                 }
-                r += take;
+            }
+            Rows::Blocks(format, words) => {
+                let rw = words.len() / (yt.len() / rows);
+                for (o, (row, yt)) in words
+                    .chunks_exact(rw)
+                    .zip(yt.chunks_exact_mut(rows))
+                    .enumerate()
+                {
+                    if stream {
+                        for line in (0..rw).step_by(16) {
+                            prefetch(words, (o + BLOCK_ROWS_AHEAD) * rw + line);
+                        }
+                    }
+                    row_dots(simd, x, Row::Blocks(format, row), inp, yt);
+                }
             }
         }
     }
 }
 
-/// Dot products of `R` rows of `x` with one weight row, each weight vector
-/// loaded once for all `R`; each row's [`LANES`] running sums are `L`
-/// registers. `ahead` is the rest of the weights from this row on.
+/// How many weight rows ahead of the one being read the block stream is
+/// prefetched.
+const BLOCK_ROWS_AHEAD: usize = 4;
+
+/// One weight row of `inp` weights: f32 (with the weights from this row
+/// on, to prefetch, or nothing), or repacked blocks.
+#[derive(Clone, Copy)]
+enum Row<'a> {
+    F32(&'a [f32], &'a [f32]),
+    Blocks(Format, &'a [u32]),
+}
+
+/// `yt[r] = w·x[r]` for every row of `x`, rows of `x` taken together as
+/// registers allow.
 #[allow(clippy::inline_always)]
 #[inline(always)]
-fn dots<S: Simd, const R: usize, const L: usize>(
-    simd: S,
-    xs: &[f32],
-    (w, ahead): (&[f32], &[f32]),
-    ys: &mut [f32],
-) {
+fn row_dots<S: Simd>(simd: S, x: &[f32], w: Row<'_>, inp: usize, yt: &mut [f32]) {
+    let rows = yt.len();
+    // Registers per set of running sums.
+    let regs = LANES / S::F32_LANES;
+    let block = (REGISTERS / regs).max(1);
+    let mut r = 0;
+    while r < rows {
+        let take = (rows - r).min(block);
+        let xs = &x[r * inp..(r + take) * inp];
+        let ys = &mut yt[r..r + take];
+        match (regs, take) {
+            (1, 8) => dots::<S, 8, 1>(simd, xs, w, ys),
+            (1, 7) => dots::<S, 7, 1>(simd, xs, w, ys),
+            (1, 6) => dots::<S, 6, 1>(simd, xs, w, ys),
+            (1, 5) => dots::<S, 5, 1>(simd, xs, w, ys),
+            (1, 4) => dots::<S, 4, 1>(simd, xs, w, ys),
+            (1, 3) => dots::<S, 3, 1>(simd, xs, w, ys),
+            (1, 2) => dots::<S, 2, 1>(simd, xs, w, ys),
+            (1, _) => dots::<S, 1, 1>(simd, xs, w, ys),
+            (2, 4) => dots::<S, 4, 2>(simd, xs, w, ys),
+            (2, 3) => dots::<S, 3, 2>(simd, xs, w, ys),
+            (2, 2) => dots::<S, 2, 2>(simd, xs, w, ys),
+            (2, _) => dots::<S, 1, 2>(simd, xs, w, ys),
+            (4, 2) => dots::<S, 2, 4>(simd, xs, w, ys),
+            (4, _) => dots::<S, 1, 4>(simd, xs, w, ys),
+            (_, _) => dots::<S, 1, LANES>(simd, xs, w, ys),
+        }
+        r += take;
+    }
+}
+
+/// Dot products of `R` rows of `x` with one weight row, each weight vector
+/// loaded (or dequantized) once for all `R`; each row's [`LANES`] running
+/// sums are `L` registers.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn dots<S: Simd, const R: usize, const L: usize>(simd: S, xs: &[f32], w: Row<'_>, ys: &mut [f32]) {
     debug_assert_eq!(L * S::F32_LANES, LANES);
+    let (w, ahead) = match w {
+        Row::F32(w, ahead) => (w, ahead),
+        Row::Blocks(format, row) => return block_dots::<S, R, L>(simd, xs, (format, row), ys),
+    };
     let inp = w.len();
     let whole = inp / LANES * LANES;
     let mut acc = [[simd.splat_f32s(0.0); L]; R];
@@ -227,6 +312,117 @@ fn dots<S: Simd, const R: usize, const L: usize>(
     }
     for (y, acc) in ys.iter_mut().zip(&acc) {
         *y = fold(simd, acc);
+    }
+}
+
+/// [`dots`] with a row of weight blocks: each group of sixteen weights
+/// dequantized in registers and multiplied in, in the order `dots` adds
+/// the same weights in f32 (rows are whole blocks, so no remainder).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn block_dots<S: Simd, const R: usize, const L: usize>(
+    simd: S,
+    xs: &[f32],
+    (format, row): (Format, &[u32]),
+    ys: &mut [f32],
+) {
+    match format {
+        Format::Q4_0 => block_dots_of::<S, R, L, 4, false>(simd, xs, row, ys),
+        Format::Q4_1 => block_dots_of::<S, R, L, 4, true>(simd, xs, row, ys),
+        Format::Q8_0 => block_dots_of::<S, R, L, 8, false>(simd, xs, row, ys),
+    }
+}
+
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn block_dots_of<S: Simd, const R: usize, const L: usize, const BITS: u32, const MIN: bool>(
+    simd: S,
+    xs: &[f32],
+    row: &[u32],
+    ys: &mut [f32],
+) {
+    let inp = xs.len() / R;
+    let layout = RowLayout::of::<BITS>(row, inp);
+    let dq = Dequant::<S, BITS, MIN>::new(simd);
+    let mut acc = [[simd.splat_f32s(0.0); L]; R];
+    let mut xv: [&[S::f32s]; R] = [&[]; R];
+    for (j, xv) in xv.iter_mut().enumerate() {
+        *xv = S::as_simd_f32s(&xs[j * inp..(j + 1) * inp]).0;
+    }
+    // Groups per run, a constant: the loop over them unrolls, its shifts
+    // immediates.
+    let per_run = 32 / BITS as usize;
+    let whole = layout.groups / per_run;
+    for run in 0..layout.values.len() / LANES {
+        let lanes = S::as_simd_u32s(layout.run(run)).0;
+        let take = if run < whole {
+            per_run
+        } else {
+            layout.groups % per_run
+        };
+        let at = (&layout, lanes, run);
+        if take == per_run {
+            // Unrolled by hand: each group's shift a constant.
+            block_group::<S, R, L, BITS, MIN, 0>(&dq, at, &xv, &mut acc);
+            block_group::<S, R, L, BITS, MIN, 1>(&dq, at, &xv, &mut acc);
+            block_group::<S, R, L, BITS, MIN, 2>(&dq, at, &xv, &mut acc);
+            block_group::<S, R, L, BITS, MIN, 3>(&dq, at, &xv, &mut acc);
+            if BITS == 4 {
+                block_group::<S, R, L, BITS, MIN, 4>(&dq, at, &xv, &mut acc);
+                block_group::<S, R, L, BITS, MIN, 5>(&dq, at, &xv, &mut acc);
+                block_group::<S, R, L, BITS, MIN, 6>(&dq, at, &xv, &mut acc);
+                block_group::<S, R, L, BITS, MIN, 7>(&dq, at, &xv, &mut acc);
+            }
+        } else {
+            for k in 0..take {
+                block_group_at(&dq, at, k, &xv, &mut acc);
+            }
+        }
+    }
+    for (y, acc) in ys.iter_mut().zip(&acc) {
+        *y = fold(simd, acc);
+    }
+}
+
+/// Group `K` of run `run` (`lanes`: its words) multiplied into `acc`. A
+/// function, not a closure: a closure does not get the CPU features
+/// `pulp` enables, so its vector operations would be calls.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn block_group<
+    S: Simd,
+    const R: usize,
+    const L: usize,
+    const BITS: u32,
+    const MIN: bool,
+    const K: usize,
+>(
+    dq: &Dequant<S, BITS, MIN>,
+    at: (&RowLayout<'_>, &[S::u32s], usize),
+    xv: &[&[S::f32s]; R],
+    acc: &mut [[S::f32s; L]; R],
+) {
+    block_group_at(dq, at, K, xv, acc);
+}
+
+/// [`block_group`] for a group `k` known at run time (a row's last run).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn block_group_at<S: Simd, const R: usize, const L: usize, const BITS: u32, const MIN: bool>(
+    dq: &Dequant<S, BITS, MIN>,
+    (layout, lanes, run): (&RowLayout<'_>, &[S::u32s], usize),
+    k: usize,
+    xv: &[&[S::f32s]; R],
+    acc: &mut [[S::f32s; L]; R],
+) {
+    let simd = dq.simd;
+    let g = run * (32 / BITS as usize) + k;
+    let (scale, min) = layout.constants(simd, g);
+    for (l, &lane) in lanes.iter().enumerate().take(L) {
+        let v = dq.weights(lane, k, scale, min);
+        for j in 0..R {
+            acc[j][l] = simd.mul_add_f32s(xv[j][g * L + l], v, acc[j][l]);
+        }
     }
 }
 
@@ -284,7 +480,7 @@ mod tests {
                 .map(|i| ((i * 5) % 11) as f32 * 0.2 - 1.0)
                 .collect();
             let mut y = vec![f32::NAN; n * out];
-            linear(&x, &w, n, inp, out, &mut y);
+            linear(&x, Matrix::f32(&w), n, inp, out, &mut y);
             for r in 0..n {
                 for o in 0..out {
                     let want: f64 = (0..inp)
@@ -334,7 +530,7 @@ mod tests {
                 .collect();
             for avx2 in [false, true] {
                 let mut y = vec![f32::NAN; n * out];
-                linear_on(avx2, &x, n, inp, &mut [(&w, out, &mut y)]);
+                linear_on(avx2, &x, n, inp, &mut [(Matrix::f32(&w), out, &mut y)]);
                 for r in 0..n {
                     for o in 0..out {
                         let want = spec(&x[r * inp..(r + 1) * inp], &w[o * inp..(o + 1) * inp]);
@@ -355,10 +551,17 @@ mod tests {
         let x: Vec<f32> = (0..9 * inp).map(|i| (i as f32 * 0.37).sin()).collect();
         let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect();
         let mut all = vec![0.0; 9 * out];
-        linear(&x, &w, 9, inp, out, &mut all);
+        linear(&x, Matrix::f32(&w), 9, inp, out, &mut all);
         for r in 0..9 {
             let mut one = vec![0.0; out];
-            linear(&x[r * inp..(r + 1) * inp], &w, 1, inp, out, &mut one);
+            linear(
+                &x[r * inp..(r + 1) * inp],
+                Matrix::f32(&w),
+                1,
+                inp,
+                out,
+                &mut one,
+            );
             assert_eq!(one, all[r * out..(r + 1) * out]);
         }
     }
@@ -373,12 +576,45 @@ mod tests {
         let (wk, wv) = rest.split_at(32 * inp);
         let mut ys = outs.map(|o| vec![f32::NAN; n * o]);
         let [q, k, v] = &mut ys;
-        linear_many(&x, n, inp, &mut [(wq, 96, q), (wk, 32, k), (wv, 32, v)]);
+        let parts = &mut [
+            (Matrix::f32(wq), 96, &mut q[..]),
+            (Matrix::f32(wk), 32, k),
+            (Matrix::f32(wv), 32, v),
+        ];
+        linear_many(&x, n, inp, parts);
         for ((w, out), y) in [wq, wk, wv].into_iter().zip(outs).zip(&ys) {
             let mut alone = vec![0.0; n * out];
-            linear(&x, w, n, inp, out, &mut alone);
+            linear(&x, Matrix::f32(w), n, inp, out, &mut alone);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(y), bits(&alone));
+        }
+    }
+
+    #[test]
+    fn weight_blocks_give_the_bits_of_their_f32_weights() {
+        use candle_core::quantized::{GgmlDType, QTensor};
+        use candle_core::{Device, Tensor};
+        // Rows past a task's chunk (1024) and more rows of x than a
+        // register block.
+        let (inp, out) = (96, 1100);
+        let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect();
+        let w = Tensor::from_vec(w, (out, inp), &Device::Cpu).unwrap();
+        for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let q = QTensor::quantize(&w, dtype).unwrap();
+            let f = q.dequantize(&Device::Cpu).unwrap();
+            let blocks = BlockMatrix::of(&q, &f, |r| r).unwrap();
+            let f: Vec<f32> = f.flatten_all().unwrap().to_vec1().unwrap();
+            for n in [1, 3, 9] {
+                let x: Vec<f32> = (0..n * inp).map(|i| (i as f32 * 0.37).sin()).collect();
+                for avx2 in [false, true] {
+                    let (mut a, mut b) = (vec![0.0; n * out], vec![f32::NAN; n * out]);
+                    linear_on(avx2, &x, n, inp, &mut [(Matrix::f32(&f), out, &mut a)]);
+                    let parts = &mut [(Matrix::of(&f, Some(&blocks)), out, &mut b[..])];
+                    linear_on(avx2, &x, n, inp, parts);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&a), bits(&b), "{dtype:?} n={n} avx2={avx2}");
+                }
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 /// the end, or off x86-64).
 #[allow(clippy::inline_always)]
 #[inline(always)]
-pub(crate) fn prefetch(data: &[f32], at: usize) {
+pub(crate) fn prefetch<T>(data: &[T], at: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(x) = data.get(at) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use candle_core::{CpuStorage, Result, Storage, Tensor};
 
+use crate::model::blocks::BlockMatrix;
 use crate::model::{Config, Llama};
 
 /// One decoder layer's weights (Hugging Face layout, `[out, in]`).
@@ -23,6 +24,21 @@ pub(crate) struct Layer<'a> {
     pub gate: &'a [f32],
     pub up: &'a [f32],
     pub down: &'a [f32],
+    /// The matrices' weight blocks, where the model keeps them.
+    pub blocks: LayerBlocks<'a>,
+}
+
+/// A layer's matrices in a GGUF block format ([`BlockMatrix`]), each the
+/// exact source of its f32 weights; decoding streams these instead.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LayerBlocks<'a> {
+    pub q: Option<&'a BlockMatrix>,
+    pub k: Option<&'a BlockMatrix>,
+    pub v: Option<&'a BlockMatrix>,
+    pub o: Option<&'a BlockMatrix>,
+    pub gate: Option<&'a BlockMatrix>,
+    pub up: Option<&'a BlockMatrix>,
+    pub down: Option<&'a BlockMatrix>,
 }
 
 pub(crate) struct Weights<'a> {
@@ -30,6 +46,8 @@ pub(crate) struct Weights<'a> {
     pub norm: &'a [f32],
     /// `embed` itself when the embeddings are tied.
     pub lm_head: &'a [f32],
+    /// `lm_head`'s weight blocks, where the model keeps them.
+    pub lm_head_blocks: Option<&'a BlockMatrix>,
     pub layers: Vec<Layer<'a>>,
 }
 
@@ -143,16 +161,32 @@ pub(crate) fn with_weights<R>(
         slices.push(Some(&data[start..end]));
     }
     let (embed, norm, lm_head, layers) = assemble(config, &slices);
+    let blocks: Vec<Option<&BlockMatrix>> = names(config)
+        .iter()
+        .map(|n| model.blocks().and_then(|b| b.get(n)))
+        .collect();
+    let (_, _, lm_head_blocks, layer_blocks) = assemble(config, &blocks);
     let bias = config.qkv_bias;
     let w = Weights {
         embed: embed.unwrap_or_default(),
         norm: norm.unwrap_or_default(),
         lm_head: lm_head.unwrap_or_default(),
+        lm_head_blocks,
         layers: layers
             .into_iter()
-            .map(|l| {
+            .zip(layer_blocks)
+            .map(|(l, b)| {
                 let g = |i: usize| l[i].unwrap_or_default();
                 Layer {
+                    blocks: LayerBlocks {
+                        q: b[2],
+                        k: b[3],
+                        v: b[4],
+                        o: b[5],
+                        gate: b[6],
+                        up: b[7],
+                        down: b[8],
+                    },
                     input_norm: g(0),
                     post_norm: g(1),
                     q: g(2),
