@@ -7,7 +7,7 @@ Rust side.
   python bench/generate_speed.py [smollm2|tiny] [--threads N]
   python bench/generate_speed.py smollm2 --device cuda --dtype bf16
 
-Needs torch and transformers (pip install torch transformers).
+Needs torch and transformers (pip install torch transformers; gguf and accelerate for smollm2-gguf).
 """
 
 import argparse
@@ -24,6 +24,9 @@ SHAPES = {
                                   num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True,
                                   rope_theta=100000.0, max_position_embeddings=256),
                          batches=[1, 8], prompt=32, new=64),
+    # SmolLM2-135M-Instruct itself, from the Q4_1 GGUF the experiments use
+    # (scripts/fetch_smollm2.sh); transformers dequantizes it to float32.
+    "smollm2-gguf": dict(gguf="models/SmolLM2-135M-Instruct.Q4_1.gguf", batches=[1, 8], prompt=32, new=64),
     # The built-in task's tiny() model at the pairs stage's batch (64 rows).
     "tiny": dict(cfg=dict(vocab_size=259, hidden_size=128, intermediate_size=352, num_hidden_layers=4,
                           num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=False,
@@ -34,8 +37,18 @@ SHAPES = {
 
 def run(name, spec, reps, device, dtype):
     torch.manual_seed(0)
-    cfg = LlamaConfig(rms_norm_eps=1e-5, **spec["cfg"])
-    model = LlamaForCausalLM(cfg).float().eval()
+    if "gguf" in spec:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", spec["gguf"])
+        if not os.path.exists(path):
+            print(f"{name:<14} skipped: {path} is absent (scripts/fetch_smollm2.sh)")
+            return
+        model = LlamaForCausalLM.from_pretrained(
+            os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32
+        ).eval()
+        cfg = model.config
+    else:
+        cfg = LlamaConfig(rms_norm_eps=1e-5, **spec["cfg"])
+        model = LlamaForCausalLM(cfg).float().eval()
     model = model.to(device, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
     cuda = device.startswith("cuda")
     for b in spec["batches"] + ([64] if cuda and 64 not in spec["batches"] else []):

@@ -438,6 +438,13 @@ fn every_example_takes_a_smoke_test_override_of_each_training_stage() {
             .filter(|s| s["kind"] == "train")
             .map(|s| s["decl"].as_str().unwrap().to_owned())
             .collect();
+        // The smoke test the README gives works on every example as written.
+        assert!(decls.contains("sft"), "{} has no `sft` stage", path.display());
+        let short = plan_json(&path, &["sft.steps=5"]);
+        assert!(stages(&short)
+            .iter()
+            .filter(|s| s["decl"] == "sft")
+            .all(|s| s["params"]["steps"] == 5));
         for decl in decls {
             let set = format!("{decl}.steps=2");
             let short = plan_json(&path, &[&set]);

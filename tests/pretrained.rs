@@ -357,6 +357,7 @@ fn the_smollm2_mpo_experiment_runs_and_training_moves_the_pairs() {
     }
     let pairs = &metrics["prefs[seed=1]"];
     assert!(pairs["pairs"].as_u64().unwrap() >= 4, "{pairs}");
+    assert_eq!(metrics["sft[seed=1]"]["steps"], 4);
     let train = &metrics["mpo[seed=1]"];
     assert_eq!(train["steps"], 4);
     assert!(train["tokens_per_second"].as_f64().unwrap() > 0.0);
