@@ -51,15 +51,16 @@ impl Checkpoint {
     /// which decoding streams instead of the f32 weights (same results,
     /// fewer bytes per token).
     pub fn into_frozen(
-        self,
+        mut self,
         dtype: DType,
         device: &Device,
     ) -> Result<(Llama, Tokenizer), ModelError> {
-        let params = Params::from_tensors(&self.config, self.tensors, dtype, device)?;
-        let mut model = Llama::new(self.config, params)?.frozen()?;
-        if dtype == DType::F32 && device.is_cpu() && !self.blocks.is_empty() {
-            model = model.with_blocks(self.blocks);
+        let blocks = std::mem::take(&mut self.blocks);
+        let (model, tokenizer) = self.into_model(dtype, device)?;
+        let mut model = model.frozen()?;
+        if dtype == DType::F32 && device.is_cpu() && !blocks.is_empty() {
+            model = model.with_blocks(blocks);
         }
-        Ok((model, self.tokenizer))
+        Ok((model, tokenizer))
     }
 }
