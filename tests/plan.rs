@@ -439,7 +439,11 @@ fn every_example_takes_a_smoke_test_override_of_each_training_stage() {
             .map(|s| s["decl"].as_str().unwrap().to_owned())
             .collect();
         // The smoke test the README gives works on every example as written.
-        assert!(decls.contains("sft"), "{} has no `sft` stage", path.display());
+        assert!(
+            decls.contains("sft"),
+            "{} has no `sft` stage",
+            path.display()
+        );
         let short = plan_json(&path, &["sft.steps=5"]);
         assert!(stages(&short)
             .iter()

@@ -12,6 +12,7 @@
 mod alloc;
 mod attention;
 mod backward;
+mod block_dots;
 mod decode;
 mod exp;
 mod few_rows;
