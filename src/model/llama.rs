@@ -8,9 +8,10 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor};
 
 use super::blocks::Blocks;
+use super::layers::{causal_mask, repeat_kv, rms_norm, softmax_last};
 use super::ops::{linear, matmul};
 use super::vision::Vision;
 use super::{Config, Params};
@@ -347,63 +348,6 @@ impl Llama {
         let out = out.transpose(1, 2)?.reshape((b * t, self.config.hidden))?;
         linear(&out, &layer.o, None)
     }
-}
-
-/// `RMSNorm` from differentiable ops; half-precision inputs are normalised in
-/// f32 (as transformers does), and ε stays an f64 (candle's `rms_norm_slow`
-/// rounds it to f32, a visible difference in float64 comparisons).
-pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let dtype = x.dtype();
-    let xf = match dtype {
-        DType::F16 | DType::BF16 => x.to_dtype(DType::F32)?,
-        _ => x.clone(),
-    };
-    let norm = (xf.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
-    xf.broadcast_div(&norm)?
-        .to_dtype(dtype)?
-        .broadcast_mul(weight)
-}
-
-/// Softmax over the last dimension; the max is a constant shift, so it is
-/// detached (its gradient would be zero anyway, at the cost of a pass).
-pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
-}
-
-/// `[b, kv, s, d]` → `[b, kv·n, s, d]`, each key/value head repeated `n` times.
-fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
-    if n == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, s, d) = x.dims4()?;
-    x.unsqueeze(2)?
-        .broadcast_as((b, kv, n, s, d))?
-        .reshape((b, kv * n, s, d))
-}
-
-/// Additive mask `[t, start + t]`: query `i` (at position `start + i`) sees
-/// keys up to its own position. `None` when nothing is masked.
-fn causal_mask(t: usize, start: usize, dtype: DType, device: &Device) -> Result<Option<Tensor>> {
-    if t == 1 {
-        return Ok(None);
-    }
-    let s = start + t;
-    let values: Vec<f32> = (0..t)
-        .flat_map(|i| {
-            (0..s).map(move |j| {
-                if j > start + i {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-    Tensor::from_vec(values, (t, s), device)?
-        .to_dtype(dtype)
-        .map(Some)
 }
 
 /// Hugging Face's `RoPE` tables (rotate-half layout): angle `p / θ^(2i/d)`.

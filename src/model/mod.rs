@@ -18,6 +18,7 @@ mod error;
 mod generate;
 mod gguf;
 pub mod hf;
+mod layers;
 mod llama;
 mod logprobs;
 mod ops;

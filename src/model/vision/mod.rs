@@ -38,7 +38,7 @@ impl Norm {
                     .broadcast_mul(&self.weight)?
                     .broadcast_add(bias)
             }
-            None => super::llama::rms_norm(x, &self.weight, self.eps),
+            None => super::layers::rms_norm(x, &self.weight, self.eps),
         }
     }
 }
@@ -228,7 +228,7 @@ impl Vision {
         };
         let (q, k, v) = (split(q)?, split(k)?, split(v)?);
         let scores = (matmul(&q, &k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let out = matmul(&super::llama::softmax_last(&scores)?, &v)?;
+        let out = matmul(&super::layers::softmax_last(&scores)?, &v)?;
         let out = out
             .transpose(1, 2)?
             .reshape((n * len, self.config.hidden))?;
