@@ -192,11 +192,11 @@ impl Step<'_, '_> {
         let keys = start + t;
         for (l, lw) in w.layers.iter().enumerate() {
             rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
-            let b = lw.blocks;
+            let blocks = lw.blocks;
             let qkv = &mut [
-                (Matrix::of(lw.q, b.q), qw, &mut q[..]),
-                (Matrix::of(lw.k, b.k), kw, &mut k),
-                (Matrix::of(lw.v, b.v), kw, &mut v),
+                (Matrix::of(lw.q, blocks.q), qw, &mut q[..]),
+                (Matrix::of(lw.k, blocks.k), kw, &mut k),
+                (Matrix::of(lw.v, blocks.v), kw, &mut v),
             ];
             proj_many(&hbuf, (n, h, t), qkv);
             if let (Some(qb), Some(kb), Some(vb)) = (lw.q_bias, lw.k_bias, lw.v_bias) {
@@ -226,16 +226,21 @@ impl Step<'_, '_> {
                     let vr = &row.v[l][..keys * kw];
                     attend(sh, start, q, kr, vr, o);
                 });
-            proj(&o, Matrix::of(lw.o, b.o), (n, qw, h, t), &mut a);
+            proj(&o, Matrix::of(lw.o, blocks.o), (n, qw, h, t), &mut a);
             add(&mut x, &a);
             rms_norm(&x, lw.post_norm, config.norm_eps, &mut hbuf);
             let gate_up = &mut [
-                (Matrix::of(lw.gate, b.gate), inter, &mut gate[..]),
-                (Matrix::of(lw.up, b.up), inter, &mut up),
+                (Matrix::of(lw.gate, blocks.gate), inter, &mut gate[..]),
+                (Matrix::of(lw.up, blocks.up), inter, &mut up),
             ];
             proj_many(&hbuf, (n, h, t), gate_up);
             let (m, _) = swiglu(&gate, &up);
-            proj(&m, Matrix::of(lw.down, b.down), (n, inter, h, t), &mut a);
+            proj(
+                &m,
+                Matrix::of(lw.down, blocks.down),
+                (n, inter, h, t),
+                &mut a,
+            );
             add(&mut x, &a);
         }
         let mut last = vec![0.0f32; rows * h];
