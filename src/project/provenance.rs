@@ -2,7 +2,7 @@
 //! commit, the sources' digests, the data stages, the plan, the devices the
 //! stages ran on, and the `mpx run` command that remakes it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Experiment;
 use crate::plan::StageKind;
@@ -43,7 +43,8 @@ pub fn provenance(l: &Experiment, cli_device: Option<&str>) -> Provenance {
             a.to_owned()
         }
     };
-    let mut command = format!("mpx run {}", quote(&file.display().to_string()));
+    let root = project_root(l);
+    let mut command = format!("mpx run {}", quote(&shown(file, root.as_deref())));
     for s in sets {
         command.push_str(" --set ");
         command.push_str(&quote(s));
@@ -71,7 +72,12 @@ pub fn provenance(l: &Experiment, cli_device: Option<&str>) -> Provenance {
     Provenance {
         mpx_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: commit,
-        sources: l.program.sources.clone(),
+        sources: l
+            .program
+            .sources
+            .iter()
+            .map(|(path, digest)| (shown(Path::new(path), root.as_deref()), digest.clone()))
+            .collect(),
         data: l
             .plan
             .of_kind(StageKind::Data)
@@ -81,5 +87,51 @@ pub fn provenance(l: &Experiment, cli_device: Option<&str>) -> Provenance {
         seeds: l.plan.seeds.clone(),
         device,
         command,
+    }
+}
+
+/// The folder the reproducing command runs in: the one holding the
+/// project's `mpx.toml` (where its store and reports are found), else the
+/// current directory.
+fn project_root(l: &Experiment) -> Option<PathBuf> {
+    let dir = match &l.layout.config {
+        Some(config) => config.parent()?.to_path_buf(),
+        None => std::env::current_dir().ok()?,
+    };
+    std::fs::canonicalize(dir).ok()
+}
+
+/// `path` as a report names it: relative to `root` when it lies inside,
+/// so a report made from another folder, or with an absolute path, does
+/// not carry this machine's folders; otherwise as given.
+fn shown(path: &Path, root: Option<&Path>) -> String {
+    let inside = root.and_then(|root| {
+        let full = std::fs::canonicalize(path).ok()?;
+        Some(full.strip_prefix(root).ok()?.to_path_buf())
+    });
+    inside.unwrap_or_else(|| path.to_path_buf()).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_inside_the_project_is_shown_from_its_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(root.join("experiments")).unwrap();
+        let file = root.join("experiments").join("a.mpx");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(shown(&file, Some(&root)), "experiments/a.mpx");
+        let via_dots = root.join("experiments").join("..").join("experiments").join("a.mpx");
+        assert_eq!(shown(&via_dots, Some(&root)), "experiments/a.mpx");
+        // Outside the root, or missing: as given.
+        let other = tempfile::tempdir().unwrap();
+        let outside = other.path().join("b.mpx");
+        std::fs::write(&outside, "").unwrap();
+        assert_eq!(shown(&outside, Some(&root)), outside.display().to_string());
+        assert_eq!(shown(Path::new("nowhere/c.mpx"), Some(&root)), "nowhere/c.mpx");
+        assert_eq!(shown(&file, None), file.display().to_string());
     }
 }
