@@ -109,7 +109,10 @@ fn shown(path: &Path, root: Option<&Path>) -> String {
         let full = std::fs::canonicalize(path).ok()?;
         Some(full.strip_prefix(root).ok()?.to_path_buf())
     });
-    inside.unwrap_or_else(|| path.to_path_buf()).display().to_string()
+    inside
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -124,14 +127,21 @@ mod tests {
         let file = root.join("experiments").join("a.mpx");
         std::fs::write(&file, "").unwrap();
         assert_eq!(shown(&file, Some(&root)), "experiments/a.mpx");
-        let via_dots = root.join("experiments").join("..").join("experiments").join("a.mpx");
+        let via_dots = root
+            .join("experiments")
+            .join("..")
+            .join("experiments")
+            .join("a.mpx");
         assert_eq!(shown(&via_dots, Some(&root)), "experiments/a.mpx");
         // Outside the root, or missing: as given.
         let other = tempfile::tempdir().unwrap();
         let outside = other.path().join("b.mpx");
         std::fs::write(&outside, "").unwrap();
         assert_eq!(shown(&outside, Some(&root)), outside.display().to_string());
-        assert_eq!(shown(Path::new("nowhere/c.mpx"), Some(&root)), "nowhere/c.mpx");
+        assert_eq!(
+            shown(Path::new("nowhere/c.mpx"), Some(&root)),
+            "nowhere/c.mpx"
+        );
         assert_eq!(shown(&file, None), file.display().to_string());
     }
 }
