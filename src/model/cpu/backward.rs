@@ -2,13 +2,20 @@
 //! every parameter, written into [`Grads`]. Weight gradients accumulate in
 //! place (`gemm` with accumulation), so there is no zero-and-add per op.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::attention::{self, Heads, Saved};
 use super::forward::Tape;
 use super::gemm::{matmul, matmul_new, Mat, MatMut, Threads};
-use super::kernels::{bias_backward, rms_apply, rms_norm_backward, rope, split, swiglu_backward};
+use super::kept::blocks;
+use super::kernels::{
+    bias_backward, rms_apply, rms_norm_backward, rms_norm_backward_in, rope, split,
+    swiglu_backward, CHUNK,
+};
 use super::packed::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed};
+use super::simd::KC;
 use super::weights::{Grads, Weights};
 use super::Rope;
 use crate::model::Config;
@@ -52,6 +59,25 @@ fn linear_dw(dy: &[f32], x: &[f32], n: usize, inp: usize, out: usize, dw: &mut [
     );
 }
 
+/// [`linear_dw`] over the row ranges `runs`, one product each, in order:
+/// with runs of the kept rows of each [`KC`] block of positions, the same
+/// sums as the product over every position.
+fn linear_dw_runs(
+    dy: &[f32],
+    x: &[f32],
+    runs: &[Range<usize>],
+    (inp, out): (usize, usize),
+    dw: &mut [f32],
+) {
+    for r in runs {
+        let (dy, x) = (
+            &dy[r.start * out..r.end * out],
+            &x[r.start * inp..r.end * inp],
+        );
+        linear_dw(dy, x, r.len(), inp, out, dw);
+    }
+}
+
 /// Adds the gradient of `Σᵣ d[r] · logp_sum[r]` into `grads`.
 #[allow(clippy::too_many_lines)] // one pass, layer by layer, in the forward's reverse order
 pub(crate) fn backward(
@@ -87,45 +113,59 @@ pub(crate) fn backward(
     let dhidden = dx_new(&dlogits, w.lm_head, s, h, vocab);
     linear_dw(&dlogits, &tape.hidden, s, h, vocab, grads.lm_head());
     drop(dlogits);
-    // Final norm: only scored positions carry a gradient.
-    let mut dx = vec![0.0f32; n * h];
+    // Final norm: only the kept (scored) positions carry a gradient.
+    let kept = &tape.kept;
+    let u = kept.len();
+    let (kept_chunks, kept_blocks) = (kept.runs(CHUNK), kept.runs(KC));
+    let mut dx = vec![0.0f32; u * h];
     {
-        let mut dy = vec![0.0f32; n * h];
+        let mut dy = vec![0.0f32; u * h];
         // (A shared prompt's last token is scored once per completion.)
-        for (row, &(t, _, _)) in dhidden.chunks(h).zip(&packed.scored) {
-            for (a, b) in dy[t * h..(t + 1) * h].iter_mut().zip(row) {
+        for (row, &j) in dhidden.chunks(h).zip(&kept.at) {
+            for (a, b) in dy[j * h..(j + 1) * h].iter_mut().zip(row) {
                 *a += b;
             }
         }
-        rms_norm_backward(&dy, &tape.x, &tape.norms, w.norm, &mut dx, grads.norm());
+        let grads = (&mut dx[..], grads.norm());
+        rms_norm_backward_in(&dy, &tape.x, &tape.norms, w.norm, grads, &kept_chunks);
     }
     let (p_offsets, _) = prob_offsets(packed, sh.heads);
     let mut hbuf = vec![0.0f32; n * h];
     let mut dh = vec![0.0f32; n * h];
+    let layers = tape.layers.len();
     for (i, (lw, lt)) in w.layers.iter().zip(tape.layers).enumerate().rev() {
         let g = grads.layer(i);
+        // The last layer's rows up to its attention are the kept ones.
+        let all = [0..n];
+        let (rows, chunks, runs): (_, _, &[Range<usize>]) = if i + 1 == layers {
+            (u, kept_chunks.clone(), &kept_blocks)
+        } else {
+            (n, blocks(n, CHUNK), &all)
+        };
         // MLP: x_out = x_mid + down(silu(gate) · up)
-        let mut dm = dx_new(&dx, lw.down, n, inter, h);
-        linear_dw(&dx, &lt.m, n, inter, h, g.down);
+        let mut dm = dx_new(&dx, lw.down, rows, inter, h);
+        linear_dw_runs(&dx, &lt.m, runs, (inter, h), g.down);
         let mut du = lt.m;
         swiglu_backward(&mut dm, &lt.gate, &lt.up, &lt.sig, &mut du);
+        hbuf.resize(rows * h, 0.0);
+        dh.resize(rows * h, 0.0);
         rms_apply(&lt.x_mid, &lt.norms2, lw.post_norm, &mut hbuf);
-        linear_dx(&dm, lw.gate, n, h, inter, &mut dh, false);
-        linear_dx(&du, lw.up, n, h, inter, &mut dh, true);
-        linear_dw(&dm, &hbuf, n, h, inter, g.gate);
-        linear_dw(&du, &hbuf, n, h, inter, g.up);
+        linear_dx(&dm, lw.gate, rows, h, inter, &mut dh, false);
+        linear_dx(&du, lw.up, rows, h, inter, &mut dh, true);
+        linear_dw_runs(&dm, &hbuf, runs, (h, inter), g.gate);
+        linear_dw_runs(&du, &hbuf, runs, (h, inter), g.up);
         drop((dm, du));
-        rms_norm_backward(
-            &dh,
-            &lt.x_mid,
-            &lt.norms2,
-            lw.post_norm,
-            &mut dx,
-            g.post_norm,
-        );
+        let grads = (&mut dx[..], &mut *g.post_norm);
+        rms_norm_backward_in(&dh, &lt.x_mid, &lt.norms2, lw.post_norm, grads, &chunks);
         // Attention: x_mid = x + o_proj(attn(rope(q), rope(k), v))
-        let dout = dx_new(&dx, lw.o, n, qw, h);
-        linear_dw(&dx, &lt.o, n, qw, h, g.o);
+        let mut dout = dx_new(&dx, lw.o, rows, qw, h);
+        linear_dw_runs(&dx, &lt.o, runs, (qw, h), g.o);
+        if rows != n {
+            dout = kept.scatter(&dout, qw, n);
+            dx = kept.scatter(&dx, h, n);
+            hbuf.resize(n * h, 0.0);
+            dh.resize(n * h, 0.0);
+        }
         let (mut dq, mut dk, mut dv) = (
             vec![0.0f32; n * qw],
             vec![0.0f32; n * kw],

@@ -1,5 +1,6 @@
 //! The decoder's forward pass over packed rows ([`Packed`]), logits only at
-//! scored positions.
+//! scored positions, and the last layer from its output projection on only
+//! there ([`Kept`]).
 //! With `keep`, the activations the backward needs are kept on a [`Tape`].
 
 use candle_core::Result;
@@ -8,13 +9,15 @@ use rayon::prelude::*;
 use super::attention::{self, Heads};
 use super::exp;
 use super::gemm::{matmul, matmul_new, Mat, MatMut, Threads};
+use super::kept::Kept;
 use super::kernels::{add_bias, rms_norm, rope, split, swiglu};
 use super::packed::{prob_offsets, row_blocks, row_blocks_mut, split_probs, Packed};
 use super::weights::Weights;
 use super::Rope;
 use crate::model::Config;
 
-/// One layer's activations kept for the backward.
+/// One layer's activations kept for the backward. In the last layer, those
+/// from `o` on are of the [`Kept`] rows only.
 pub(crate) struct LayerTape {
     /// The residual stream entering the layer, and its `RMSNorm` norms.
     pub x: Vec<f32>,
@@ -39,7 +42,9 @@ pub(crate) struct LayerTape {
 
 pub(crate) struct Tape {
     pub layers: Vec<LayerTape>,
-    /// The final residual stream and its norms.
+    /// The rows the last layer computed from its output projection on.
+    pub kept: Kept,
+    /// The final residual stream and its norms (of the kept rows).
     pub x: Vec<f32>,
     pub norms: Vec<f32>,
     /// Softmax probabilities at the scored positions, `[scored, vocab]`.
@@ -67,13 +72,26 @@ pub(crate) fn linear_new(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize)
 }
 
 /// Summed log-prob of each row's scored tokens, and the tape with `keep`.
-#[allow(clippy::too_many_lines)] // one pass, layer by layer
 pub(crate) fn forward(
     w: &Weights<'_>,
     config: &Config,
     rope_t: &Rope,
     packed: &Packed,
     keep: bool,
+) -> Result<(Vec<f32>, Option<Tape>)> {
+    forward_kept(w, config, rope_t, packed, keep, Kept::scored(packed))
+}
+
+/// [`forward`] with the last layer's rows from its output projection on
+/// chosen by `kept`.
+#[allow(clippy::too_many_lines)] // one pass, layer by layer
+pub(crate) fn forward_kept(
+    w: &Weights<'_>,
+    config: &Config,
+    rope_t: &Rope,
+    packed: &Packed,
+    keep: bool,
+    kept: Kept,
 ) -> Result<(Vec<f32>, Option<Tape>)> {
     let (h, n, inter) = (config.hidden, packed.tokens(), config.intermediate);
     let sh = Heads::of(config);
@@ -85,7 +103,11 @@ pub(crate) fn forward(
     let (p_offsets, p_len) = prob_offsets(packed, sh.heads);
     let mut layers = Vec::with_capacity(if keep { config.layers } else { 0 });
     let mut hbuf = vec![0.0f32; n * h];
-    for lw in &w.layers {
+    let last = w.layers.len().saturating_sub(1);
+    if w.layers.is_empty() {
+        x = kept.gather(&x, h);
+    }
+    for (i, lw) in w.layers.iter().enumerate() {
         let norms1 = rms_norm(&x, lw.input_norm, config.norm_eps, &mut hbuf);
         let mut q = linear_new(&hbuf, lw.q, n, h, qw);
         let mut k = linear_new(&hbuf, lw.k, n, h, kw);
@@ -122,6 +144,15 @@ pub(crate) fn forward(
                 });
         }
         let x_in = keep.then(|| x.clone());
+        // From here on the last layer computes the kept rows only.
+        let n = if i == last {
+            x = kept.gather(&x, h);
+            o = kept.gather(&o, qw);
+            hbuf.truncate(kept.len() * h);
+            kept.len()
+        } else {
+            n
+        };
         let mut a = vec![0.0f32; n * h];
         linear(&o, lw.o, n, qw, h, &mut a);
         add_into(&mut x, &a);
@@ -150,11 +181,12 @@ pub(crate) fn forward(
             });
         }
     }
+    hbuf.truncate(kept.len() * h);
     let norms = rms_norm(&x, w.norm, config.norm_eps, &mut hbuf);
     let s = packed.scored.len();
     let mut hidden = vec![0.0f32; s * h];
-    for (row, &(t, _, _)) in hidden.chunks_mut(h).zip(&packed.scored) {
-        row.copy_from_slice(&hbuf[t * h..(t + 1) * h]);
+    for (row, &j) in hidden.chunks_mut(h).zip(&kept.at) {
+        row.copy_from_slice(&hbuf[j * h..(j + 1) * h]);
     }
     let mut logits = linear_new(&hidden, w.lm_head, s, h, config.vocab);
     let logps = log_softmax_at(&mut logits, config.vocab, &packed.scored, keep);
@@ -165,6 +197,7 @@ pub(crate) fn forward(
     let sums = sums.into_iter().map(|s| s as f32).collect();
     let tape = keep.then(|| Tape {
         layers,
+        kept,
         x,
         norms,
         probs: logits,

@@ -3,12 +3,15 @@
 //! chunks and partial sums are added in chunk order, so every result is the
 //! same whatever the number of threads.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::exp;
+use super::kept::blocks;
 
 /// Tokens per parallel chunk (also the reduction granularity).
-const CHUNK: usize = 32;
+pub(crate) const CHUNK: usize = 32;
 
 /// Multiply-adds below which a product runs on one thread: handing out
 /// less work than this costs more in waking and joining the pool's threads
@@ -79,16 +82,41 @@ pub(crate) fn rms_norm_backward(
     dx: &mut [f32],
     dw: &mut [f32],
 ) {
+    rms_norm_backward_in(dy, x, inv, w, (dx, dw), &blocks(inv.len(), CHUNK));
+}
+
+/// [`rms_norm_backward`] with `∂L/∂w` summed over `groups` of rows (each
+/// from zero, in row order; the groups cover the rows in order) and the
+/// groups' sums added in order: [`CHUNK`]s of rows, or the kept rows of
+/// each chunk of the full positions ([`super::kept`]).
+pub(crate) fn rms_norm_backward_in(
+    dy: &[f32],
+    x: &[f32],
+    inv: &[f32],
+    w: &[f32],
+    (dx, dw): (&mut [f32], &mut [f32]),
+    groups: &[Range<usize>],
+) {
     let h = w.len();
-    let partials: Vec<Vec<f32>> = dx
-        .par_chunks_mut(h * CHUNK)
-        .zip(dy.par_chunks(h * CHUNK))
-        .zip(x.par_chunks(h * CHUNK))
-        .zip(inv.par_chunks(CHUNK))
+    let mut parts = Vec::with_capacity(groups.len());
+    let mut rest = dx;
+    for g in groups {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(g.len() * h);
+        parts.push(part);
+        rest = tail;
+    }
+    let partials: Vec<Vec<f32>> = parts
+        .into_par_iter()
+        .zip(groups)
         .with_min_len(split(1))
-        .map(|(((dx, dy), x), inv)| {
+        .map(|(dx, g)| {
+            let (dy, x) = (&dy[g.start * h..g.end * h], &x[g.start * h..g.end * h]);
             let mut dw = vec![0.0f32; h];
-            for (((dx, dy), x), &r) in dx.chunks_mut(h).zip(dy.chunks(h)).zip(x.chunks(h)).zip(inv)
+            for (((dx, dy), x), &r) in dx
+                .chunks_mut(h)
+                .zip(dy.chunks(h))
+                .zip(x.chunks(h))
+                .zip(&inv[g.clone()])
             {
                 // g = w·dy; dx = r·g − x·r³·mean(g·x)
                 let dot: f32 = dy.iter().zip(w).zip(x).map(|((d, w), x)| d * w * x).sum();

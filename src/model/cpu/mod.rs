@@ -19,6 +19,7 @@ mod few_rows;
 mod forward;
 pub(crate) mod gemm;
 mod gemm_call;
+mod kept;
 mod kernels;
 pub(crate) mod mat;
 mod packed;
