@@ -136,11 +136,11 @@ pub(crate) fn backward(
     for (i, (lw, lt)) in w.layers.iter().zip(tape.layers).enumerate().rev() {
         let g = grads.layer(i);
         // The last layer's rows up to its attention are the kept ones.
-        let all = [0..n];
+        let all = 0..n;
         let (rows, chunks, runs): (_, _, &[Range<usize>]) = if i + 1 == layers {
             (u, kept_chunks.clone(), &kept_blocks)
         } else {
-            (n, blocks(n, CHUNK), &all)
+            (n, blocks(n, CHUNK), std::slice::from_ref(&all))
         };
         // MLP: x_out = x_mid + down(silu(gate) · up)
         let mut dm = dx_new(&dx, lw.down, rows, inter, h);
