@@ -277,13 +277,19 @@ fn eval_suite(
                 .filter(|d| matches!(d.kind, DeclKind::Model | DeclKind::Train))
                 .map(|d| d.name.as_str())
                 .collect();
-            ev.diags.push(
-                Diagnostic::error(
-                    target.span,
+            let declared = ev.names.contains_key(&target.name);
+            let (message, label) = if declared {
+                (
                     format!("`{}` is not a model or train stage", target.name),
+                    "cannot evaluate this",
                 )
-                .label("cannot evaluate this")
-                .maybe_hint(did_you_mean(&target.name, models)),
+            } else {
+                (format!("unknown name `{}`", target.name), "not defined")
+            };
+            ev.diags.push(
+                Diagnostic::error(target.span, message)
+                    .label(label)
+                    .maybe_hint(did_you_mean(&target.name, models)),
             );
             ok = false;
         }

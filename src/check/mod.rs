@@ -284,12 +284,12 @@ impl<'a> Checker<'a> {
         names: &BTreeMap<String, Binding<'a>>,
         axes: &[Axis],
     ) -> (Vec<usize>, Vec<Vec<usize>>) {
-        let index: HashMap<&str, usize> = self
-            .decls
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.name.name.as_str(), i))
-            .collect();
+        // A name declared twice means its first declaration, as `bind` has
+        // it (the second is reported there, and is no cycle of its own).
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, d) in self.decls.iter().enumerate() {
+            index.entry(d.name.name.as_str()).or_insert(i);
+        }
         let raw: Vec<Vec<&Ident>> = self.decls.iter().map(|d| graph::decl_names(d)).collect();
         let edges: Vec<Vec<(usize, &Ident)>> = raw
             .iter()
