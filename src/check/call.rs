@@ -217,9 +217,18 @@ impl Evaluator<'_> {
         }
         if let Some(Value::File(file)) = args.get("path") {
             let path = std::path::Path::new(&file.path);
+            let parquet = builtin.name == "parquet";
             let problem = match builtin.name {
-                "jsonl" => match args.get("format") {
-                    Some(Value::Str(kind)) => match self.files.check_records(path, kind) {
+                "parquet" if !self.files.starts_with(path, b"PAR1") => Some(format!(
+                    "{}: not a Parquet file (it does not start with `PAR1`)",
+                    file.path
+                )),
+                "jsonl" | "parquet" => match args.get("format") {
+                    Some(Value::Str(kind)) => match if parquet {
+                        self.files.check_parquet(path, kind)
+                    } else {
+                        self.files.check_records(path, kind)
+                    } {
                         Ok(images) => match self.files.with_images(&file.digest, path, &images) {
                             Ok(digest) => {
                                 let mut file = file.clone();
@@ -233,12 +242,6 @@ impl Evaluator<'_> {
                     },
                     _ => None,
                 },
-                "parquet" => (!self.files.starts_with(path, b"PAR1")).then(|| {
-                    format!(
-                        "{}: not a Parquet file (it does not start with `PAR1`)",
-                        file.path
-                    )
-                }),
                 "gguf" => (!self.files.starts_with(path, b"GGUF")).then(|| {
                     format!(
                         "{}: not a GGUF file (it does not start with `GGUF`)",

@@ -71,6 +71,18 @@ impl FileCache {
             .clone()
     }
 
+    /// [`Self::check_records`] for a Parquet file. polars reads it from
+    /// disk, not through [`Files`].
+    pub fn check_parquet(&mut self, path: &Path, kind: &str) -> Result<Vec<String>, DataError> {
+        let Some(kind) = Kind::parse(kind) else {
+            return Ok(Vec::new());
+        };
+        self.records
+            .entry((path.to_path_buf(), kind))
+            .or_insert_with(|| crate::data::check_parquet(path, kind))
+            .clone()
+    }
+
     /// A data file's digest extended with the images its records name
     /// (their paths relative to it, and their contents), so editing an
     /// image changes the data stage's hash like editing the file does.

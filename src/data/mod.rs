@@ -159,10 +159,36 @@ pub fn check_jsonl(
     Ok(images.into_iter().collect())
 }
 
-/// Reads every record of `path` (`.parquet` by extension, JSON Lines
-/// otherwise), checking each against `kind`.
+/// Whether a file starts with Parquet's magic bytes.
+fn is_parquet(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"PAR1"
+}
+
+/// Checks a Parquet file as [`load`] will read it (every row's shape
+/// against `kind`, every image it names). Returns the images, resolved and
+/// sorted, each once.
+pub fn check_parquet(path: &Path, kind: Kind) -> Result<Vec<String>, DataError> {
+    let records = parquet::load(path, kind)?;
+    if records.is_empty() {
+        return Err(DataError::file(path, DataProblem::Empty));
+    }
+    let mut images = std::collections::BTreeSet::new();
+    for mut r in records {
+        images.extend(r.images_mut().drain(..));
+    }
+    Ok(images.into_iter().collect())
+}
+
+/// Reads every record of `path` (Parquet when it starts with `PAR1`, as
+/// the checker requires of `parquet(...)` files whatever their name, JSON
+/// Lines otherwise), checking each against `kind`.
 pub fn load(path: &Path, kind: Kind) -> Result<Vec<Record>, DataError> {
-    let records = if path.extension().is_some_and(|e| e == "parquet") {
+    let records = if is_parquet(path) {
         parquet::load(path, kind)?
     } else {
         jsonl::load(path, kind)?

@@ -95,8 +95,8 @@ pub enum DataSpec {
         /// Share of `train` problems asked Direct-style.
         direct: f64,
     },
-    /// A JSON Lines or Parquet file (by its extension, as the checker read
-    /// it), split into `train` and `test`.
+    /// A JSON Lines or Parquet file (by its content: Parquet starts with
+    /// `PAR1`), split into `train` and `test`.
     File {
         file: FileInput,
         kind: Kind,
