@@ -260,10 +260,16 @@ fn image_records_from_a_file_resolve_beside_it_and_bad_ones_are_named_by_line() 
                            "chosen": chosen, "rejected": rejected})
         .to_string()
     };
+    // MMPR's `image` may also be a list: one record with both images.
+    let two = serde_json::json!({"question": "<image> or <image>: which is red?",
+                                 "image": ["pics/1.png", "pics/0.png"],
+                                 "chosen": "Answer: the second", "rejected": "Answer: the first"})
+    .to_string();
     let lines = [
         record("pics/0.png", "Answer: red", "Answer: blue"),
         record("pics/1.png", "Answer: blue", "Answer: red"),
         record("pics/0.png", "It is red. Answer: red", "Answer: green"),
+        two,
     ];
     std::fs::write(
         dir.path().join("data/colours.jsonl"),
@@ -292,14 +298,14 @@ train dpo {
     let data = stage_named(dir.path(), "colours");
     let copies: Vec<_> = std::fs::read_dir(data.join("images")).unwrap().collect();
     assert_eq!(copies.len(), 2, "one copy per distinct image");
-    // The mixture: the 3 records once, and 2 of them again (half of 3,
-    // rounded), each with its image.
+    // The mixture: the 4 records once, and 2 of them again (half of 4),
+    // each with its images.
     let dpo = &metrics(dir.path())
         .into_iter()
         .find(|(n, _)| n == "dpo[seed=1]")
         .unwrap()
         .1;
-    assert_eq!(dpo["examples"], 5, "{dpo}");
+    assert_eq!(dpo["examples"], 6, "{dpo}");
     let first = stages_run(&r);
     assert!(first >= 2, "{}", r.stderr);
     // An image is part of the data: editing one in place re-runs what
