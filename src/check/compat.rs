@@ -249,6 +249,29 @@ fn pairs(
     true
 }
 
+/// An eval target that is no model or train stage: an unknown name, or a
+/// declaration of another kind.
+fn not_a_model(target: &crate::syntax::ast::Ident, ev: &mut Evaluator, done: &[Resolved]) {
+    let models: Vec<&str> = done
+        .iter()
+        .filter(|d| matches!(d.kind, DeclKind::Model | DeclKind::Train))
+        .map(|d| d.name.as_str())
+        .collect();
+    let (message, label) = if ev.names.contains_key(&target.name) {
+        (
+            format!("`{}` is not a model or train stage", target.name),
+            "cannot evaluate this",
+        )
+    } else {
+        (format!("unknown name `{}`", target.name), "not defined")
+    };
+    ev.diags.push(
+        Diagnostic::error(target.span, message)
+            .label(label)
+            .maybe_hint(did_you_mean(&target.name, models)),
+    );
+}
+
 fn eval_suite(
     targets: &[crate::syntax::ast::Ident],
     data: &crate::syntax::ast::Expr,
@@ -272,25 +295,7 @@ fn eval_suite(
         if !known && failed {
             ok = false;
         } else if !known {
-            let models: Vec<&str> = done
-                .iter()
-                .filter(|d| matches!(d.kind, DeclKind::Model | DeclKind::Train))
-                .map(|d| d.name.as_str())
-                .collect();
-            let declared = ev.names.contains_key(&target.name);
-            let (message, label) = if declared {
-                (
-                    format!("`{}` is not a model or train stage", target.name),
-                    "cannot evaluate this",
-                )
-            } else {
-                (format!("unknown name `{}`", target.name), "not defined")
-            };
-            ev.diags.push(
-                Diagnostic::error(target.span, message)
-                    .label(label)
-                    .maybe_hint(did_you_mean(&target.name, models)),
-            );
+            not_a_model(target, ev, done);
             ok = false;
         }
     }
