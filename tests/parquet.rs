@@ -88,14 +88,7 @@ fn data_hash(dir: &Path) -> String {
 /// file is Parquet by its content, whatever its name.
 #[test]
 fn parquet_images_are_part_of_the_data_and_bad_ones_are_named_by_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let pics = dir.path().join("data/pics");
-    std::fs::create_dir_all(&pics).unwrap();
-    for (i, colour) in [[250u8, 10, 10], [10, 10, 250]].iter().enumerate() {
-        image::RgbImage::from_pixel(20, 12, image::Rgb(*colour))
-            .save(pics.join(format!("{i}.png")))
-            .unwrap();
-    }
+    let (dir, pics) = common::two_pictures();
     let path = dir.path().join("data/colours.pq");
     let write = |images: [&str; 2]| {
         let mut df = df!(

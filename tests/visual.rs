@@ -247,14 +247,7 @@ fn the_image_pipeline_runs_end_to_end_in_miniature() {
 /// the record's line before anything trains.
 #[test]
 fn image_records_from_a_file_resolve_beside_it_and_bad_ones_are_named_by_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let pics = dir.path().join("data/pics");
-    std::fs::create_dir_all(&pics).unwrap();
-    for (i, colour) in [[250u8, 10, 10], [10, 10, 250]].iter().enumerate() {
-        image::RgbImage::from_pixel(20, 12, image::Rgb(*colour))
-            .save(pics.join(format!("{i}.png")))
-            .unwrap();
-    }
+    let (dir, pics) = common::two_pictures();
     let record = |img: &str, chosen: &str, rejected: &str| {
         serde_json::json!({"question": "What colour is it?", "image": img,
                            "chosen": chosen, "rejected": rejected})

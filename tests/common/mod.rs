@@ -123,3 +123,17 @@ pub fn wait_until_training(dir: &Path, secs: u64) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A fresh folder with two 20×12 pictures, `data/pics/0.png` (red) and
+/// `data/pics/1.png` (blue); returns it and the pictures' folder.
+pub fn two_pictures() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let pics = dir.path().join("data/pics");
+    std::fs::create_dir_all(&pics).unwrap();
+    for (i, colour) in [[250u8, 10, 10], [10, 10, 250]].iter().enumerate() {
+        image::RgbImage::from_pixel(20, 12, image::Rgb(*colour))
+            .save(pics.join(format!("{i}.png")))
+            .unwrap();
+    }
+    (dir, pics)
+}
