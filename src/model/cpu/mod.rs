@@ -23,6 +23,7 @@ mod kept;
 mod kernels;
 pub(crate) mod mat;
 mod packed;
+mod pair_dots;
 mod prefetch;
 mod simd;
 mod weights;
