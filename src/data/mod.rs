@@ -173,12 +173,8 @@ fn is_parquet(path: &Path) -> bool {
 /// against `kind`, every image it names). Returns the images, resolved and
 /// sorted, each once.
 pub fn check_parquet(path: &Path, kind: Kind) -> Result<Vec<String>, DataError> {
-    let records = parquet::load(path, kind)?;
-    if records.is_empty() {
-        return Err(DataError::file(path, DataProblem::Empty));
-    }
     let mut images = std::collections::BTreeSet::new();
-    for mut r in records {
+    for mut r in load(path, kind)? {
         images.extend(r.images_mut().drain(..));
     }
     Ok(images.into_iter().collect())
