@@ -96,7 +96,24 @@ fn bad_records_name_file_and_line() {
         (r"[1, 2]", "expected a JSON object"),
         (
             r#"{"prompt": [{"role": "user"}], "chosen": "a", "rejected": "b"}"#,
-            "`prompt[0]` must have string `role` and `content`",
+            "`prompt[0]` must have a string `role` and a string (or list of parts) `content`",
+        ),
+        (r#""a string""#, "expected a JSON object, found a string"),
+        (
+            r#"{"prompt": "q", "chosen": "a", "rejected": "b"} {}"#,
+            "not a JSON record: trailing characters (column 49)",
+        ),
+        (
+            r#"{"prompt": [{"role": "user", "content": [{"type": "video"}]}], "chosen": "a", "rejected": "b"}"#,
+            "`prompt[0].content` parts must be",
+        ),
+        (
+            r#"{"prompt": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "q"}]}], "chosen": "a", "rejected": "b"}"#,
+            "the prompt places 1 image(s)",
+        ),
+        (
+            r#"{"prompt": "q", "chosen": "a", "rejected": "b", "image": " "}"#,
+            "`image` is empty",
         ),
     ];
     for (i, (line, message)) in cases.iter().enumerate() {
@@ -114,11 +131,68 @@ fn bad_records_name_file_and_line() {
         );
         assert!(shown.contains(message), "{shown} should say {message}");
     }
+    // A byte that is not UTF-8 is named with its column.
+    let p = dir.path().join("latin1.jsonl");
+    std::fs::write(
+        &p,
+        b"{\"prompt\": \"caf\xe9\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",
+    )
+    .unwrap();
+    let err = load(&p, Kind::Pairs).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "latin1.jsonl:1: not UTF-8 text: byte 0xE9 at column 16; save the file as UTF-8"
+        ),
+        "{err}"
+    );
     let empty = write(&dir, "empty.jsonl", "\n\n");
     assert!(load(&empty, Kind::Pairs)
         .unwrap_err()
         .to_string()
         .contains("has no records"));
+}
+
+#[test]
+fn reads_byte_order_marks_crlf_and_content_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.png"), png()).unwrap();
+    let p = write(
+        &dir,
+        "windows.jsonl",
+        concat!(
+            "\u{feff}",
+            r#"{"prompt": "q", "chosen": "a", "rejected": "b"}"#,
+            "\r\n",
+            r#"{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]}], "chosen": [{"role": "assistant", "content": [{"type": "text", "text": "a cat"}]}], "rejected": "a dog", "images": ["a.png"]}"#,
+            "\r\n",
+        ),
+    );
+    let records = load(&p, Kind::Pairs).unwrap();
+    assert_eq!(pair(&records[0]).prompt, Prompt::Text("q".into()));
+    let parts = pair(&records[1]);
+    assert_eq!(
+        parts.prompt,
+        Prompt::Chat(vec![
+            Message {
+                role: "system".into(),
+                content: "Be brief.".into()
+            },
+            Message {
+                role: "user".into(),
+                content: "<image>\nWhat is it?".into()
+            },
+        ])
+    );
+    assert_eq!((parts.chosen.as_str(), parts.images.len()), ("a cat", 1));
+}
+
+/// A 1 × 1 PNG.
+fn png() -> Vec<u8> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::RgbImage::new(1, 1)
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .unwrap();
+    bytes.into_inner()
 }
 
 #[test]

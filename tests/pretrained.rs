@@ -72,6 +72,16 @@ fn smollm2_tokens_chat_templates_and_logprobs_match_transformers() {
         let text = template.render(&messages, true).unwrap();
         assert_eq!(text, case["text"].as_str().unwrap());
         assert_eq!(tokenizer.encode(&text, false).unwrap(), ids(&case["ids"]));
+        // A record's conversation is put to the model as transformers'
+        // `apply_chat_template` puts it; a system prompt set in the
+        // experiment gives way to the conversation's own.
+        let own_system = messages[0].role == "system";
+        let prompting = Prompting {
+            chat: true,
+            system: own_system.then(|| "Not this one.".to_owned()),
+        };
+        let got = tokenizer.conversation(&messages, "", &prompting).unwrap();
+        assert_eq!(got, ids(&case["ids"]), "{:?}", case["messages"]);
     }
 
     let cases = reference["logprobs"].as_array().unwrap();
@@ -376,4 +386,52 @@ fn the_smollm2_mpo_experiment_runs_and_training_moves_the_pairs() {
         assert!((0.0..=1.0).contains(&acc), "{eval}");
         assert_eq!(eval["cot.n"], 32);
     }
+}
+
+/// TRL's conversational records (a system turn, several turns, an implicit
+/// prompt, content parts, and a plain prompt beside them) reach SmolLM2
+/// through its chat template with their own roles: the eval's preference
+/// accuracy and mean margin equal transformers' on the same prompts
+/// (`tests/fixtures/reference/smollm2_conversations.py`).
+#[test]
+fn conversational_records_are_put_to_smollm2_as_trl_puts_them() {
+    let reference = reference("smollm2_conversations.json");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/data/conversations.jsonl"),
+        dir.path().join("conversations.jsonl"),
+    )
+    .unwrap();
+    let experiment = format!(
+        r#"experiment conversations {{ seeds = [1] }}
+data prefs = jsonl("conversations.jsonl")
+model smol = gguf("{}")
+eval heldout on [smol] with prefs.train {{
+  pref = preference(beta = {})
+}}
+"#,
+        smollm2().display(),
+        reference["beta"]
+    );
+    std::fs::write(dir.path().join("c.mpx"), experiment).unwrap();
+    mpx_ok(dir.path(), &["run", "c.mpx", "--store", "st"]);
+    let metrics: Vec<Json> = std::fs::read_dir(dir.path().join("st/stages"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("metrics.json"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|text| serde_json::from_str(&text).unwrap())
+        .filter(|m: &Json| m.get("pref.margin").is_some())
+        .collect();
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    let m = &metrics[0];
+    assert_eq!(m["pref.n"], 5);
+    assert_eq!(m["pref.accuracy"], reference["accuracy"]);
+    let (got, want) = (
+        m["pref.margin"].as_f64().unwrap(),
+        reference["margin"].as_f64().unwrap(),
+    );
+    assert!(
+        (got - want).abs() < 1e-4,
+        "margin {got}, transformers {want}"
+    );
 }

@@ -2,7 +2,7 @@
 //! hash that depends on them) and the record kind of data files.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -169,19 +169,10 @@ fn collect_files(files: &dyn Files, dir: &Path, out: &mut Vec<PathBuf>) -> std::
 /// SFT records.
 fn detect(files: &dyn Files, path: &Path) -> Result<&'static str, DataError> {
     let file = files.open(path).map_err(|e| unreadable(path, &e))?;
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let at = |problem| DataError::at(path, index + 1, problem);
-        let line = line.map_err(|e| at(DataProblem::Io(e.to_string())))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| at(DataProblem::NotJson(e.to_string())))?;
-        let Some(fields) = record.as_object() else {
-            return Err(at(DataProblem::NotObject));
-        };
+    let mut found = Err(DataError::file(path, DataProblem::Empty));
+    crate::data::jsonl_objects(file, path, &mut |line, fields| {
         let has = |k: &str| fields.contains_key(k);
-        return if has("chosen") && has("rejected") {
+        found = if has("chosen") && has("rejected") {
             Ok("pairs")
         } else if has("answer_gt") || has("answer") {
             Ok("problems")
@@ -190,10 +181,11 @@ fn detect(files: &dyn Files, path: &Path) -> Result<&'static str, DataError> {
         } else {
             let mut keys: Vec<String> = fields.keys().cloned().collect();
             keys.sort_unstable();
-            Err(at(DataProblem::UnknownKind(keys)))
+            Err(DataError::at(path, line, DataProblem::UnknownKind(keys)))
         };
-    }
-    Err(DataError::file(path, DataProblem::Empty))
+        Ok(std::ops::ControlFlow::Break(()))
+    })?;
+    found
 }
 
 #[cfg(test)]

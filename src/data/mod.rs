@@ -11,12 +11,15 @@ pub mod arith;
 mod jsonl;
 pub mod pairs;
 pub mod parquet;
+mod prompt;
 mod record;
 pub mod shapes;
 
 use std::path::Path;
 
-pub use record::{Message, PairRecord, Problem, Prompt, Record, RecordError, SftRecord};
+pub use jsonl::objects as jsonl_objects;
+pub use prompt::{Message, Prompt, IMAGE};
+pub use record::{PairRecord, Problem, Record, RecordError, SftRecord};
 
 /// Up to `n` draws with distinct keys, in draw order. A small space may
 /// hold fewer: after `100·n + 1000` draws it stops rather than loop.
@@ -73,10 +76,15 @@ pub enum DataProblem {
     /// The operating system's error reading it.
     #[error("{0}")]
     Io(String),
-    #[error("not a JSON record: {0}")]
-    NotJson(String),
-    #[error("expected a JSON object")]
-    NotObject,
+    /// A line that is not JSON: serde_json's message and the column.
+    #[error("not a JSON record: {message} (column {column})")]
+    NotJson { message: String, column: usize },
+    /// A JSON value other than an object (what it is instead).
+    #[error("expected a JSON object, found {0}")]
+    NotObject(&'static str),
+    /// A line with a byte that is not UTF-8 (1-based column of the first).
+    #[error("not UTF-8 text: byte 0x{byte:02X} at column {column}; save the file as UTF-8")]
+    NotUtf8 { column: usize, byte: u8 },
     #[error("not a readable Parquet file: {0}")]
     NotParquet(String),
     /// A Parquet row whose columns cannot be read as JSON values.

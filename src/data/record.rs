@@ -4,44 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::prompt::{check_placeholders, messages, Prompt};
 use super::Kind;
-
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-/// A prompt: plain text or a conversation to be rendered by the model's
-/// chat template.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Prompt {
-    Text(String),
-    Chat(Vec<Message>),
-}
-
-impl Prompt {
-    /// The prompt as plain text for models without a chat template (the byte
-    /// tokenizer): each message as `role: content` on its own line, then
-    /// `assistant: `.
-    pub fn plain(&self) -> String {
-        match self {
-            Prompt::Text(t) => t.clone(),
-            Prompt::Chat(messages) => {
-                let mut out = String::new();
-                for m in messages {
-                    out.push_str(&m.role);
-                    out.push_str(": ");
-                    out.push_str(&m.content);
-                    out.push('\n');
-                }
-                out.push_str("assistant: ");
-                out
-            }
-        }
-    }
-}
 
 /// A preference pair. `images` are paths (image-grounded records; models
 /// that read them are planned) and `answer_gt` the ground truth, if known.
@@ -96,11 +60,18 @@ impl Record {
     /// Reads one record of `kind`; the error names the field at fault.
     pub fn from_fields(fields: &Map<String, Value>, kind: Kind) -> Result<Self, RecordError> {
         let images = images(fields)?;
-        match kind {
+        let record = match kind {
             Kind::Pairs => pair(fields, images).map(Record::Pair),
             Kind::Sft => sft(fields, images).map(Record::Sft),
             Kind::Problems => problem(fields, images).map(Record::Problem),
-        }
+        }?;
+        let (prompt, images) = match &record {
+            Record::Pair(p) => (&p.prompt, p.images.len()),
+            Record::Sft(s) => (&s.prompt, s.images.len()),
+            Record::Problem(p) => (&p.question, p.images.len()),
+        };
+        check_placeholders(fields, prompt, images)?;
+        Ok(record)
     }
 }
 
@@ -255,31 +226,6 @@ fn completion(v: &Value, field: &'static str) -> Result<String, RecordError> {
     }
 }
 
-fn messages(v: &Value, field: &'static str) -> Result<Vec<Message>, RecordError> {
-    let Value::Array(items) = v else {
-        return Err(RecordError::Type {
-            field: field.to_owned(),
-            expected: "a list of messages",
-            found: kind_of(v),
-        });
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let role = m.get("role").and_then(Value::as_str);
-            let content = m.get("content").and_then(Value::as_str);
-            match (role, content) {
-                (Some(role), Some(content)) => Ok(Message {
-                    role: role.to_owned(),
-                    content: content.to_owned(),
-                }),
-                _ => Err(RecordError::Message { field, index: i }),
-            }
-        })
-        .collect()
-}
-
 fn answer(f: &Map<String, Value>) -> Result<Option<String>, RecordError> {
     match f.get("answer_gt").or_else(|| f.get("answer")) {
         None | Some(Value::Null) => Ok(None),
@@ -295,6 +241,14 @@ fn answer(f: &Map<String, Value>) -> Result<Option<String>, RecordError> {
 }
 
 fn images(f: &Map<String, Value>) -> Result<Vec<String>, RecordError> {
+    let paths = image_paths(f)?;
+    if paths.iter().any(|p| p.trim().is_empty()) {
+        return Err(RecordError::Empty("image"));
+    }
+    Ok(paths)
+}
+
+fn image_paths(f: &Map<String, Value>) -> Result<Vec<String>, RecordError> {
     match f.get("image").or_else(|| f.get("images")) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
@@ -339,8 +293,20 @@ pub enum RecordError {
         expected: &'static str,
         found: &'static str,
     },
-    #[error("`{field}[{index}]` must have string `role` and `content`")]
+    #[error(
+        "`{field}[{index}]` must have a string `role` and a string (or list of parts) `content`"
+    )]
     Message { field: &'static str, index: usize },
+    #[error(
+        "`{field}[{index}].content` parts must be `{{\"type\": \"text\", \"text\": ...}}` or `{{\"type\": \"image\"}}`"
+    )]
+    Part { field: &'static str, index: usize },
+    /// More image placeholders (or image parts) in the prompt than images.
+    #[error(
+        "the prompt places {found} image(s) (`<image>` or `{{\"type\": \"image\"}}`) \
+         but the record has {images}"
+    )]
+    Placeholders { found: usize, images: usize },
     #[error("`{0}` as a list must hold exactly one assistant message")]
     OneAssistant(&'static str),
     /// A rule about how fields fit together.
@@ -356,7 +322,7 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
-fn kind_of(v: &Value) -> &'static str {
+pub(crate) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

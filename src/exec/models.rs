@@ -14,8 +14,8 @@ use crate::model::{hf, Checkpoint, Llama, ModelError, Params, Prompting, Tokeniz
 use crate::spec::ModelSource;
 use crate::train::Example;
 
-/// Where an image goes in a prompt (InternVL's placeholder).
-pub(super) const IMAGE: &str = "<image>";
+use crate::data::Prompt;
+pub(super) use crate::data::IMAGE;
 
 /// A model ready to train, score or generate.
 pub(super) struct Loaded {
@@ -25,9 +25,17 @@ pub(super) struct Loaded {
 }
 
 impl Loaded {
-    /// The ids of a question put to the model (chat template or not).
-    pub fn prompt(&self, text: &str) -> Result<Vec<u32>, StageError> {
-        Ok(self.tokenizer.prompt(text, &self.prompting)?)
+    /// The ids of a question put to the model: a conversation through the
+    /// chat template with its own roles, a text as one user turn (or plain,
+    /// without a template).
+    pub fn prompt(&self, prompt: &Prompt) -> Result<Vec<u32>, StageError> {
+        Ok(match prompt {
+            Prompt::Text(text) => self.tokenizer.prompt(text, &self.prompting)?,
+            Prompt::Chat(messages) => {
+                self.tokenizer
+                    .conversation(messages, &prompt.plain(), &self.prompting)?
+            }
+        })
     }
 
     /// The ids of a question about `images` and the images as the model
@@ -36,28 +44,33 @@ impl Loaded {
     /// image token, `</img>`.
     pub fn prompt_with(
         &self,
-        text: &str,
+        prompt: &Prompt,
         images: &[PathBuf],
     ) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
         if images.is_empty() {
-            return Ok((self.prompt(text)?, Vec::new()));
+            return Ok((self.prompt(prompt)?, Vec::new()));
         }
         let vision = self.vision()?;
         let pixels = images
             .iter()
             .map(|p| Pixels::open(p, vision))
             .collect::<Result<Vec<_>, _>>()?;
-        self.prompt_pixels(text, pixels)
+        self.prompt_pixels(prompt, pixels)
     }
 
-    /// [`Loaded::prompt_with`] on prepared images.
+    /// [`Loaded::prompt_with`] on prepared images. In a conversation the
+    /// missing placeholders go before its first user message's text.
     pub fn prompt_pixels(
         &self,
-        text: &str,
+        prompt: &Prompt,
         pixels: Vec<Pixels>,
     ) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
         let vision = self.vision()?;
-        let found = text.matches(IMAGE).count();
+        let found: usize = prompt
+            .texts()
+            .iter()
+            .map(|t| t.matches(IMAGE).count())
+            .sum();
         if found > pixels.len() {
             return Err(InputError::Placeholders {
                 found,
@@ -65,22 +78,39 @@ impl Loaded {
             }
             .into());
         }
+        let mut missing = format!("{IMAGE}\n").repeat(pixels.len() - found);
+        let first_user = match prompt {
+            Prompt::Chat(m) => m.iter().position(|m| m.role == "user").unwrap_or(0),
+            Prompt::Text(_) => 0,
+        };
         let name = |id| self.tokenizer.token(id).unwrap_or_default();
-        let text = format!("{IMAGE}\n").repeat(pixels.len() - found) + text;
         // Each placeholder in turn becomes its image's block: one
         // `<IMG_CONTEXT>` per token of each of its tiles.
-        let mut expanded = String::with_capacity(text.len());
-        let mut rest = text.as_str();
-        for p in &pixels {
-            let Some(at) = rest.find(IMAGE) else { break };
-            expanded.push_str(&rest[..at]);
-            expanded.push_str(&name(vision.image_start));
+        let mut blocks = pixels.iter().map(|p| {
             let tokens = vision.tokens_per_image() * p.tiles();
-            expanded.push_str(&name(vision.image_token).repeat(tokens));
-            expanded.push_str(&name(vision.image_end));
-            rest = &rest[at + IMAGE.len()..];
-        }
-        expanded.push_str(rest);
+            name(vision.image_start)
+                + &name(vision.image_token).repeat(tokens)
+                + &name(vision.image_end)
+        });
+        let mut index = 0;
+        let expanded = prompt.map_text(|text| {
+            let text = if index == first_user {
+                std::mem::take(&mut missing) + text
+            } else {
+                text.to_owned()
+            };
+            index += 1;
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find(IMAGE) {
+                let Some(block) = blocks.next() else { break };
+                out.push_str(&rest[..at]);
+                out.push_str(&block);
+                rest = &rest[at + IMAGE.len()..];
+            }
+            out.push_str(rest);
+            out
+        });
         let ids = self.prompt(&expanded)?;
         let placed = ids.iter().filter(|&&i| i == vision.image_token).count();
         let tiles: usize = pixels.iter().map(Pixels::tiles).sum();

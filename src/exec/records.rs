@@ -57,7 +57,7 @@ fn parse_records(path: &Path) -> Result<Vec<Record>, StageError> {
 /// A pair in MMPR's fields, as `pairs.jsonl` stores it.
 pub fn mmpr(p: &PairRecord) -> Json {
     let mut o = serde_json::json!({
-        "question": p.prompt.plain(),
+        "question": p.prompt.to_json(),
         "chosen": p.chosen,
         "rejected": p.rejected,
     });

@@ -77,7 +77,7 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
             let mut prompts: Vec<Vec<u32>> = Vec::with_capacity(questions.len() * n);
             let mut images: Vec<Vec<Pixels>> = Vec::new();
             for q in &questions {
-                let (ids, pixels) = loaded.prompt_with(&q.text, &q.images)?;
+                let (ids, pixels) = loaded.prompt_with(&q.prompt, &q.images)?;
                 prompts.extend(std::iter::repeat_n(ids, n));
                 if !pixels.is_empty() {
                     images.resize(prompts.len() - n, Vec::new());
@@ -104,7 +104,7 @@ pub(super) fn pairs(ctx: &Ctx, spec: &PairsSpec) -> Result<Json, StageError> {
                 let paths = stored(ctx, &q.images);
                 out.extend(
                     correctness_pairs(
-                        &Prompt::Text(q.text.clone()),
+                        &q.prompt,
                         &q.answer,
                         group,
                         how,
@@ -157,7 +157,7 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
                 let questions = source.questions(*style, source.len().unwrap_or(0))?;
                 let (prompts, images): (Vec<Vec<u32>>, Vec<Vec<Pixels>>) = questions
                     .iter()
-                    .map(|q| ask(&loaded, &q.text, &q.images, *image))
+                    .map(|q| ask(&loaded, &q.prompt, &q.images, *image))
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
                     .unzip();
@@ -167,7 +167,7 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
                 let mut verdicts = Vec::with_capacity(answers.len());
                 for (q, a) in questions.iter().zip(&answers) {
                     let verdict = judge(a, &q.answer, *how, &[]);
-                    let row = json!({ "metric": name, "prompt": q.text, "answer_gt": q.answer,
+                    let row = json!({ "metric": name, "prompt": q.prompt.to_json(), "answer_gt": q.answer,
                         "response": a, "verdict": format!("{verdict:?}").to_lowercase() });
                     samples.push_str(&row.to_string());
                     samples.push('\n');
@@ -240,7 +240,7 @@ fn dropout_pairs(
         let rejected = format!("{prefix}{c}");
         if rejected != t.chosen && !rejected.trim().is_empty() {
             out.push(PairRecord {
-                prompt: Prompt::Text(t.prompt.clone()),
+                prompt: t.prompt.clone(),
                 chosen: t.chosen.clone(),
                 rejected,
                 images: stored(ctx, &t.images),
@@ -272,25 +272,25 @@ fn continuation(
 /// place, or none (placeholders removed).
 fn ask(
     loaded: &Loaded,
-    text: &str,
+    prompt: &Prompt,
     images: &[std::path::PathBuf],
     image: ImageUse,
 ) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
     match image {
-        _ if images.is_empty() => loaded.prompt_with(text, &[]),
-        ImageUse::Real => loaded.prompt_with(text, images),
+        _ if images.is_empty() => loaded.prompt_with(prompt, &[]),
+        ImageUse::Real => loaded.prompt_with(prompt, images),
         ImageUse::Blank => {
             let blank = Pixels::blank([255, 255, 255], loaded.vision()?);
-            loaded.prompt_pixels(text, vec![blank; images.len()])
+            loaded.prompt_pixels(prompt, vec![blank; images.len()])
         }
-        ImageUse::None => loaded.prompt_with(&without_images(text), &[]),
+        ImageUse::None => loaded.prompt_with(&without_images(prompt), &[]),
     }
 }
 
-/// The text with its `<image>` placeholders (and the line break after
+/// The prompt with its `<image>` placeholders (and the line break after
 /// each) removed.
-fn without_images(text: &str) -> String {
-    text.replace(&format!("{IMAGE}\n"), "").replace(IMAGE, "")
+fn without_images(prompt: &Prompt) -> Prompt {
+    prompt.map_text(|text| text.replace(&format!("{IMAGE}\n"), "").replace(IMAGE, ""))
 }
 
 /// Image paths as the stage's published records keep them.

@@ -50,7 +50,7 @@ pub enum Source {
 /// A prompt, the answer a model should give, and (for pairs) a worse one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextPair {
-    pub prompt: String,
+    pub prompt: Prompt,
     pub chosen: String,
     pub rejected: String,
     /// The images the prompt is about, in placeholder order.
@@ -61,7 +61,6 @@ pub struct TextPair {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
     pub prompt: Prompt,
-    pub text: String,
     pub answer: String,
     pub images: Vec<PathBuf>,
 }
@@ -186,7 +185,7 @@ impl Source {
             return Ok(problems
                 .into_iter()
                 .map(|(p, style)| TextPair {
-                    prompt: p.prompt(style),
+                    prompt: Prompt::Text(p.prompt(style)),
                     chosen: p.response(style),
                     rejected: String::new(),
                     images: Vec::new(),
@@ -197,7 +196,7 @@ impl Source {
             return Ok(problems
                 .into_iter()
                 .map(|(p, style, image)| TextPair {
-                    prompt: p.prompt(style),
+                    prompt: Prompt::Text(p.prompt(style)),
                     chosen: p.response(style),
                     rejected: String::new(),
                     images: vec![image],
@@ -211,13 +210,13 @@ impl Source {
             .iter()
             .map(|r| match r {
                 Record::Sft(s) => Ok(TextPair {
-                    prompt: s.prompt.plain(),
+                    prompt: s.prompt.clone(),
                     chosen: s.completion.clone(),
                     rejected: String::new(),
                     images: paths(&s.images),
                 }),
                 Record::Pair(p) => Ok(TextPair {
-                    prompt: p.prompt.plain(),
+                    prompt: p.prompt.clone(),
                     chosen: p.chosen.clone(),
                     rejected: p.rejected.clone(),
                     images: paths(&p.images),
@@ -245,7 +244,6 @@ impl Source {
                 .into_iter()
                 .map(|(p, _)| Question {
                     prompt: Prompt::Text(p.prompt(style)),
-                    text: p.prompt(style),
                     answer: p.answer.to_string(),
                     images: Vec::new(),
                 })
@@ -256,7 +254,6 @@ impl Source {
                 .into_iter()
                 .map(|(p, _, image)| Question {
                     prompt: Prompt::Text(p.prompt(style)),
-                    text: p.prompt(style),
                     answer: p.answer().to_string(),
                     images: vec![image],
                 })
@@ -276,7 +273,6 @@ impl Source {
                 let answer = answer.ok_or(InputError::NoAnswers)?;
                 Ok(Question {
                     prompt: prompt.clone(),
-                    text: prompt.plain(),
                     answer: answer.clone(),
                     images: paths(images),
                 })

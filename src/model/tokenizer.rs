@@ -250,19 +250,33 @@ impl Tokenizer {
     /// `prompting.chat` and the model has a template; otherwise the plain
     /// text with the tokenizer's leading specials.
     pub fn prompt(&self, text: &str, prompting: &Prompting) -> Result<Vec<u32>, ModelError> {
+        self.conversation(&[Message::user(text)], text, prompting)
+    }
+
+    /// A conversation's ids as [`Tokenizer::prompt`] gives one turn's: its
+    /// messages through the chat template (after the system prompt, unless
+    /// the conversation opens with its own), or `plain` where no template
+    /// applies.
+    pub fn conversation(
+        &self,
+        messages: &[Message],
+        plain: &str,
+        prompting: &Prompting,
+    ) -> Result<Vec<u32>, ModelError> {
         match (&self.template, prompting.chat) {
             (Some(t), true) => {
-                let mut messages = Vec::new();
-                if let Some(system) = &prompting.system {
-                    messages.push(Message {
+                let mut all = Vec::with_capacity(messages.len() + 1);
+                let own_system = messages.first().is_some_and(|m| m.role == "system");
+                if let (Some(system), false) = (&prompting.system, own_system) {
+                    all.push(Message {
                         role: "system".into(),
                         content: system.clone(),
                     });
                 }
-                messages.push(Message::user(text));
-                self.encode(&t.render(&messages, true)?, false)
+                all.extend_from_slice(messages);
+                self.encode(&t.render(&all, true)?, false)
             }
-            _ => self.encode(text, true),
+            _ => self.encode(plain, true),
         }
     }
 
