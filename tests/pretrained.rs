@@ -389,9 +389,11 @@ fn the_smollm2_mpo_experiment_runs_and_training_moves_the_pairs() {
 }
 
 /// TRL's conversational records (a system turn, several turns, an implicit
-/// prompt, content parts, and a plain prompt beside them) reach SmolLM2
-/// through its chat template with their own roles: the eval's preference
-/// accuracy and mean margin equal transformers' on the same prompts
+/// prompt, content parts, and a plain prompt beside them) reach SmolLM2 as
+/// TRL's `DPOTrainer` tokenizes them (the chat template with their own
+/// roles; completions ending as the template ends a turn): the eval's
+/// preference accuracy, mean margin and per-token NLL equal those of TRL's
+/// tokens scored by transformers
 /// (`tests/fixtures/reference/smollm2_conversations.py`).
 #[test]
 fn conversational_records_are_put_to_smollm2_as_trl_puts_them() {
@@ -408,6 +410,7 @@ data prefs = jsonl("conversations.jsonl")
 model smol = gguf("{}")
 eval heldout on [smol] with prefs.train {{
   pref = preference(beta = {})
+  nll = nll()
 }}
 "#,
         smollm2().display(),
@@ -426,12 +429,14 @@ eval heldout on [smol] with prefs.train {{
     let m = &metrics[0];
     assert_eq!(m["pref.n"], 5);
     assert_eq!(m["pref.accuracy"], reference["accuracy"]);
-    let (got, want) = (
-        m["pref.margin"].as_f64().unwrap(),
-        reference["margin"].as_f64().unwrap(),
-    );
-    assert!(
-        (got - want).abs() < 1e-4,
-        "margin {got}, transformers {want}"
-    );
+    for (metric, key) in [("pref.margin", "margin"), ("nll.nll", "nll")] {
+        let (got, want) = (
+            m[metric].as_f64().unwrap(),
+            reference[key].as_f64().unwrap(),
+        );
+        assert!(
+            (got - want).abs() < 1e-5 * want.abs().max(1.0),
+            "{metric} {got}, TRL + transformers {want}"
+        );
+    }
 }

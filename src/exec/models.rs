@@ -10,7 +10,9 @@ use super::source::TextPair;
 use super::stages::{Ctx, StageError};
 use super::InputError;
 use crate::model::vision::{Pixels, VisionConfig};
-use crate::model::{hf, Checkpoint, Llama, ModelError, Params, Prompting, Tokenizer};
+use crate::model::{
+    hf, Checkpoint, Llama, Message, ModelError, Params, Prompting, Tokenizer, Turns,
+};
 use crate::spec::ModelSource;
 use crate::train::Example;
 
@@ -47,24 +49,39 @@ impl Loaded {
         prompt: &Prompt,
         images: &[PathBuf],
     ) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
-        if images.is_empty() {
-            return Ok((self.prompt(prompt)?, Vec::new()));
-        }
-        let vision = self.vision()?;
-        let pixels = images
-            .iter()
-            .map(|p| Pixels::open(p, vision))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.prompt_pixels(prompt, pixels)
+        self.prompt_pixels(prompt, self.pixels(images)?)
     }
 
-    /// [`Loaded::prompt_with`] on prepared images. In a conversation the
-    /// missing placeholders go before its first user message's text.
+    /// [`Loaded::prompt_with`] on prepared images.
     pub fn prompt_pixels(
         &self,
         prompt: &Prompt,
         pixels: Vec<Pixels>,
     ) -> Result<(Vec<u32>, Vec<Pixels>), StageError> {
+        let ids = self.prompt(&self.expand(prompt, &pixels)?)?;
+        self.check_placed(&ids, &pixels)?;
+        Ok((ids, pixels))
+    }
+
+    /// The images as the vision tower takes them (none for none).
+    fn pixels(&self, images: &[PathBuf]) -> Result<Vec<Pixels>, StageError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vision = self.vision()?;
+        images
+            .iter()
+            .map(|p| Ok(Pixels::open(p, vision)?))
+            .collect()
+    }
+
+    /// The prompt with each image's block in place of its placeholder; in a
+    /// conversation the missing placeholders go before its first user
+    /// message's text.
+    fn expand(&self, prompt: &Prompt, pixels: &[Pixels]) -> Result<Prompt, StageError> {
+        if pixels.is_empty() {
+            return Ok(prompt.clone());
+        }
         let vision = self.vision()?;
         let found: usize = prompt
             .texts()
@@ -93,7 +110,7 @@ impl Loaded {
                 + &name(vision.image_end)
         });
         let mut index = 0;
-        let expanded = prompt.map_text(|text| {
+        Ok(prompt.map_text(|text| {
             let text = if index == first_user {
                 std::mem::take(&mut missing) + text
             } else {
@@ -110,18 +127,30 @@ impl Loaded {
             }
             out.push_str(rest);
             out
-        });
-        let ids = self.prompt(&expanded)?;
+        }))
+    }
+
+    /// Every image token of `pixels` made it into `ids` as one token.
+    fn check_placed(&self, ids: &[u32], pixels: &[Pixels]) -> Result<(), StageError> {
+        let Some(vision) = self
+            .model
+            .config()
+            .vision
+            .as_ref()
+            .filter(|_| !pixels.is_empty())
+        else {
+            return Ok(());
+        };
         let placed = ids.iter().filter(|&&i| i == vision.image_token).count();
         let tiles: usize = pixels.iter().map(Pixels::tiles).sum();
         if placed != tiles * vision.tokens_per_image() {
+            let name = self.tokenizer.token(vision.image_token).unwrap_or_default();
             return Err(ModelError::Tokenizer(format!(
-                "the tokenizer does not keep `{}` as one token",
-                name(vision.image_token)
+                "the tokenizer does not keep `{name}` as one token"
             ))
             .into());
         }
-        Ok((ids, pixels))
+        Ok(())
     }
 
     /// The vision tower's settings (an error for a text model).
@@ -133,16 +162,46 @@ impl Loaded {
             .ok_or_else(|| InputError::NoVision.into())
     }
 
-    /// Tokenized pairs (prompt through [`Loaded::prompt_with`], completions
-    /// ending with the end token).
+    /// Tokenized pairs: through the chat template as TRL tokenizes a
+    /// conversation ([`Tokenizer::conversation_turns`]; a text prompt is one
+    /// user turn), or without one the prompt's plain text and completions
+    /// ending in the end token.
     pub fn examples(&self, pairs: &[TextPair]) -> Result<Vec<Example>, StageError> {
         pairs
             .iter()
             .map(|p| {
-                let (prompt, images) = self.prompt_with(&p.prompt, &p.images)?;
-                let mut example =
-                    Example::tokenize(&self.tokenizer, prompt, &p.chosen, &p.rejected)?;
-                example.images = images;
+                let pixels = self.pixels(&p.images)?;
+                let prompt = self.expand(&p.prompt, &pixels)?;
+                let one_turn;
+                let messages = match &prompt {
+                    Prompt::Chat(messages) => messages.as_slice(),
+                    Prompt::Text(text) => {
+                        one_turn = [Message::user(text)];
+                        &one_turn[..]
+                    }
+                };
+                let completions = [p.chosen.as_str(), p.rejected.as_str()];
+                let turns =
+                    self.tokenizer
+                        .conversation_turns(messages, &completions, &self.prompting)?;
+                let mut example = match turns {
+                    Some(Turns {
+                        prompt,
+                        mut completions,
+                    }) => {
+                        let rejected = completions.pop().unwrap_or_default();
+                        let chosen = completions.pop().unwrap_or_default();
+                        Example::new(prompt, chosen, rejected)
+                    }
+                    None => Example::tokenize(
+                        &self.tokenizer,
+                        self.prompt(&prompt)?,
+                        &p.chosen,
+                        &p.rejected,
+                    )?,
+                };
+                self.check_placed(&example.prompt, &pixels)?;
+                example.images = pixels;
                 Ok(example)
             })
             .collect()

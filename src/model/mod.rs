@@ -12,6 +12,7 @@ mod blocks;
 mod chat;
 mod checkpoint;
 mod config;
+mod conversation;
 pub mod cpu;
 mod device;
 mod error;
@@ -29,6 +30,7 @@ pub mod vision;
 pub use chat::{ChatTemplate, Message};
 pub use checkpoint::Checkpoint;
 pub use config::Config;
+pub use conversation::Turns;
 pub use device::{
     device, dtype, parse_device, resolve_device, resolve_devices, tune_process, DeviceChoice,
     Devices,

@@ -253,33 +253,6 @@ impl Tokenizer {
         self.conversation(&[Message::user(text)], text, prompting)
     }
 
-    /// A conversation's ids as [`Tokenizer::prompt`] gives one turn's: its
-    /// messages through the chat template (after the system prompt, unless
-    /// the conversation opens with its own), or `plain` where no template
-    /// applies.
-    pub fn conversation(
-        &self,
-        messages: &[Message],
-        plain: &str,
-        prompting: &Prompting,
-    ) -> Result<Vec<u32>, ModelError> {
-        match (&self.template, prompting.chat) {
-            (Some(t), true) => {
-                let mut all = Vec::with_capacity(messages.len() + 1);
-                let own_system = messages.first().is_some_and(|m| m.role == "system");
-                if let (Some(system), false) = (&prompting.system, own_system) {
-                    all.push(Message {
-                        role: "system".into(),
-                        content: system.clone(),
-                    });
-                }
-                all.extend_from_slice(messages);
-                self.encode(&t.render(&all, true)?, false)
-            }
-            _ => self.encode(plain, true),
-        }
-    }
-
     /// A completion's ids, ending with the end token.
     pub fn completion(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         let mut ids = self.encode(text, false)?;

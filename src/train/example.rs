@@ -28,14 +28,23 @@ impl Example {
         chosen: &str,
         rejected: &str,
     ) -> Result<Self, ModelError> {
-        Ok(Self {
+        Ok(Self::new(
             prompt,
-            chosen: tokenizer.completion(chosen)?,
-            rejected: tokenizer.completion(rejected)?,
+            tokenizer.completion(chosen)?,
+            tokenizer.completion(rejected)?,
+        ))
+    }
+
+    /// A pair of token ids as they are (no images, no reference log-probs).
+    pub fn new(prompt: Vec<u32>, chosen: Vec<u32>, rejected: Vec<u32>) -> Self {
+        Self {
+            prompt,
+            chosen,
+            rejected,
             ref_chosen: 0.0,
             ref_rejected: 0.0,
             images: Vec::new(),
-        })
+        }
     }
 
     /// A pair for a byte-tokenized model: BOS + prompt, completions + EOS.
