@@ -18,9 +18,10 @@ use crate::diag::Diagnostic;
 
 /// Version of the stage hash scheme. Bump it whenever what a hash covers
 /// changes, or the arithmetic a stage runs (4: CPU-independent sums; 5: the SIMD exponential and lane sums of
-/// squares for clipping), so
+/// squares for clipping; 6: pairs through a chat template tokenized as TRL
+/// tokenizes conversations), so
 /// old store entries are never mistaken for new ones.
-pub const HASH_SCHEME: &str = "mpx-stage/5";
+pub const HASH_SCHEME: &str = "mpx-stage/6";
 
 /// The execution plan: stages in dependency order.
 #[derive(Clone, Debug, Serialize)]
