@@ -184,6 +184,35 @@ fn tokenize_and_logprob_commands_print_json() {
     let got: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got, serde_json::json!([19556, 28, 905, 17]));
 
+    // A record's prompt and answer as training tokenizes them: the ids TRL's
+    // `DPOTrainer` made of the same records (content parts included).
+    let trl = reference("smollm2_conversations.json");
+    let records =
+        std::fs::read_to_string(root().join("tests/fixtures/data/conversations.jsonl")).unwrap();
+    for (line, want) in records.lines().zip(trl["records"].as_array().unwrap()) {
+        let record: Json = serde_json::from_str(line).unwrap();
+        let Some(prompt) = record.get("prompt") else {
+            continue; // an implicit prompt: not a command-line case
+        };
+        let chosen = match &record["chosen"] {
+            Json::String(text) => text.as_str(),
+            list => list[0]["content"].as_str().unwrap(),
+        };
+        let messages = match prompt {
+            Json::String(text) => serde_json::json!([{"role": "user", "content": text}]),
+            list => list.clone(),
+        };
+        let args = ["tokenize", "--model", model, "--messages"];
+        let answer = ["--completion", chosen];
+        let out = mpx_ok(
+            &root(),
+            &[&args[..], &[&messages.to_string()], &answer].concat(),
+        );
+        let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got["prompt"], want["prompt_ids"], "{line}");
+        assert_eq!(got["completion"], want["chosen_ids"], "{line}");
+    }
+
     let args = [
         "logprob",
         "--model",
@@ -389,7 +418,7 @@ fn the_smollm2_mpo_experiment_runs_and_training_moves_the_pairs() {
 }
 
 /// TRL's conversational records (a system turn, several turns, an implicit
-/// prompt, content parts, and a plain prompt beside them) reach SmolLM2 as
+/// prompt, content parts, and a plain prompt beside them) reach `SmolLM2` as
 /// TRL's `DPOTrainer` tokenizes them (the chat template with their own
 /// roles; completions ending as the template ends a turn): the eval's
 /// preference accuracy, mean margin and per-token NLL equal those of TRL's

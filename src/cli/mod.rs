@@ -210,19 +210,7 @@ enum Command {
         logps: PathBuf,
     },
     /// Print the token ids of TEXT under a model's tokenizer, as JSON.
-    Tokenize {
-        /// A GGUF file or a Hugging Face model folder.
-        #[arg(long, value_name = "MODEL")]
-        model: PathBuf,
-        text: String,
-        /// Add the tokenizer's special tokens (BOS, for most models).
-        #[arg(long)]
-        special: bool,
-        /// Tokenize TEXT as one user turn through the model's chat template,
-        /// with the assistant's turn opened.
-        #[arg(long)]
-        chat: bool,
-    },
+    Tokenize(model::TokenizeArgs),
     /// Print the summed log-prob of a completion's tokens given a prompt, as
     /// JSON (`logprob`, `prompt_tokens`, `completion_tokens`).
     Logprob {
@@ -325,12 +313,7 @@ pub fn main() -> ExitCode {
         Command::Cancel { file, set, store } => status::cancel(&file, &set.set, store.as_deref()),
         Command::Gc { store, dry_run } => store::gc(store.as_deref(), dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
-        Command::Tokenize {
-            model,
-            text,
-            special,
-            chat,
-        } => model::tokenize(&model, &text, special, chat),
+        Command::Tokenize(args) => model::tokenize(&args),
         Command::Logprob {
             model,
             prompt,

@@ -87,7 +87,7 @@ pub fn objects(
     Ok(())
 }
 
-/// serde_json's message without its position (always line 1 of one line),
+/// `serde_json`'s message without its position (always line 1 of one line),
 /// and the column it names.
 fn not_json(e: &serde_json::Error) -> DataProblem {
     let message = e.to_string();

@@ -18,7 +18,7 @@ pub mod shapes;
 use std::path::Path;
 
 pub use jsonl::objects as jsonl_objects;
-pub use prompt::{Message, Prompt, IMAGE};
+pub use prompt::{messages, Message, Prompt, IMAGE};
 pub use record::{PairRecord, Problem, Record, RecordError, SftRecord};
 
 /// Up to `n` draws with distinct keys, in draw order. A small space may
@@ -76,7 +76,7 @@ pub enum DataProblem {
     /// The operating system's error reading it.
     #[error("{0}")]
     Io(String),
-    /// A line that is not JSON: serde_json's message and the column.
+    /// A line that is not JSON: `serde_json`'s message and the column.
     #[error("not a JSON record: {message} (column {column})")]
     NotJson { message: String, column: usize },
     /// A JSON value other than an object (what it is instead).

@@ -42,6 +42,7 @@ impl Prompt {
 impl Prompt {
     /// The prompt with `f` applied to its text (each message's content in
     /// turn for a conversation).
+    #[must_use]
     pub fn map_text(&self, mut f: impl FnMut(&str) -> String) -> Prompt {
         match self {
             Prompt::Text(t) => Prompt::Text(f(t)),
@@ -74,7 +75,9 @@ impl Prompt {
     }
 }
 
-pub(super) fn messages(v: &Value, field: &'static str) -> Result<Vec<Message>, RecordError> {
+/// A list of chat messages as records hold them (`field` names it in
+/// errors): each `{role, content}`, the content a string or a list of parts.
+pub fn messages(v: &Value, field: &'static str) -> Result<Vec<Message>, RecordError> {
     let Value::Array(items) = v else {
         return Err(RecordError::Type {
             field: field.to_owned(),
@@ -124,7 +127,7 @@ fn content(v: &Value, field: &'static str, index: usize) -> Result<String, Recor
     Ok(out)
 }
 
-/// Where an image goes in a prompt (InternVL's placeholder); a record's
+/// Where an image goes in a prompt (`InternVL`'s placeholder); a record's
 /// images fill its placeholders in order.
 pub const IMAGE: &str = "<image>";
 

@@ -4,7 +4,7 @@
 //! is the rendering of the prompt plus that assistant turn, past the
 //! longest token prefix every rendering shares with the prompt's. The
 //! completion thus ends as the template ends a turn (`<|im_end|>\n` for
-//! ChatML), with no end token added.
+//! `ChatML`), with no end token added.
 
 use super::chat::{ChatTemplate, Message};
 use super::tokenizer::{Prompting, Tokenizer};
