@@ -248,15 +248,11 @@ impl Evaluator<'_> {
                         file.path
                     )
                 }),
-                "hf" => {
-                    let config = path.join("config.json");
-                    (self.files.entry(&config).is_none()).then(|| {
-                        format!(
-                            "{}: not a Hugging Face model folder (no `config.json`)",
-                            file.path
-                        )
-                    })
-                }
+                "hf" if self.files.entry(&path.join("config.json")).is_none() => Some(format!(
+                    "{}: not a Hugging Face model folder (no `config.json`)",
+                    file.path
+                )),
+                "hf" => self.files.check_model_folder(path).err(),
                 _ => None,
             };
             if let Some(message) = problem {

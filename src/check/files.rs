@@ -121,6 +121,21 @@ impl FileCache {
             .is_ok_and(|()| head == magic)
     }
 
+    /// Checks a Hugging Face model folder as loading it will, without
+    /// reading its weights ([`crate::model::check_folder`]).
+    pub fn check_model_folder(&self, dir: &Path) -> Result<(), String> {
+        let files = self.files.as_ref();
+        let read = |p: &Path| files.read(p);
+        let exists = |p: &Path| files.entry(p) == Some(Entry::File);
+        let open = |p: &Path| files.open(p);
+        let view = crate::model::FolderFiles {
+            read: &read,
+            exists: &exists,
+            open: &open,
+        };
+        crate::model::check_folder(&view, dir).map_err(|e| e.to_string())
+    }
+
     /// Which records a JSON Lines file holds, from its first record's fields.
     pub fn detect_format(&mut self, path: &str) -> Result<&'static str, DataError> {
         let files = self.files.as_ref();

@@ -62,7 +62,7 @@ impl ChatTemplate {
         );
         env.add_filter("tojson", tojson);
         env.add_template_owned("chat", source.clone())
-            .map_err(|e| ModelError::Template(format!("does not parse: {e:#}")))?;
+            .map_err(|e| ModelError::Template(format!("does not parse: {e}")))?;
         Ok(Self {
             source,
             bos_token,
@@ -96,7 +96,7 @@ impl ChatTemplate {
                 tools => Value::from(()),
                 documents => Value::from(()),
             })
-            .map_err(|e| ModelError::Template(format!("failed: {e:#}")))
+            .map_err(|e| ModelError::Template(format!("failed: {e}")))
     }
 }
 

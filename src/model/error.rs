@@ -47,6 +47,9 @@ pub enum ModelError {
     Template(String),
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// Weights that do not fit the model's shape, or a damaged header.
+    #[error("{0}")]
+    Weights(String),
     /// The file reader (candle's) panicked on the file: it is damaged.
     #[error("the reader failed on it ({0}); the file is damaged")]
     ReaderPanic(String),

@@ -89,9 +89,20 @@ fn read_json(path: &Path) -> Result<Json, ModelError> {
 /// The safetensors files of a folder: the shards an index lists, or the one
 /// `model.safetensors`.
 fn weight_files(dir: &Path) -> Result<Vec<String>, ModelError> {
+    weight_files_from(&|p| std::fs::read(p), &|p| p.is_file(), dir)
+}
+
+/// [`weight_files`] through `read` and `exists`.
+pub(super) fn weight_files_from(
+    read: &Reader,
+    exists: &dyn Fn(&Path) -> bool,
+    dir: &Path,
+) -> Result<Vec<String>, ModelError> {
     let index = dir.join("model.safetensors.index.json");
-    if index.is_file() {
-        let json = read_json(&index)?;
+    if exists(&index) {
+        let bytes = read(&index).map_err(|e| ModelError::from(e).at(&index))?;
+        let json: Json =
+            serde_json::from_slice(&bytes).map_err(|e| ModelError::from(e).at(&index))?;
         let map = json
             .get("weight_map")
             .and_then(Json::as_object)
@@ -104,7 +115,7 @@ fn weight_files(dir: &Path) -> Result<Vec<String>, ModelError> {
         files.dedup();
         return Ok(files);
     }
-    if dir.join("model.safetensors").is_file() {
+    if exists(&dir.join("model.safetensors")) {
         return Ok(vec!["model.safetensors".into()]);
     }
     Err(ModelError::Missing("model.safetensors` or `model.safetensors.index.json".into()).at(dir))
@@ -254,13 +265,30 @@ pub fn config_to_hf(config: &Config, tokenizer: &Tokenizer) -> Json {
 /// A folder's tokenizer: `tokenizer.json`, special tokens and the chat
 /// template from `tokenizer_config.json` (or `chat_template.jinja`).
 fn tokenizer(dir: &Path) -> Result<Tokenizer, ModelError> {
+    tokenizer_from(&|p| std::fs::read(p), dir)
+}
+
+/// A folder's tokenizer from the files `read` gives (`tokenizer.json`,
+/// `tokenizer_config.json` and the chat template, in `chat_template.jinja`
+/// or the config); an error names the file at fault.
+pub(super) fn tokenizer_from(read: &Reader, dir: &Path) -> Result<Tokenizer, ModelError> {
+    let text_of = |path: &Path| -> Result<Option<String>, ModelError> {
+        match read(path) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| ModelError::Tokenizer(e.to_string()).at(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ModelError::from(e).at(path)),
+        }
+    };
     let path = dir.join("tokenizer.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::from(e).at(&path))?;
+    let text = text_of(&path)?.ok_or_else(|| ModelError::NotFound.at(&path))?;
     let config_path = dir.join("tokenizer_config.json");
-    let config = if config_path.is_file() {
-        read_json(&config_path)?
-    } else {
-        json!({})
+    let config = match text_of(&config_path)? {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| ModelError::from(e).at(&config_path))?
+        }
+        None => json!({}),
     };
     let token = |key: &str| match config.get(key) {
         Some(Json::String(s)) => Some(s.clone()),
@@ -275,22 +303,30 @@ fn tokenizer(dir: &Path) -> Result<Tokenizer, ModelError> {
         pad: token("pad_token"),
     };
     let jinja = dir.join("chat_template.jinja");
-    let source = if jinja.is_file() {
-        Some(std::fs::read_to_string(&jinja).map_err(|e| ModelError::from(e).at(&jinja))?)
-    } else {
-        match config.get("chat_template") {
-            Some(Json::String(s)) => Some(s.clone()),
+    let (source, template_file) = match text_of(&jinja)? {
+        Some(text) => (Some(text), &jinja),
+        None => match config.get("chat_template") {
+            Some(Json::String(s)) => (Some(s.clone()), &config_path),
             // A list of named templates: the default one.
-            Some(Json::Array(items)) => items
-                .iter()
-                .find(|t| t.get("name").and_then(Json::as_str) == Some("default"))
-                .and_then(|t| t.get("template").and_then(Json::as_str))
-                .map(str::to_owned),
-            _ => None,
-        }
+            Some(Json::Array(items)) => (
+                items
+                    .iter()
+                    .find(|t| t.get("name").and_then(Json::as_str) == Some("default"))
+                    .and_then(|t| t.get("template").and_then(Json::as_str))
+                    .map(str::to_owned),
+                &config_path,
+            ),
+            _ => (None, &config_path),
+        },
     };
-    Tokenizer::from_hf_json(&text, &specials, source).map_err(|e| e.at(&path))
+    Tokenizer::from_hf_json(&text, &specials, source).map_err(|e| match e {
+        ModelError::Template(_) => e.at(template_file),
+        e => e.at(&path),
+    })
 }
+
+/// Reads a file's bytes (the disk, or the checker's view of it).
+pub(super) type Reader<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + 'a;
 
 /// Writes a Hugging Face folder: `config.json`, `model.safetensors`
 /// (float32), `generation_config.json`, the tokenizer files with the chat

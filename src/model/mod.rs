@@ -19,6 +19,7 @@ mod error;
 mod generate;
 mod gguf;
 pub mod hf;
+mod hf_check;
 mod layers;
 mod llama;
 mod logprobs;
@@ -37,6 +38,7 @@ pub use device::{
 };
 pub use error::{DeviceError, ModelError, ShapeError};
 pub use generate::{generate, generate_many, generate_many_with, Sampling};
+pub use hf_check::{check_folder, FolderFiles};
 pub use llama::{KvCache, Llama};
 pub use logprobs::{completion_logps, logps_from_logits, sequence_logprob, Batch, SeqLogps};
 pub use params::Params;
