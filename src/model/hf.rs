@@ -22,15 +22,7 @@ const MPX_FILE: &str = "mpx.json";
 pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, ModelError> {
     let config_path = dir.join("config.json");
     let json = read_json(&config_path)?;
-    // A vision-language model wraps a text model's config.
-    let internvl = json.get("model_type").and_then(Json::as_str) == Some("internvl");
-    let text = if internvl {
-        json.get("text_config")
-            .ok_or_else(|| ModelError::Missing("text_config".into()).at(&config_path))?
-    } else {
-        &json
-    };
-    let mut config = config_from_hf(text).map_err(|e| e.at(&config_path))?;
+    let (mut config, internvl) = text_config(&json, &config_path)?;
     if let (true, Some(tie)) = (
         internvl,
         json.get("tie_word_embeddings").and_then(Json::as_bool),
@@ -79,6 +71,21 @@ pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Checkpoint, Mod
         tokenizer,
         prompting,
     })
+}
+
+/// The decoder's shape from a folder's `config.json` (`json`, read from
+/// `path`), and whether it is a vision-language model (`InternVL`'s, which
+/// wraps a text model's config).
+pub(super) fn text_config(json: &Json, path: &Path) -> Result<(Config, bool), ModelError> {
+    let internvl = json.get("model_type").and_then(Json::as_str) == Some("internvl");
+    let text = if internvl {
+        json.get("text_config")
+            .ok_or_else(|| ModelError::Missing("text_config".into()).at(path))?
+    } else {
+        json
+    };
+    let config = config_from_hf(text).map_err(|e| e.at(path))?;
+    Ok((config, internvl))
 }
 
 fn read_json(path: &Path) -> Result<Json, ModelError> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use super::hf::{config_from_hf, tokenizer_from, weight_files_from, Reader};
+use super::hf::{text_config, tokenizer_from, weight_files_from, Reader};
 use super::ModelError;
 
 /// The files a check reads: whole small files, whether one exists, and a
@@ -30,14 +30,7 @@ pub fn check_folder(files: &FolderFiles, dir: &Path) -> Result<(), ModelError> {
     let bytes = (files.read)(&config_path).map_err(|e| ModelError::from(e).at(&config_path))?;
     let json: Json =
         serde_json::from_slice(&bytes).map_err(|e| ModelError::from(e).at(&config_path))?;
-    let internvl = json.get("model_type").and_then(Json::as_str) == Some("internvl");
-    let text = if internvl {
-        json.get("text_config")
-            .ok_or_else(|| ModelError::Missing("text_config".into()).at(&config_path))?
-    } else {
-        &json
-    };
-    let config = config_from_hf(text).map_err(|e| e.at(&config_path))?;
+    let (config, internvl) = text_config(&json, &config_path)?;
     tokenizer_from(files.read, dir)?;
     let weights = weight_files_from(files.read, files.exists, dir)?;
     if internvl {
