@@ -125,11 +125,9 @@ impl FileCache {
     /// reading its weights ([`crate::model::check_folder`]).
     pub fn check_model_folder(&self, dir: &Path) -> Result<(), String> {
         let files = self.files.as_ref();
-        let read = |p: &Path| files.read(p);
         let exists = |p: &Path| files.entry(p) == Some(Entry::File);
         let open = |p: &Path| files.open(p);
         let view = crate::model::FolderFiles {
-            read: &read,
             exists: &exists,
             open: &open,
         };

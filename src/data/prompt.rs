@@ -66,6 +66,11 @@ impl Prompt {
         }
     }
 
+    /// How many [`IMAGE`] placeholders its texts hold.
+    pub fn placeholders(&self) -> usize {
+        self.texts().iter().map(|t| t.matches(IMAGE).count()).sum()
+    }
+
     /// As a record field holds it: a string, or a list of `{role, content}`.
     pub fn to_json(&self) -> Value {
         match self {
@@ -150,14 +155,10 @@ pub(super) fn check_placeholders(
     prompt: &Prompt,
     images: usize,
 ) -> Result<(), RecordError> {
-    if images == 0 && !has_image_part(&Value::Object(f.clone())) {
+    if images == 0 && !f.values().any(has_image_part) {
         return Ok(());
     }
-    let found: usize = prompt
-        .texts()
-        .iter()
-        .map(|t| t.matches(IMAGE).count())
-        .sum();
+    let found = prompt.placeholders();
     if found > images {
         return Err(RecordError::Placeholders { found, images });
     }

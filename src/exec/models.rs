@@ -83,11 +83,7 @@ impl Loaded {
             return Ok(prompt.clone());
         }
         let vision = self.vision()?;
-        let found: usize = prompt
-            .texts()
-            .iter()
-            .map(|t| t.matches(IMAGE).count())
-            .sum();
+        let found = prompt.placeholders();
         if found > pixels.len() {
             return Err(InputError::Placeholders {
                 found,

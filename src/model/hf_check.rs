@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use super::hf::{text_config, tokenizer_from, weight_files_from, Reader};
+use super::hf::{text_config, tokenizer_from, weight_files_from};
 use super::ModelError;
 
-/// The files a check reads: whole small files, whether one exists, and a
-/// stream (a weight file's header only).
+/// The files a check reads: whether one exists, and a stream (whole for
+/// small files, a weight file's header only).
 pub struct FolderFiles<'a> {
-    pub read: &'a Reader<'a>,
     pub exists: &'a dyn Fn(&Path) -> bool,
     pub open: &'a dyn Fn(&Path) -> std::io::Result<Box<dyn Read + 'a>>,
 }
@@ -26,13 +25,18 @@ const MAX_HEADER: u64 = 100 << 20;
 
 /// Checks the folder `dir`; the error names the file at fault.
 pub fn check_folder(files: &FolderFiles, dir: &Path) -> Result<(), ModelError> {
+    let read = |path: &Path| -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        (files.open)(path)?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
     let config_path = dir.join("config.json");
-    let bytes = (files.read)(&config_path).map_err(|e| ModelError::from(e).at(&config_path))?;
+    let bytes = read(&config_path).map_err(|e| ModelError::from(e).at(&config_path))?;
     let json: Json =
         serde_json::from_slice(&bytes).map_err(|e| ModelError::from(e).at(&config_path))?;
     let (config, internvl) = text_config(&json, &config_path)?;
-    tokenizer_from(files.read, dir)?;
-    let weights = weight_files_from(files.read, files.exists, dir)?;
+    tokenizer_from(&read, dir)?;
+    let weights = weight_files_from(&read, files.exists, dir)?;
     if internvl {
         // The vision tower's tensors are checked as it loads.
         return Ok(());
