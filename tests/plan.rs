@@ -213,17 +213,42 @@ fn variant_names_change_no_hash() {
     assert!(stage_names(&unnamed).contains("mpo[w_p=0.8,w_q=0.2,w_g=1,seed=1]"));
 }
 
+/// The seeds of `experiments/ablate_weights.mpx`, as its plan lists them.
+fn ablate_seeds() -> Vec<i64> {
+    let plan = plan_json(&ablate(), &[]);
+    let mut seeds: Vec<i64> = stages(&plan)
+        .iter()
+        .filter_map(|s| s["point"]["seed"].as_i64())
+        .collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    seeds
+}
+
 #[test]
 fn only_keeps_the_selected_stages_and_what_they_read() {
     let only = |patterns: &[&str]| -> Value {
         let (plan, stderr) = plan_json_with(&ablate(), &[], patterns);
-        assert!(stderr.contains("report `ablation` is left out"), "{stderr}");
+        let kept = !plan["reports"].as_array().unwrap().is_empty();
+        assert_eq!(
+            stderr.contains("report `ablation` is left out"),
+            !kept,
+            "{stderr}"
+        );
         plan
     };
     let mpo = only(&["MPO"]);
     let mut expected: BTreeSet<String> = ["arith".to_owned()].into();
-    for seed in [1, 2] {
-        for name in ["sft", "prefs", "mpo.ref", "mpo[MPO", "reasoning(mpo)[MPO"] {
+    for seed in ablate_seeds() {
+        // The report comes along with its baseline's evals.
+        for name in [
+            "sft",
+            "prefs",
+            "mpo.ref",
+            "mpo[MPO",
+            "reasoning(mpo)[MPO",
+            "reasoning(sft)",
+        ] {
             expected.insert(if name.contains('[') {
                 format!("{name},seed={seed}]")
             } else {
@@ -232,12 +257,14 @@ fn only_keeps_the_selected_stages_and_what_they_read() {
         }
     }
     assert_eq!(stage_names(&mpo), expected);
-    assert!(mpo["reports"].as_array().unwrap().is_empty());
+    assert_eq!(mpo["reports"][0]["name"], "ablation");
     // The same stages by axis value, and by a wildcard over names.
     assert_eq!(stage_names(&only(&["w_p=0.8"])), expected);
     assert_eq!(stage_names(&only(&["reasoning(mpo)[MPO*"])), expected);
-    // Inputs always come along, in plan order.
+    // Inputs always come along, in plan order; a selection without an eval
+    // leaves the report out.
     let one = only(&["mpo[DPO,seed=2]"]);
+    assert!(one["reports"].as_array().unwrap().is_empty());
     assert_eq!(
         stage_names(&one),
         [

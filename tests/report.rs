@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+mod reader;
+
 use mpx::check;
 use mpx::diag::SourceMap;
 use mpx::plan::{self, Plan, StageKind};
@@ -20,7 +22,7 @@ fn fixture_with(dir: &Path, report_extra: &str) -> (Plan, mpx::check::Program) {
             "  formats = [markdown, html, latex]\n",
             &format!("  formats = [markdown, html, latex]\n{report_extra}"),
         )
-        .replace("seeds = [1]", "seeds = [1, 2]")
+        .replace("seeds = [1]", "seeds = [1, 2, 3]")
         .replace(
             "description = \"end-to-end test experiment\"",
             "description = \"<script>alert('x')</script> & 5% of <b>runs</b>\"",
@@ -33,8 +35,16 @@ fn fixture_with(dir: &Path, report_extra: &str) -> (Plan, mpx::check::Program) {
     (plan::plan(&program).expect("plans"), program)
 }
 
-/// Publishes made-up results: accuracy grows with `w_p` and the seed, the
-/// loss falls with the step.
+/// `k` ones among `n` scores, spread out: an eval's per-item verdicts.
+fn hits(k: usize, n: usize, offset: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| f64::from(u8::from((i * 7 + offset) % n < k)))
+        .collect()
+}
+
+/// Publishes made-up results: accuracy grows with `w_p` and the seed (50
+/// test items, recorded one by one for `cot`; `direct` records only its
+/// means), the loss falls with the step.
 fn fill(plan: &Plan, store: &Store) {
     for stage in &plan.stages {
         let seed = stage
@@ -50,14 +60,21 @@ fn fill(plan: &Plan, store: &Store) {
         let b = store.begin(&stage.hash).unwrap();
         match stage.kind {
             StageKind::Eval => {
+                let right = (15.0 + 5.0 * w_p + seed) as usize;
+                let unparsable = (2.5 * w_p + seed) as usize;
+                let acc = hits(right, 50, seed as usize);
+                let unp = hits(unparsable, 50, 3);
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
                 let m = json!({
-                    "cot.accuracy": 0.30 + 0.1 * w_p + 0.02 * seed,
-                    "cot.unparsable": 0.05 * w_p + 0.01 * seed,
+                    "cot.accuracy": mean(&acc),
+                    "cot.unparsable": mean(&unp),
                     "direct.accuracy": 0.10 + 0.01 * seed,
                     "direct.unparsable": 0.0,
-                    "cot.n": 12,
+                    "cot.n": 50,
                 });
                 std::fs::write(b.dir.join("metrics.json"), m.to_string()).unwrap();
+                let items = json!({ "cot.accuracy": acc, "cot.unparsable": unp });
+                std::fs::write(b.dir.join("items.json"), items.to_string()).unwrap();
             }
             StageKind::Train => {
                 let log: String = (1..=8)
@@ -102,7 +119,7 @@ fn render_with(dir: &Path, report_extra: &str) -> report::Rendered {
             sources: vec![("small.mpx".into(), "f".repeat(64))],
             data: vec![("arith".into(), "d".repeat(64))],
             plan_hash: "a".repeat(64),
-            seeds: vec![1, 2],
+            seeds: vec![1, 2, 3],
             device: "cpu".into(),
             command: "mpx run small.mpx".into(),
         },
@@ -123,15 +140,18 @@ fn markdown_latex_and_html_match_their_snapshots() {
     assert_eq!(r.missing, 0);
     // Rows: the baseline, then the two sweep points; seeds averaged.
     assert_eq!(r.table.rows.len(), 3);
-    assert_eq!(r.table.seeds, 2);
+    assert_eq!(r.table.seeds, 3);
     let md = read(dir.path(), "table.md");
-    // cot accuracy of w_p=1: seeds 0.42 and 0.44 -> 43.0, t(1)·std/√2 =
-    // 12.7; each seed 10 points above the baseline's run of that seed, so
-    // the paired change is +10.0 ± 0.0, marked as excluding zero.
-    assert!(
-        md.contains("| mpo | 1 | 1 | **43.0 ± 12.7** (+10.0 ± 0.0) † |"),
-        "{md}"
-    );
+    // cot accuracy of w_p=1: 21, 22 and 23 of 50 right -> 44.0; the
+    // interval counts seeds and items (tests/fixtures/reference/intervals.json
+    // checks the method against numpy and scipy).
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| mpo | 1 | 1 |"))
+        .unwrap();
+    assert!(row.contains("| **44.0 ± "), "{row}");
+    assert!(row.contains("(+10.0 ± "), "{row}");
+    assert!(md.contains("Mean over 3 seeds; test items per eval: cot accuracy (%) n = 50, direct accuracy (%) n not recorded, cot unparsable (%) n = 50."), "{md}");
     insta::assert_snapshot!("markdown", md);
     // What `mpx run` prints is the report's own table, rendered once.
     let printed = report::markdown_table(&r.table);
@@ -147,8 +167,16 @@ fn markdown_latex_and_html_match_their_snapshots() {
     insta::assert_snapshot!("latex", read(dir.path(), "table.tex"));
     insta::assert_snapshot!("html", read(dir.path(), "table.html"));
     let csv = read(dir.path(), "table.tidy.csv");
-    assert_eq!(csv.lines().count(), 1 + 6 * 4, "6 evals × 4 metrics");
+    assert_eq!(csv.lines().count(), 1 + 9 * 4, "9 evals × 4 metrics");
     assert!(csv.starts_with("suite,model,w_p,w_g,seed,metric,value,stage\n"));
+}
+
+#[test]
+fn the_latex_table_compiles_in_a_one_column_article() {
+    let dir = tempfile::tempdir().unwrap();
+    render(dir.path());
+    let log = reader::compile_table(&dir.path().join("reports/small/table.tex"));
+    assert!(log.contains("Output written"), "{log}");
 }
 
 #[test]
@@ -204,9 +232,21 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
     let body_rows = dom.matches("<tr").count() - dom.matches("<tr><th>").count();
     assert_eq!(body_rows, 3, "{dom}");
     assert!(dom.contains("class=\"best\""));
-    // Charts: a training curve per trained declaration, a chart per column.
-    assert_eq!(dom.matches("<svg").count(), 2 + 3, "{dom}");
+    // Charts: the paired changes per column first, a training curve per
+    // trained declaration, a chart per column.
+    assert_eq!(dom.matches("<svg").count(), 3 + 2 + 3, "{dom}");
     assert!(dom.contains("<polyline") && dom.contains("<circle"));
+    let (texts, titles, outside) = reader::svg_text_outside(&page);
+    assert!(texts > 30, "{texts}");
+    assert!(
+        titles[0].starts_with("cot accuracy (%): change against sft"),
+        "{titles:?}"
+    );
+    assert!(outside.is_empty(), "{outside:#?}");
+    // A row keeps its colour from chart to chart: the first variant's
+    // change and its value are drawn in one colour, not the baseline's.
+    let color = mpx::report::svg::color(1);
+    assert!(dom.matches(color).count() >= 3 * 2, "{dom}");
     // And it paints: a screenshot is produced and is not blank.
     let shot = dir.path().join("shot.png");
     let out = std::process::Command::new(chromium)
@@ -242,13 +282,15 @@ fn a_folder_of_user_templates_renders_beside_the_built_in_formats() {
     assert!(r.files.iter().any(|f| f.ends_with("summary.txt")));
     assert_eq!(
         read(dir.path(), "summary.txt"),
-        "sft –/–: 33.0 ± 12.7\nmpo 1/1: 43.0 ± 12.7\nmpo 0.5/1: 38.0 ± 12.7\n"
+        "sft –/–: 34.0 ± 13.5\nmpo 1/1: 44.0 ± 14.2\nmpo 0.5/1: 38.0 ± 13.9\n"
     );
 }
 
 /// The committed ablation table's MPO change, recomputed by hand from its
-/// tidy table: per-seed differences against the SFT run of the same seed,
-/// their mean and the half-width of the paired 95% t interval.
+/// tidy table: the mean of the per-seed differences against the SFT run of
+/// the same seed (its interval needs the per-problem scores, which
+/// `intervals_over_seeds_and_items_match_numpy_and_scipy` checks), and no †
+/// from fewer than three seeds.
 #[test]
 fn the_committed_paired_change_matches_a_hand_computation_from_the_tidy_table() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/ablate_weights");
@@ -278,15 +320,87 @@ fn the_committed_paired_change_matches_a_hand_computation_from_the_tidy_table() 
             _ => None,
         };
     }
-    assert_eq!(sft.len(), 2);
+    assert!(!sft.is_empty());
     let diffs: Vec<f64> = mpo.iter().map(|(s, v)| v - sft[s]).collect();
-    assert_eq!(diffs.len(), 2);
-    let mean = (diffs[0] + diffs[1]) / 2.0;
-    let sd = ((diffs[0] - mean).powi(2) + (diffs[1] - mean).powi(2)).sqrt(); // n − 1 = 1
-    let half = 12.706_204_736 * sd / 2f64.sqrt(); // t(0.975, 1 df)
-    let expected = format!("({:+.1} ± {:.1})", mean * 100.0, half * 100.0);
+    assert_eq!(diffs.len(), sft.len());
+    let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    let expected = format!("({:+.1} ± ", mean * 100.0);
     let md = std::fs::read_to_string(dir.join("ablation.md")).unwrap();
     let row = md.lines().find(|l| l.starts_with("| mpo | MPO |")).unwrap();
     assert!(row.contains(&expected), "{expected} not in {row}");
-    assert_eq!(row.contains('†'), mean.abs() > half, "{row}");
+    if diffs.len() < 3 {
+        assert!(!row.contains('†'), "{row}");
+    }
+}
+
+/// The interval method against an independent computation: numpy and
+/// scipy's numbers for grids of per-item scores
+/// (`tests/fixtures/reference/intervals.py`), through the table's own
+/// layout (a run and its baseline, every seed's items recorded).
+#[test]
+fn intervals_over_seeds_and_items_match_numpy_and_scipy() {
+    use mpx::report::table::{aggregate, layout, tidy, ColumnSpec, Evidence, Measurement, Stat};
+    let text = include_str!("fixtures/reference/intervals.json");
+    let reference: serde_json::Value = serde_json::from_str(text).unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 6);
+    for case in cases {
+        let grid =
+            |name: &str| -> Vec<Vec<f64>> { serde_json::from_value(case[name].clone()).unwrap() };
+        let (run, base) = (grid("run"), grid("base"));
+        let mut rows = Vec::new();
+        let mut evidence = Evidence::default();
+        for (model, g) in [("sft", &base), ("mpo", &run)] {
+            for (s, scores) in g.iter().enumerate() {
+                let stage = format!("{model}{s}");
+                rows.push(Measurement {
+                    suite: "r".into(),
+                    model: model.into(),
+                    axes: vec![(model == "mpo").then(|| "1".to_owned())],
+                    seed: s as i64 + 1,
+                    metric: "cot.accuracy".into(),
+                    value: scores.iter().sum::<f64>() / scores.len() as f64,
+                    stage: stage.clone(),
+                });
+                evidence
+                    .items
+                    .insert((stage, "r.cot.accuracy".into()), scores.clone());
+            }
+        }
+        let axes = vec!["w_p".to_owned()];
+        let df = tidy(&axes, &rows).unwrap();
+        let agg = aggregate(&df, &axes).unwrap();
+        let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+        let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95, &evidence).unwrap();
+        let cell = &t.rows[1].cells[0];
+        let want = |what: &str, key: &str| case[what][key].as_f64().unwrap();
+        let name = case["name"].as_str().unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        assert!(
+            close(cell.mean.unwrap(), want("run_interval", "mean")),
+            "{name}"
+        );
+        assert!(
+            close(cell.ci.unwrap(), want("run_interval", "half")),
+            "{name}: {cell:?}"
+        );
+        assert!(
+            close(cell.delta.unwrap(), want("change_interval", "mean")),
+            "{name}"
+        );
+        assert!(
+            close(cell.delta_ci.unwrap(), want("change_interval", "half")),
+            "{name}: {cell:?}"
+        );
+        // Also the interval alone, with its degrees of freedom.
+        let refs: Vec<&[f64]> = run.iter().map(Vec::as_slice).collect();
+        let i = mpx::report::stats::seeds_and_items(&refs).unwrap();
+        assert!(
+            close(i.se, want("run_interval", "se")) && close(i.df, want("run_interval", "df")),
+            "{name}: {i:?}"
+        );
+        // † only from three seeds up, and then where the interval excludes zero.
+        let excludes = want("change_interval", "mean").abs() > want("change_interval", "half");
+        assert_eq!(cell.significant, run.len() >= 3 && excludes, "{name}");
+    }
 }

@@ -224,7 +224,7 @@ pub const REPORT_FIELDS: [(&str, &str); 7] = [
     ),
     (
         "stat",
-        "the spread after each mean and change (the † marker always rests on the 95% paired interval): `ci95` (95% Student t interval, the default), `std`, `sem` or `none`",
+        "the spread after each mean and change: `ci95` (the default: the 95% interval over seeds and test problems, see \"Intervals\"), `std` or `sem` (over seeds), or `none`; † always rests on the 95% paired interval and needs three seeds",
     ),
     (
         "formats",

@@ -20,7 +20,9 @@ pub(super) fn cut(mut checked: Checked, only: &[String]) -> Result<Checked, Exit
     match crate::plan::only(checked.plan, only) {
         Ok((plan, dropped)) => {
             for name in dropped {
-                eprintln!("note: report `{name}` is left out: --only does not select all the stages it reads");
+                eprintln!(
+                    "note: report `{name}` is left out: --only selects none of the evals it reads"
+                );
             }
             checked.plan = plan;
             Ok(checked)

@@ -47,6 +47,37 @@ pub fn preference(logps: &[(f64, f64)], beta: f64) -> Preference {
     }
 }
 
+/// Each pair's score for [`preference`]: won (1 or 0) and its margin; the
+/// means are the metric's values.
+pub fn preference_items(logps: &[(f64, f64)], beta: f64) -> (Vec<f64>, Vec<f64>) {
+    logps
+        .iter()
+        .map(|(c, r)| (f64::from(u8::from(c > r)), beta * (c - r)))
+        .unzip()
+}
+
+/// Each completion's share of [`likelihood`], linearised (the delta
+/// method for a ratio of sums) so that the scores' mean is the metric's
+/// value: `nll + (−logp_i − nll·t_i) / mean(t)`, and for perplexity
+/// `ppl · (1 + z_i − nll)`. `tokens[i]`: the tokens completion `i` covers.
+pub fn likelihood_items(logps: &[f64], tokens: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let total: usize = tokens.iter().sum();
+    let l = likelihood(logps, total);
+    let mean_t = total as f64 / logps.len().max(1) as f64;
+    logps
+        .iter()
+        .zip(tokens)
+        .map(|(lp, t)| {
+            let z = if mean_t > 0.0 {
+                l.nll + (-lp - l.nll * *t as f64) / mean_t
+            } else {
+                l.nll
+            };
+            (z, l.perplexity * (1.0 + z - l.nll))
+        })
+        .unzip()
+}
+
 /// Per-token negative log-likelihood and perplexity of reference
 /// completions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,6 +120,19 @@ mod tests {
         let p = preference(&[(-1.0, -3.0), (-2.0, -2.0), (-5.0, -4.0)], 0.1);
         assert!((p.accuracy - 1.0 / 3.0).abs() < 1e-12);
         assert!((p.margin - 0.1 * (2.0 + 0.0 - 1.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn per_item_scores_average_to_the_metric() {
+        let pairs = [(-1.0, -3.0), (-2.0, -2.0), (-5.0, -4.0)];
+        let (wins, margins) = preference_items(&pairs, 0.1);
+        let p = preference(&pairs, 0.1);
+        assert_eq!(wins, [1.0, 0.0, 0.0]);
+        assert!((margins.iter().sum::<f64>() / 3.0 - p.margin).abs() < 1e-12);
+        let (nll, ppl) = likelihood_items(&[-6.0, -4.0, -9.0], &[2, 3, 4]);
+        let l = likelihood(&[-6.0, -4.0, -9.0], 9);
+        assert!((nll.iter().sum::<f64>() / 3.0 - l.nll).abs() < 1e-12);
+        assert!((ppl.iter().sum::<f64>() / 3.0 - l.perplexity).abs() < 1e-9);
     }
 
     #[test]

@@ -144,9 +144,15 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
     let source = ctx.source(&spec.data)?;
     let mut out = Map::new();
     let mut samples = String::new();
+    // Each item's score per metric, for report intervals that count the
+    // sampling of test items (`report::stats`).
+    let mut items = Map::new();
     for (name, metric) in &spec.metrics {
         ctx.cancelled()?;
         let mut put = |output: &str, value: Json| out.insert(format!("{name}.{output}"), value);
+        let mut per_item = |output: &str, scores: Vec<f64>| {
+            items.insert(format!("{name}.{output}"), json!(scores))
+        };
         match metric {
             Metric::Generate {
                 sampling,
@@ -174,13 +180,25 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
                     verdicts.push(verdict);
                 }
                 let a = metrics::accuracy(&verdicts);
+                let hits = |v: Verdict| {
+                    verdicts
+                        .iter()
+                        .map(|x| f64::from(u8::from(*x == v)))
+                        .collect()
+                };
+                per_item("accuracy", hits(Verdict::Correct));
+                per_item("unparsable", hits(Verdict::Unparsable));
                 put("accuracy", json!(a.accuracy));
                 put("unparsable", json!(a.unparsable));
                 put("n", json!(a.n));
             }
             Metric::Preference { beta } => {
                 let data = loaded.examples(&source.pairs()?)?;
-                let p = metrics::preference(&pair_logps(&loaded.model, &data, INFER_BATCH)?, *beta);
+                let logps = pair_logps(&loaded.model, &data, INFER_BATCH)?;
+                let p = metrics::preference(&logps, *beta);
+                let (wins, margins) = metrics::preference_items(&logps, *beta);
+                per_item("accuracy", wins);
+                per_item("margin", margins);
                 put("accuracy", json!(p.accuracy));
                 put("margin", json!(p.margin));
                 put("n", json!(p.n));
@@ -201,6 +219,17 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
                     .sum();
                 let chosen: Vec<f64> = logps.iter().map(|(c, _)| *c).collect();
                 let l = metrics::likelihood(&chosen, tokens);
+                let counts: Vec<usize> = data
+                    .iter()
+                    .map(|e| {
+                        e.chosen
+                            .len()
+                            .min((context + 1).saturating_sub(e.prompt.len()))
+                    })
+                    .collect();
+                let (nll, perplexity) = metrics::likelihood_items(&chosen, &counts);
+                per_item("nll", nll);
+                per_item("perplexity", perplexity);
                 put("nll", json!(l.nll));
                 put("perplexity", json!(l.perplexity));
                 put("n", json!(l.n));
@@ -210,6 +239,8 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
     if !samples.is_empty() {
         write(&ctx.out.join("samples.jsonl"), &samples)?;
     }
+    let items = serde_json::to_string(&Json::Object(items)).unwrap_or_default();
+    write(&ctx.out.join("items.json"), &items)?;
     Ok(Json::Object(out))
 }
 

@@ -3,7 +3,9 @@
 //! (`mpo`), its hash (8 or more leading characters), an axis value it was
 //! built at (`MPO`, a variant name) or `axis=value` (`w_p=0.8`, `seed=2`),
 //! or a name with `*` wildcards (`reasoning(mpo)*`). The selected stages
-//! keep every stage they read; reports keep only when all their inputs do.
+//! keep every stage they read. A report keeps when it reads any selected
+//! eval, with the evals of its baseline pulled in (its changes are against
+//! them): it then shows the selected rows and the baseline.
 
 use super::{Plan, Report};
 use crate::report::show;
@@ -32,6 +34,19 @@ pub fn only(plan: Plan, patterns: &[String]) -> Result<(Plan, Vec<String>), Stri
             ));
         }
     }
+    // A report that reads a selected eval needs its baseline's evals too.
+    for report in &plan.reports {
+        let Some(base) = report.spec.baseline.as_deref() else {
+            continue;
+        };
+        if report.inputs.iter().any(|&i| keep[i]) {
+            for &i in &report.inputs {
+                if evaluates(&plan, i) == Some(base) {
+                    keep[i] = true;
+                }
+            }
+        }
+    }
     // Inputs come before their readers: one backward pass keeps them all.
     for i in (0..plan.stages.len()).rev() {
         if keep[i] {
@@ -51,8 +66,13 @@ pub fn only(plan: Plan, patterns: &[String]) -> Result<(Plan, Vec<String>), Stri
     }
     let (mut reports, mut dropped) = (Vec::new(), Vec::new());
     for report in plan.reports {
-        if report.inputs.iter().all(|&i| keep[i]) {
-            let inputs = report.inputs.iter().map(|&i| new_index[i]).collect();
+        if report.inputs.iter().any(|&i| keep[i]) {
+            let inputs = report
+                .inputs
+                .iter()
+                .filter(|&&i| keep[i])
+                .map(|&i| new_index[i])
+                .collect();
             reports.push(Report { inputs, ..report });
         } else {
             dropped.push(report.name);
@@ -65,6 +85,17 @@ pub fn only(plan: Plan, patterns: &[String]) -> Result<(Plan, Vec<String>), Stri
         ..plan
     };
     Ok((plan, dropped))
+}
+
+/// The model declaration eval stage `i` measures (`sft`), by name or
+/// through the train stage it reads.
+fn evaluates(plan: &Plan, i: usize) -> Option<&str> {
+    let model = plan.stages[i].params.get("model")?;
+    if let Some(decl) = model.get("decl").and_then(serde_json::Value::as_str) {
+        return Some(decl);
+    }
+    let hash = model.get("stage")?.as_str()?;
+    plan.stage(hash).map(|s| s.decl.as_str())
 }
 
 enum Matcher {

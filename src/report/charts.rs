@@ -128,12 +128,17 @@ pub fn curves(plan: &Plan, store: &Store, spec: &ReportSpec) -> Vec<Curve> {
         .collect()
 }
 
-fn row_label(model: &str, axes: &[String], names: &[String]) -> String {
-    let set: Vec<String> = names
+/// A row's name in a chart: the model and its variant names where the
+/// sweep names its rows (`mpo DPO`), else every axis set (`mpo w_p=0.8`).
+fn row_label(model: &str, axes: &[String], table: &Table) -> String {
+    let named = table.text_axes.iter().any(|t| *t);
+    let set: Vec<String> = table
+        .axes
         .iter()
         .zip(axes)
-        .filter(|(_, v)| v.as_str() != "–")
-        .map(|(n, v)| format!("{n}={v}"))
+        .zip(&table.text_axes)
+        .filter(|((_, v), text)| v.as_str() != "–" && (!named || **text))
+        .map(|((n, v), _)| if named { v.clone() } else { format!("{n}={v}") })
         .collect();
     if set.is_empty() {
         model.to_owned()
@@ -142,63 +147,138 @@ fn row_label(model: &str, axes: &[String], names: &[String]) -> String {
     }
 }
 
-/// The HTML page's charts, as trusted SVG strings.
-pub fn charts(table: &Table, curves: &[Curve]) -> Vec<Value> {
-    let mut out = Vec::new();
+/// A row's colour: its place in the table (the baseline first, grey), so
+/// a variant keeps its colour across every chart of the report.
+fn row_color(table: &Table, model: &str, axes: &[String]) -> &'static str {
+    let i = table
+        .rows
+        .iter()
+        .position(|r| r.model == model && r.axes == axes)
+        .unwrap_or(table.rows.len());
+    svg::color(i)
+}
+
+/// The HTML page's charts, as trusted SVG strings: first each column's
+/// paired changes against the baseline (a forest plot), then the training
+/// curves, then each column's values.
+pub fn charts(table: &Table, curves: &[Curve], baseline: Option<&str>) -> Vec<Value> {
+    let mut svgs = Vec::new();
+    if let Some(base) = baseline {
+        svgs.extend((0..table.columns.len()).map(|c| changes(table, c, base)));
+    }
+    svgs.extend(loss_curves(table, curves));
+    svgs.extend((0..table.columns.len()).map(|c| values(table, c)));
+    svgs.into_iter()
+        .filter(|s| !s.is_empty())
+        .map(Value::from_safe_string)
+        .collect()
+}
+
+/// Column `c`'s paired changes against `base`, one dot and interval per
+/// row, a zero line, filled where marked †.
+fn changes(table: &Table, c: usize, base: &str) -> String {
+    let col = &table.columns[c];
+    let scale = if col.percent { 100.0 } else { 1.0 };
+    let rows: Vec<svg::Dot> = table
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.baseline)
+        .filter_map(|(i, r)| {
+            let cell = &r.cells[c];
+            cell.delta.map(|d| svg::Dot {
+                label: row_label(&r.model, &r.axes, table),
+                value: d * scale,
+                ci: cell.delta_ci.map(|x| x * scale),
+                color: svg::color(i),
+                filled: cell.significant,
+            })
+        })
+        .collect();
+    let what = match (col.percent, rows.iter().any(|r| r.ci.is_some())) {
+        (true, true) => " (points, 95% interval)",
+        (true, false) => " (points)",
+        (false, true) => " (95% interval)",
+        (false, false) => "",
+    };
+    svg::dots(
+        &format!("{}: change against {base}{what}", col.label),
+        &rows,
+        Some(svg::Reference::Zero),
+        None,
+    )
+}
+
+/// One chart of training loss per trained declaration.
+fn loss_curves(table: &Table, curves: &[Curve]) -> Vec<String> {
     let mut models: Vec<&str> = curves.iter().map(|c| c.model.as_str()).collect();
     models.dedup();
-    for model in models {
-        let series: Vec<svg::Series> = curves
-            .iter()
-            .filter(|c| c.model == model)
-            // The chart's title names the model; the legend gives the axes.
-            .map(|c| {
-                let label = row_label("", &c.axes, &table.axes).trim().to_owned();
-                svg::Series {
-                    label: if label.is_empty() {
-                        c.model.clone()
-                    } else {
-                        label
-                    },
-                    points: c.points.clone(),
-                    band: c.band.clone(),
-                }
-            })
-            .collect();
-        let svg = svg::lines(&format!("training loss: {model}"), "step", &series);
-        if !svg.is_empty() {
-            out.push(Value::from_safe_string(svg));
-        }
-    }
-    let base = table.rows.iter().position(|r| r.baseline);
-    for (c, col) in table.columns.iter().enumerate() {
-        let scale = if col.percent { 100.0 } else { 1.0 };
-        let rows: Vec<(String, f64, Option<f64>)> = table
-            .rows
-            .iter()
-            .filter_map(|r| {
-                let cell = &r.cells[c];
-                cell.mean.map(|m| {
-                    (
-                        row_label(&r.model, &r.axes, &table.axes),
-                        m * scale,
-                        cell.ci.map(|x| x * scale),
-                    )
+    let seeds = if curves.iter().any(|c| !c.band.is_empty()) {
+        " (mean over seeds, band: their range)"
+    } else {
+        ""
+    };
+    models
+        .into_iter()
+        .map(|model| {
+            let series: Vec<svg::Series> = curves
+                .iter()
+                .filter(|c| c.model == model)
+                // The chart's title names the model; the legend gives the axes.
+                .map(|c| {
+                    let label = row_label("", &c.axes, table).trim().to_owned();
+                    svg::Series {
+                        label: if label.is_empty() {
+                            c.model.clone()
+                        } else {
+                            label
+                        },
+                        points: c.points.clone(),
+                        band: c.band.clone(),
+                        color: row_color(table, &c.model, &c.axes),
+                    }
                 })
+                .collect();
+            svg::lines(&format!("training loss: {model}{seeds}"), "step", &series)
+        })
+        .collect()
+}
+
+/// Column `c`'s values, one dot and interval per row, the baseline's value
+/// dashed.
+fn values(table: &Table, c: usize) -> String {
+    let col = &table.columns[c];
+    let scale = if col.percent { 100.0 } else { 1.0 };
+    let rows: Vec<svg::Dot> = table
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let cell = &r.cells[c];
+            cell.mean.map(|m| svg::Dot {
+                label: row_label(&r.model, &r.axes, table),
+                value: m * scale,
+                ci: cell.ci.map(|x| x * scale),
+                color: svg::color(i),
+                filled: true,
             })
-            .collect();
-        let baseline = base
-            .and_then(|b| table.rows[b].cells[c].mean)
-            .map(|m| m * scale);
-        let svg = svg::dots(
-            &format!("{} (mean, 95% interval)", col.label),
-            &rows,
-            baseline,
-            col.percent.then_some((0.0, 100.0)),
-        );
-        if !svg.is_empty() {
-            out.push(Value::from_safe_string(svg));
-        }
-    }
-    out
+        })
+        .collect();
+    let reference = table
+        .rows
+        .iter()
+        .find(|r| r.baseline)
+        .and_then(|b| b.cells[c].mean)
+        .map(|m| svg::Reference::Baseline(m * scale));
+    let what = if rows.iter().any(|r| r.ci.is_some()) {
+        "mean and 95% interval"
+    } else {
+        "mean"
+    };
+    svg::dots(
+        &format!("{}: {what}", col.label),
+        &rows,
+        reference,
+        col.percent.then_some((0.0, 100.0)),
+    )
 }

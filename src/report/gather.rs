@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::show;
-use super::table::Measurement;
+use super::table::{Evidence, Measurement};
 use crate::check::ReportSpec;
 use crate::plan::{Plan, StageKind};
 use crate::store::Store;
@@ -22,15 +22,17 @@ fn model_decl<'p>(plan: &'p Plan, params: &'p Json) -> Option<&'p str> {
 }
 
 /// Every published eval stage of the report's suites, one measurement per
-/// metric, and how many such stages are not published.
+/// metric, how many such stages are not published, and the per-item
+/// scores and test-item counts the intervals need.
 pub(super) fn measurements(
     plan: &Plan,
     store: &Store,
     spec: &ReportSpec,
-) -> (Vec<Measurement>, usize) {
+) -> (Vec<Measurement>, usize, Evidence) {
     let suites: Vec<&str> = spec.columns.iter().map(|c| c.suite.as_str()).collect();
     let mut out = Vec::new();
     let mut missing = 0;
+    let mut evidence = Evidence::default();
     for stage in plan.of_kind(StageKind::Eval) {
         if !suites.contains(&stage.decl.as_str()) {
             continue;
@@ -50,11 +52,23 @@ pub(super) fn measurements(
             .map(|a| stage.point.get(a).map(show))
             .collect();
         let seed = stage.point.get("seed").and_then(Json::as_i64).unwrap_or(0);
+        for (metric, scores) in items(&store.stage_dir(&stage.hash)) {
+            let key = format!("{}.{metric}", stage.decl);
+            evidence.items.insert((stage.hash.clone(), key), scores);
+        }
         for (metric, value) in metrics {
             let Some(value) = value.as_f64() else {
                 continue;
             };
-            if metric == "seconds" || metric.ends_with(".n") {
+            if let Some(name) = metric.strip_suffix(".n") {
+                let n = evidence
+                    .sizes
+                    .entry(format!("{}.{name}", stage.decl))
+                    .or_insert(0);
+                *n = (*n).max(value as i64);
+                continue;
+            }
+            if metric == "seconds" {
                 continue;
             }
             out.push(Measurement {
@@ -68,5 +82,38 @@ pub(super) fn measurements(
             });
         }
     }
-    (out, missing)
+    (out, missing, evidence)
+}
+
+/// An eval stage's per-item scores by metric (`cot.accuracy`), each
+/// list's mean that metric's value: `items.json`, or for a stage published
+/// before it was written, the verdicts in `samples.jsonl`.
+fn items(dir: &std::path::Path) -> BTreeMap<String, Vec<f64>> {
+    if let Some(items) = std::fs::read_to_string(dir.join("items.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+    {
+        return items;
+    }
+    let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let Ok(samples) = std::fs::read_to_string(dir.join("samples.jsonl")) else {
+        return out;
+    };
+    for line in samples.lines() {
+        let Ok(row) = serde_json::from_str::<Json>(line) else {
+            return BTreeMap::new();
+        };
+        let (Some(metric), Some(verdict)) = (row["metric"].as_str(), row["verdict"].as_str())
+        else {
+            return BTreeMap::new();
+        };
+        let hit = |v: &str| if verdict == v { 1.0 } else { 0.0 };
+        out.entry(format!("{metric}.accuracy"))
+            .or_default()
+            .push(hit("correct"));
+        out.entry(format!("{metric}.unparsable"))
+            .or_default()
+            .push(hit("unparsable"));
+    }
+    out
 }

@@ -8,7 +8,8 @@
 
 mod charts;
 mod gather;
-mod stats;
+mod notes;
+pub mod stats;
 pub mod svg;
 pub mod table;
 
@@ -118,7 +119,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 /// Gathers, aggregates and renders one report.
 pub fn render(input: &Input) -> Result<Rendered, ReportError> {
     let spec = input.spec;
-    let (rows, missing) = gather::measurements(input.plan, input.store, spec);
+    let (rows, missing, evidence) = gather::measurements(input.plan, input.store, spec);
     let mut tidy = table::tidy(&spec.rows, &rows)?;
     let agg = table::aggregate(&tidy, &spec.rows)?;
     let columns: Vec<ColumnSpec> = spec
@@ -134,6 +135,7 @@ pub fn render(input: &Input) -> Result<Rendered, ReportError> {
         columns,
         spec.baseline.as_deref(),
         stat,
+        &evidence,
     )?;
     let dir = &input.out_dir;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -155,7 +157,7 @@ pub fn render(input: &Input) -> Result<Rendered, ReportError> {
         baseline => spec.baseline,
         table => Value::from_serialize(&table),
         provenance => Value::from_serialize(&input.provenance),
-        charts => charts::charts(&table, &curves),
+        charts => charts::charts(&table, &curves, spec.baseline.as_deref()),
         missing => missing,
     };
     let mut env = environment();
@@ -248,6 +250,8 @@ pub fn environment() -> Environment<'static> {
         }
     });
     env.add_filter("tex", |s: String| tex_escape(&s));
+    env.add_filter("texhead", |s: String| tex_header(&s));
+    env.add_filter("label", |s: String| tex_label(&s));
     env.add_filter("md", |s: String| s.replace('|', "\\|"));
     env.add_template("table.md", TABLE_MD)
         .expect("the built-in table template parses");
@@ -263,11 +267,26 @@ pub fn markdown_table(table: &Table) -> String {
         .expect("the built-in table template renders any table")
 }
 
-/// Escapes LaTeX's special characters.
+/// Escapes LaTeX's special characters; a minus sign before a number is
+/// set as one (`$-$`), not as a hyphen.
 pub fn tex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i + 1).copied();
         match c {
+            '-' | '−'
+                if after.is_some_and(|a| a.is_ascii_digit() || a == '.')
+                    && !before.is_some_and(char::is_alphanumeric) =>
+            {
+                out.push_str("$-$");
+            }
+            '−' => out.push_str("$-$"),
+            '†' => out.push_str(r"$^\dagger$"),
+            '²' => out.push_str(r"$^2$"),
+            '×' => out.push_str(r"$\times$"),
+            '—' => out.push_str("---"),
             '\\' => out.push_str(r"\textbackslash{}"),
             '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
                 out.push('\\');
@@ -283,6 +302,31 @@ pub fn tex_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// A column header on two lines where it has several words (the last
+/// word, or a trailing `(unit)`, on the second), so that columns stay
+/// about as wide as their values.
+pub fn tex_header(s: &str) -> String {
+    match s.trim().rsplit_once(' ') {
+        Some((first, last)) => format!(
+            r"\begin{{tabular}}[b]{{@{{}}r@{{}}}}{}\\ {}\end{{tabular}}",
+            tex_escape(first),
+            tex_escape(last)
+        ),
+        None => tex_escape(s),
+    }
+}
+
+/// A `\label` key: lower-case letters, digits, `:` and `-` only (LaTeX
+/// escapes are not allowed there).
+pub fn tex_label(s: &str) -> String {
+    s.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | ':' | '-') => c,
+            _ => '-',
+        })
+        .collect()
 }
 
 /// Writes `path` through a temporary file renamed into place.
@@ -345,5 +389,19 @@ mod tests {
     fn latex_specials_are_escaped() {
         assert_eq!(tex_escape("a_b & 50% ± 1"), r"a\_b \& 50\% $\pm$ 1");
         assert_eq!(tex_escape(r"\x{"), r"\textbackslash{}x\{");
+        // Minus signs before numbers; hyphens in words and exponents stay.
+        assert_eq!(
+            tex_escape("(-6.9 ± 2.1) †"),
+            r"($-$6.9 $\pm$ 2.1) $^\dagger$"
+        );
+        assert_eq!(tex_escape("SFT-on-chosen 1e-5 -x"), "SFT-on-chosen 1e-5 -x");
+        assert_eq!(
+            tex_label("tab:ablate_weights-Ablation"),
+            "tab:ablate-weights-ablation"
+        );
+        assert_eq!(
+            tex_header("cot accuracy (%)"),
+            r"\begin{tabular}[b]{@{}r@{}}cot accuracy\\ (\%)\end{tabular}"
+        );
     }
 }

@@ -4,9 +4,41 @@
 
 use std::fmt::Write as _;
 
-const PALETTE: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+/// A row's colour in every chart of a report: row `i` (the baseline,
+/// first, is `PALETTE[0]`, a neutral grey).
+pub const PALETTE: [&str; 9] = [
+    "#555555", "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+    "#17becf",
 ];
+
+/// The colour of table row `i`.
+pub fn color(i: usize) -> &'static str {
+    if i < PALETTE.len() {
+        PALETTE[i]
+    } else {
+        PALETTE[1 + (i - 1) % (PALETTE.len() - 1)]
+    }
+}
+
+/// A chart title's width (bold, 13 px).
+fn title_width(title: &str) -> f64 {
+    1.12 * text_width(title, 13.0) + 20.0
+}
+
+/// A generous width of `text` at `size` px in a sans-serif face (no font
+/// is measured: the SVG has none of its own), so labels are never cut.
+pub fn text_width(text: &str, size: f64) -> f64 {
+    text.chars()
+        .map(|c| match c {
+            'i' | 'j' | 'l' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' | ' ' => 0.32,
+            'm' | 'w' | 'M' | 'W' | '%' | '@' => 0.92,
+            c if c.is_ascii_uppercase() => 0.72,
+            c if c.is_ascii() => 0.58,
+            _ => 1.0,
+        })
+        .sum::<f64>()
+        * size
+}
 
 /// Escapes text for SVG/HTML content and attributes.
 pub fn escape(s: &str) -> String {
@@ -26,7 +58,14 @@ pub fn escape(s: &str) -> String {
 
 /// A line per series: `(label, [(x, y)])`, e.g. training loss per step.
 pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
-    let (w, h, left, right, top, bottom) = (700.0, 300.0, 60.0, 210.0, 30.0, 40.0);
+    let legend = series
+        .iter()
+        .map(|s| text_width(&s.label, 11.0))
+        .fold(0.0, f64::max);
+    let (left, top, bottom) = (60.0, 30.0, 40.0);
+    let right = legend + 48.0;
+    let w = (left + 440.0 + right).max(title_width(title));
+    let h = (top + bottom + 14.0 * series.len() as f64 + 10.0).max(300.0);
     let points = series.iter().flat_map(|s| {
         s.points
             .iter()
@@ -63,10 +102,10 @@ pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
             label,
             points: pts,
             band,
+            color,
         },
     ) in series.iter().enumerate()
     {
-        let color = PALETTE[i % PALETTE.len()];
         // The seeds' range, lowest to highest at each step, under the mean.
         let edge: Vec<String> = band
             .iter()
@@ -118,29 +157,63 @@ pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
     pub band: Vec<(f64, f64, f64)>,
+    /// Its row's colour ([`color`]).
+    pub color: &'static str,
 }
 
-/// One dot per row with a whisker for its interval: `(label, mean, ci)`.
-/// Whiskers stop at `bounds`, the values the metric can take (0 to 100
-/// for a percentage), where given.
+/// One row of [`dots`]: its label, value, interval half-width, colour,
+/// and whether its dot is filled (a hollow one: not marked significant).
+pub struct Dot {
+    pub label: String,
+    pub value: f64,
+    pub ci: Option<f64>,
+    pub color: &'static str,
+    pub filled: bool,
+}
+
+/// One dot per row with a whisker for its interval. `reference` draws a
+/// vertical line (the baseline's value, dashed, or zero for changes,
+/// solid). Whiskers stop at `bounds`, the values the metric can take (0 to
+/// 100 for a percentage), where given, with an arrowhead where one is cut.
 pub fn dots(
     title: &str,
-    rows: &[(String, f64, Option<f64>)],
-    baseline: Option<f64>,
+    rows: &[Dot],
+    reference: Option<Reference>,
     bounds: Option<(f64, f64)>,
 ) -> String {
-    let (w, left, right, top, bottom, step) = (640.0, 190.0, 30.0, 30.0, 40.0, 24.0);
-    let h = top + bottom + step * rows.len() as f64;
+    let (right, top, step) = (30.0, 30.0, 24.0);
+    let left = rows
+        .iter()
+        .map(|r| text_width(&r.label, 11.0))
+        .fold(40.0, f64::max)
+        + 20.0;
     let clip = |v: f64| bounds.map_or(v, |(lo, hi)| v.clamp(lo, hi));
+    let cut = |v: f64| bounds.is_some_and(|(lo, hi)| v < lo || v > hi);
+    let clipped = rows
+        .iter()
+        .any(|r| r.ci.is_some_and(|c| cut(r.value - c) || cut(r.value + c)));
+    let bottom = if clipped { 54.0 } else { 40.0 };
+    let w = (left + 420.0 + right)
+        .max(title_width(title))
+        .max(if clipped {
+            left + text_width(CLIPPED, 10.0) + 10.0
+        } else {
+            0.0
+        });
+    let h = top + bottom + step * rows.len() as f64;
     let mut lo = f64::MAX;
     let mut hi = f64::MIN;
-    for (_, m, ci) in rows {
-        let c = ci.unwrap_or(0.0);
-        lo = lo.min(clip(m - c));
-        hi = hi.max(clip(m + c));
+    for r in rows {
+        let c = r.ci.unwrap_or(0.0);
+        lo = lo.min(clip(r.value - c));
+        hi = hi.max(clip(r.value + c));
     }
     if lo > hi {
         return String::new();
+    }
+    if let Some(Reference::Zero) = reference {
+        lo = lo.min(0.0);
+        hi = hi.max(0.0);
     }
     let xt = Ticks::new(lo, hi);
     let (x0, x1) = (xt.lo, xt.hi);
@@ -149,36 +222,86 @@ pub fn dots(
     let mut svg = header(w, h, title);
     let ph = step * rows.len() as f64;
     axes(&mut svg, (left, top, pw, ph), &xt, None, "");
-    if let Some(b) = baseline.filter(|b| *b >= x0 && *b <= x1) {
-        let _ = write!(
-            svg,
-            r##"<line x1="{x:.1}" y1="{top:.0}" x2="{x:.1}" y2="{:.0}" stroke="#999" stroke-dasharray="4 3"/>"##,
-            top + ph,
-            x = sx(b)
-        );
-    }
-    for (i, (label, m, ci)) in rows.iter().enumerate() {
-        let y = top + step * (i as f64 + 0.5);
-        let color = PALETTE[i % PALETTE.len()];
-        if let Some(c) = ci {
+    match reference {
+        Some(Reference::Baseline(b)) if b >= x0 && b <= x1 => {
             let _ = write!(
                 svg,
-                r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2"/>"#,
-                sx(clip(m - c)),
-                sx(clip(m + c))
+                r##"<line x1="{x:.1}" y1="{top:.0}" x2="{x:.1}" y2="{:.0}" stroke="#999" stroke-dasharray="4 3"/>"##,
+                top + ph,
+                x = sx(b)
             );
         }
+        Some(Reference::Zero) => {
+            let _ = write!(
+                svg,
+                r##"<line x1="{x:.1}" y1="{top:.0}" x2="{x:.1}" y2="{:.0}" stroke="#222" stroke-width="1.2"/>"##,
+                top + ph,
+                x = sx(0.0)
+            );
+        }
+        _ => {}
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = top + step * (i as f64 + 0.5);
+        let color = r.color;
+        if let Some(c) = r.ci {
+            let (a, b) = (clip(r.value - c), clip(r.value + c));
+            let ends = [(sx(a), cut(r.value - c)), (sx(b), cut(r.value + c))];
+            whisker(&mut svg, y, ends, color);
+        }
+        let fill = if r.filled { color } else { "white" };
         let _ = write!(
             svg,
-            r#"<circle cx="{:.1}" cy="{y:.1}" r="4" fill="{color}"/><text x="{:.0}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"#,
-            sx(*m),
+            r#"<circle cx="{:.1}" cy="{y:.1}" r="4" fill="{fill}" stroke="{color}" stroke-width="1.5"/><text x="{:.0}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"#,
+            sx(r.value),
             left - 8.0,
             y + 4.0,
-            escape(label)
+            escape(&r.label)
+        );
+    }
+    if clipped {
+        let _ = write!(
+            svg,
+            r##"<text x="{left:.0}" y="{:.0}" font-size="10" fill="#555">{CLIPPED}</text>"##,
+            h - 6.0
         );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// A whisker at height `y` between two ends `(x, cut)`, with an arrowhead
+/// at an end cut at the metric's bound.
+fn whisker(svg: &mut String, y: f64, [(a, cut_a), (b, cut_b)]: [(f64, bool); 2], color: &str) {
+    let _ = write!(
+        svg,
+        r#"<line x1="{a:.1}" y1="{y:.1}" x2="{b:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2"/>"#
+    );
+    for (x, cut, dir) in [(a, cut_a, -1.0), (b, cut_b, 1.0)] {
+        if cut {
+            let _ = write!(
+                svg,
+                r#"<polygon class="clipped" points="{:.1},{y:.1} {:.1},{:.1} {:.1},{:.1}" fill="{color}"/>"#,
+                x + dir * 2.0,
+                x - dir * 6.0,
+                y - 5.0,
+                x - dir * 6.0,
+                y + 5.0
+            );
+        }
+    }
+}
+
+/// The note under a chart with a cut whisker.
+const CLIPPED: &str = "arrowhead: the interval runs past the metric's range and is cut there";
+
+/// The vertical line of a [`dots`] chart.
+#[derive(Debug, Clone, Copy)]
+pub enum Reference {
+    /// The baseline's value (dashed).
+    Baseline(f64),
+    /// No change (solid), on a chart of changes.
+    Zero,
 }
 
 fn header(w: f64, h: f64, title: &str) -> String {
@@ -298,6 +421,7 @@ mod tests {
                 label: "<script>alert(1)</script>".into(),
                 points: vec![(0.0, 2.0), (1.0, 1.0)],
                 band: Vec::new(),
+                color: color(1),
             }],
         );
         assert!(!s.contains("<script>") && s.contains("&lt;script&gt;"));
@@ -311,6 +435,7 @@ mod tests {
                 label: "mpo".into(),
                 points: vec![(0.0, 2.0), (1.0, 1.0)],
                 band: vec![(0.0, 1.5, 2.5), (1.0, 0.5, 1.5)],
+                color: color(1),
             }],
         );
         assert_eq!(banded.matches("<polygon").count(), 1);
@@ -320,8 +445,8 @@ mod tests {
         );
         let d = dots(
             "acc",
-            &[("a&b".into(), 0.5, Some(0.1)), ("c".into(), 0.3, None)],
-            Some(0.4),
+            &[dot("a&b", 0.5, Some(0.1)), dot("c", 0.3, None)],
+            Some(Reference::Baseline(0.4)),
             None,
         );
         assert!(d.contains("a&amp;b") && d.matches("<circle").count() == 2);
@@ -349,12 +474,52 @@ mod tests {
     fn whiskers_stop_at_the_metric_bounds() {
         let d = dots(
             "acc",
-            &[("a".into(), 25.0, Some(75.0))],
+            &[dot("a", 25.0, Some(80.0))],
             None,
             Some((0.0, 100.0)),
         );
         // The axis ends at 100, not at 100 plus padding or below 0.
         assert!(d.contains(">0</text>") && d.contains(">100</text>"), "{d}");
         assert!(!d.contains(">-"), "{d}");
+        // Cut below 0 and above 100: an arrowhead at each end, and a note.
+        assert_eq!(d.matches("class=\"clipped\"").count(), 2, "{d}");
+        assert!(d.contains(CLIPPED));
+        let d = dots(
+            "acc",
+            &[dot("a", 50.0, Some(10.0))],
+            None,
+            Some((0.0, 100.0)),
+        );
+        assert!(!d.contains("clipped") && !d.contains(CLIPPED));
+    }
+
+    #[test]
+    fn a_long_label_widens_the_margin_instead_of_running_off_the_edge() {
+        let long = "variant=SFT-on-chosen w_p=0.8 w_q=0.2 w_g=1";
+        let d = dots("acc", &[dot(long, 1.0, None)], None, None);
+        let left = text_width(long, 11.0);
+        let x: f64 = d
+            .split("text-anchor=\"end\"")
+            .next()
+            .unwrap()
+            .rsplit("x=\"")
+            .next()
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(x - left >= 0.0, "{x} {left}");
+    }
+
+    fn dot(label: &str, value: f64, ci: Option<f64>) -> Dot {
+        Dot {
+            label: label.into(),
+            value,
+            ci,
+            color: color(1),
+            filled: true,
+        }
     }
 }

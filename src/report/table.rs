@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::stats::{half_width, mean_std, paired_change, per_seed, Stat};
+pub use super::stats::Stat;
+use super::stats::{
+    mean_std, paired_change, per_seed, run_interval, Change, Interval, Items, SEEDS_FOR_DAGGER,
+};
 
 /// One measured value: the tidy table's row.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,12 +101,24 @@ pub fn aggregate(tidy: &DataFrame, axes: &[String]) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(columns)
 }
 
+impl Evidence {
+    /// The columns with their test-item counts.
+    fn sized(&self, mut columns: Vec<ColumnSpec>) -> Vec<ColumnSpec> {
+        for c in &mut columns {
+            let metric = c.key.rsplit_once('.').map_or(c.key.as_str(), |k| k.0);
+            c.items = self.sizes.get(metric).copied();
+        }
+        columns
+    }
+}
+
 /// One cell of the report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Cell {
     pub mean: Option<f64>,
-    /// Half-width of the 95% interval (Student t over seeds); `None` with
-    /// one seed.
+    /// Half-width of the 95% interval over seeds and test items
+    /// ([`super::stats`]); over seeds alone where the items are not
+    /// recorded, and then `None` with one seed.
     pub ci: Option<f64>,
     pub std: Option<f64>,
     pub n: i64,
@@ -111,12 +126,18 @@ pub struct Cell {
     /// differences (this run minus the baseline's run of the same seed), or
     /// of the means where no seed is shared.
     pub delta: Option<f64>,
-    /// Half-width of the 95% interval of that change (paired Student t
-    /// over the shared seeds); `None` below two shared seeds.
+    /// Half-width of the 95% interval of that change, paired by seed and
+    /// test item; `None` where it cannot be formed.
     pub delta_ci: Option<f64>,
-    /// Whether that interval excludes zero.
+    /// Seeds the change is paired over.
+    pub delta_seeds: usize,
+    /// Whether that interval excludes zero with at least
+    /// [`SEEDS_FOR_DAGGER`] seeds behind it (marked †).
     pub significant: bool,
     pub best: bool,
+    /// Whether its interval counts the test items (their scores were
+    /// recorded), not the seeds alone.
+    pub by_items: bool,
     /// Formatted: `37.2 ± 3.1`, or `–` when missing.
     pub text: String,
     /// Formatted change: `+2.1 ± 0.8`, empty for the baseline.
@@ -137,6 +158,8 @@ pub struct ColumnSpec {
     pub higher_is_better: bool,
     /// Shown as a percentage.
     pub percent: bool,
+    /// Test items behind each value (the eval's `n`), where recorded.
+    pub items: Option<i64>,
 }
 
 impl ColumnSpec {
@@ -157,6 +180,7 @@ impl ColumnSpec {
             },
             higher_is_better: !lower,
             percent,
+            items: None,
         }
     }
 }
@@ -184,6 +208,18 @@ pub struct Table {
     pub rows: Vec<Row>,
     /// Largest number of seeds behind any cell.
     pub seeds: i64,
+    /// What the numbers are, in plain sentences (seeds, test items, the
+    /// interval, the marks), for each format's footer.
+    pub notes: Vec<String>,
+}
+
+/// What the table's intervals are made from besides the seeds' values:
+/// each eval stage's per-item scores, and each eval's test-item count by
+/// `suite.metric`.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    pub items: Items,
+    pub sizes: BTreeMap<String, i64>,
 }
 
 /// Lays out the aggregated frame: rows in order of first appearance (the
@@ -196,7 +232,9 @@ pub fn layout(
     columns: Vec<ColumnSpec>,
     baseline: Option<&str>,
     stat: Stat,
+    evidence: &Evidence,
 ) -> PolarsResult<Table> {
+    let columns = evidence.sized(columns);
     let model = agg.column("model")?.str()?.clone();
     let axis_cols: Vec<StringChunked> = axes
         .iter()
@@ -237,15 +275,9 @@ pub fn layout(
             rows[r].cells[c] = Cell {
                 mean: mean.get(i),
                 std: s,
-                ci: s.map(|s| half_width(s, count as usize)),
                 n: count,
-                delta: None,
-                delta_ci: None,
-                significant: false,
-                best: false,
                 text: String::new(),
-                delta_text: String::new(),
-                per_seed: String::new(),
+                ..missing()
             };
         }
     }
@@ -258,34 +290,31 @@ pub fn layout(
     for (c, spec) in columns.iter().enumerate() {
         let base_seeds = base.and_then(|b| values(&rows[b], &spec.key));
         let base_mean = base.and_then(|b| rows[b].cells[c].mean);
-        let means: Vec<f64> = rows.iter().filter_map(|r| r.cells[c].mean).collect();
-        let best = means
-            .iter()
-            .copied()
-            .reduce(|a, b| {
-                if (b > a) == spec.higher_is_better {
-                    b
-                } else {
-                    a
-                }
-            })
-            // No winner when every row has the same value.
-            .filter(|b| means.iter().any(|m| m != b));
+        let best = best_of(&rows, c, spec.higher_is_better);
         for row in &mut rows {
             let scale = if spec.percent { 100.0 } else { 1.0 };
             let mine = values(row, &spec.key);
             let cell = &mut row.cells[c];
             if let Some(m) = cell.mean {
                 cell.best = best == Some(m);
-                let spread = stat.spread(cell.std, usize::try_from(cell.n).unwrap_or(0));
+                let interval = mine.and_then(|s| run_interval(s, &spec.key, &evidence.items));
+                cell.ci = interval.map(|i| i.half);
+                cell.by_items = interval.is_some_and(|i| i.items);
+                let seeds = usize::try_from(cell.n).unwrap_or(0);
+                let spread = stat.spread(interval, cell.std, seeds);
                 cell.text = format_value(m * scale, spread.map(|c| c * scale), spec.percent);
-                cell.per_seed =
-                    mine.map_or_else(String::new, |s| seed_values(s, scale, spec.percent));
+                cell.per_seed = mine.map_or_else(String::new, |s| {
+                    seed_values(s.iter().map(|(k, v)| (*k, v.value)), scale, spec.percent)
+                });
                 if !row.baseline {
-                    let (paired, std, n) = paired_change(mine, base_seeds);
-                    let delta = paired.or(base_mean.map(|b| m - b));
-                    let ci = std.map(|s| half_width(s, n));
-                    set_change(cell, delta, (ci, stat.spread(std, n)), scale, spec.percent);
+                    let change = match (mine, base_seeds) {
+                        (Some(r), Some(b)) => paired_change(r, b, &spec.key, &evidence.items),
+                        _ => Change::default(),
+                    };
+                    let delta = change.mean.or(base_mean.map(|b| m - b));
+                    let spread = stat.spread(change.interval, change.std, change.seeds);
+                    let why = (change.interval, change.seeds, spread);
+                    set_change(cell, delta, why, scale, spec.percent);
                 }
             }
         }
@@ -295,21 +324,32 @@ pub fn layout(
         .flat_map(|r| r.cells.iter().map(|c| c.n))
         .max()
         .unwrap_or(0);
-    let text_axes = text_axes(&rows, axes.len());
-    Ok(Table {
+    let mut table = Table {
         stat,
         axes: axes.to_vec(),
-        text_axes,
+        text_axes: text_axes(&rows, axes.len()),
         columns,
         rows,
         seeds,
-    })
+        notes: Vec::new(),
+    };
+    table.notes = super::notes::notes(&table, baseline);
+    Ok(table)
+}
+
+/// The best mean of column `c`, or none when every row has the same value.
+fn best_of(rows: &[Row], c: usize, higher_is_better: bool) -> Option<f64> {
+    let means: Vec<f64> = rows.iter().filter_map(|r| r.cells[c].mean).collect();
+    means
+        .iter()
+        .copied()
+        .reduce(|a, b| if (b > a) == higher_is_better { b } else { a })
+        .filter(|b| means.iter().any(|m| m != b))
 }
 
 /// `seed 1: 31.1, seed 2: 18.2`: a run's value per seed, as the cell shows it.
-fn seed_values(by_seed: &BTreeMap<i64, f64>, scale: f64, percent: bool) -> String {
+fn seed_values(by_seed: impl Iterator<Item = (i64, f64)>, scale: f64, percent: bool) -> String {
     by_seed
-        .iter()
         .map(|(seed, v)| format!("seed {seed}: {}", format_value(v * scale, None, percent)))
         .collect::<Vec<_>>()
         .join(", ")
@@ -331,19 +371,21 @@ fn text_axes(rows: &[Row], axes: usize) -> Vec<bool> {
         .collect()
 }
 
-/// A row's change against the baseline, its interval, whether that
-/// excludes zero, and the text shown.
+/// A row's change against the baseline, its interval (over `seeds`
+/// shared seeds), whether † marks it, and the text shown.
 fn set_change(
     cell: &mut Cell,
     delta: Option<f64>,
-    (ci, spread): (Option<f64>, Option<f64>),
+    (interval, seeds, spread): (Option<Interval>, usize, Option<f64>),
     scale: f64,
     percent: bool,
 ) {
     cell.delta = delta;
-    cell.delta_ci = ci;
-    // † always rests on the 95% interval, whatever the table shows.
-    cell.significant = matches!((delta, ci), (Some(d), Some(c)) if d.abs() > c);
+    cell.delta_ci = interval.map(|i| i.half);
+    cell.delta_seeds = seeds;
+    // † always rests on the 95% interval, whatever the table shows, and
+    // never on fewer than three seeds.
+    cell.significant = seeds >= SEEDS_FOR_DAGGER && interval.is_some_and(|i| i.excludes_zero());
     cell.delta_text = delta
         .map(|d| format_delta(d * scale, spread.map(|c| c * scale), percent))
         .unwrap_or_default();
@@ -357,8 +399,10 @@ fn missing() -> Cell {
         n: 0,
         delta: None,
         delta_ci: None,
+        delta_seeds: 0,
         significant: false,
         best: false,
+        by_items: false,
         text: "–".into(),
         delta_text: String::new(),
         per_seed: String::new(),

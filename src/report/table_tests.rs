@@ -33,7 +33,16 @@ fn seeds_are_averaged_with_t_intervals_and_deltas_against_the_baseline() {
         ColumnSpec::new("r", "cot", "accuracy"),
         ColumnSpec::new("r", "cot", "unparsable"),
     ];
-    let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95).unwrap();
+    let t = layout(
+        &agg,
+        &df,
+        &axes,
+        cols,
+        Some("sft"),
+        Stat::Ci95,
+        &Evidence::default(),
+    )
+    .unwrap();
     assert_eq!(t.rows.len(), 3);
     let base = &t.rows[0];
     assert!(base.baseline && base.axes == ["–"]);
@@ -45,9 +54,10 @@ fn seeds_are_averaged_with_t_intervals_and_deltas_against_the_baseline() {
     let dpo = &t.rows[1];
     assert_eq!(dpo.axes, ["1e-5"]);
     assert!((dpo.cells[0].delta.unwrap() - 0.2).abs() < 1e-12);
-    // Both seeds gain exactly 20 points: a paired interval of zero.
+    // Both seeds gain exactly 20 points: a paired interval of zero, but
+    // two seeds never earn a †.
     assert_eq!(dpo.cells[0].delta_text, "+20.0 ± 0.0");
-    assert!(dpo.cells[0].significant);
+    assert!(!dpo.cells[0].significant);
     assert!(dpo.cells[0].best && !base.cells[0].best);
     // One seed: no interval; a missing cell is a dash.
     let one = &t.rows[2];
@@ -83,7 +93,16 @@ fn changes_are_paired_by_seed_with_their_own_interval() {
     let df = tidy(&axes, &rows).unwrap();
     let agg = aggregate(&df, &axes).unwrap();
     let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-    let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95).unwrap();
+    let t = layout(
+        &agg,
+        &df,
+        &axes,
+        cols,
+        Some("sft"),
+        Stat::Ci95,
+        &Evidence::default(),
+    )
+    .unwrap();
     let c = &t.rows[1].cells[0];
     // By hand: mean 0.06, sd 0.01, t(2) = 4.303, / sqrt 3.
     let half = 4.303 * 0.01 / 3f64.sqrt();
@@ -107,7 +126,16 @@ fn the_stat_setting_chooses_the_spread_and_keeps_the_marker_on_the_interval() {
     let agg = aggregate(&df, &axes).unwrap();
     let text = |stat| {
         let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-        let t = layout(&agg, &df, &axes, cols, Some("sft"), stat).unwrap();
+        let t = layout(
+            &agg,
+            &df,
+            &axes,
+            cols,
+            Some("sft"),
+            stat,
+            &Evidence::default(),
+        )
+        .unwrap();
         let (b, c) = (&t.rows[0].cells[0], &t.rows[1].cells[0]);
         assert!(c.significant, "{stat:?}");
         (b.text.clone(), c.delta_text.clone())
@@ -117,4 +145,43 @@ fn the_stat_setting_chooses_the_spread_and_keeps_the_marker_on_the_interval() {
     assert_eq!(text(Stat::Sem), ("30.0 ± 11.5".into(), "+6.0 ± 0.6".into()));
     assert_eq!(text(Stat::None), ("30.0".into(), "+6.0".into()));
     assert_eq!(text(Stat::Ci95).1, "+6.0 ± 2.5");
+}
+
+/// Per-item scores: the interval counts the test items too, and with one
+/// seed it is the test-sampling interval alone.
+#[test]
+fn recorded_items_widen_the_interval_and_one_seed_gets_one() {
+    let axes = vec!["lr".to_owned()];
+    let rows = vec![
+        m("sft", None, 1, "cot.accuracy", 0.5),
+        m("dpo", Some("1"), 1, "cot.accuracy", 0.75),
+    ];
+    let df = tidy(&axes, &rows).unwrap();
+    let agg = aggregate(&df, &axes).unwrap();
+    let mut evidence = Evidence::default();
+    let key = |s: &str| (s.to_owned(), "r.cot.accuracy".to_owned());
+    evidence.items.insert(key("sft1"), vec![1.0, 0.0, 1.0, 0.0]);
+    evidence.items.insert(key("dpo1"), vec![1.0, 1.0, 1.0, 0.0]);
+    evidence.sizes.insert("r.cot".into(), 4);
+    let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+    let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95, &evidence).unwrap();
+    // sd of {1,1,1,0} = 0.5: se 0.25, t(3) = 3.1824.
+    let c = &t.rows[1].cells[0];
+    assert!((c.ci.unwrap() - 3.182_446 * 0.25).abs() < 1e-5, "{c:?}");
+    assert!(c.by_items);
+    // Paired by item: differences {0,1,0,0}, mean 0.25, sd 0.5.
+    assert!((c.delta.unwrap() - 0.25).abs() < 1e-12);
+    assert!((c.delta_ci.unwrap() - 3.182_446 * 0.25).abs() < 1e-5);
+    assert!(!c.significant);
+    assert_eq!(t.columns[0].items, Some(4));
+    let notes = t.notes.join(" ");
+    assert!(
+        notes.starts_with("One seed; n = 4 test items per eval."),
+        "{notes}"
+    );
+    assert!(notes.contains("sampling of test items alone"), "{notes}");
+    assert!(
+        notes.contains("no † is given with fewer than 3 seeds"),
+        "{notes}"
+    );
 }

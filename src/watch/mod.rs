@@ -117,15 +117,29 @@ impl Debouncer {
 }
 
 /// Cells whose text changed between two renderings of a table, as
-/// `row / column: old -> new`.
+/// `row / column: old -> new`. Rows are matched by model and variant name
+/// where the table has one (an edited weight keeps its row), else by
+/// every axis value.
 pub fn changed_cells(
     old: &crate::report::table::Table,
     new: &crate::report::table::Table,
 ) -> Vec<String> {
-    let key = |r: &crate::report::table::Row| format!("{} {}", r.model, r.axes.join(","));
+    use crate::report::table::{Row, Table};
+    let key = |t: &Table, r: &Row| {
+        let named = t.text_axes.iter().any(|x| *x);
+        let axes: Vec<&str> = r
+            .axes
+            .iter()
+            .zip(&t.axes)
+            .enumerate()
+            .filter(|(i, _)| !named || t.text_axes[*i])
+            .map(|(_, (v, _))| v.as_str())
+            .collect();
+        format!("{} {}", r.model, axes.join(","))
+    };
     let mut out = Vec::new();
     for row in &new.rows {
-        let before = old.rows.iter().find(|r| key(r) == key(row));
+        let before = old.rows.iter().find(|r| key(old, r) == key(new, row));
         for (c, cell) in row.cells.iter().enumerate() {
             let was = before
                 .and_then(|b| {
@@ -138,8 +152,9 @@ pub fn changed_cells(
                 .unwrap_or_else(|| "–".to_owned());
             if was != cell.text {
                 out.push(format!(
-                    "{} / {}: {was} -> {}",
-                    key(row).trim(),
+                    "{} {} / {}: {was} -> {}",
+                    row.model,
+                    row.axes.join(","),
                     new.columns[c].label,
                     cell.text
                 ));
@@ -168,6 +183,55 @@ mod tests {
         let paths = d.ready(t0 + ms(260)).unwrap();
         assert_eq!(paths.len(), 2);
         assert!(d.ready(t0 + ms(1000)).is_none(), "seen exactly once");
+    }
+
+    /// A table of one metric with rows `(model, variant, w_p, value)`.
+    fn table(rows: &[(&str, Option<&str>, Option<&str>, f64)]) -> crate::report::table::Table {
+        use crate::report::table::{
+            aggregate, layout, tidy, ColumnSpec, Evidence, Measurement, Stat,
+        };
+        let axes = vec!["variant".to_owned(), "w_p".to_owned()];
+        let rows: Vec<Measurement> = rows
+            .iter()
+            .map(|(model, variant, w_p, value)| Measurement {
+                suite: "r".into(),
+                model: (*model).into(),
+                axes: vec![variant.map(Into::into), w_p.map(Into::into)],
+                seed: 1,
+                metric: "cot.accuracy".into(),
+                value: *value,
+                stage: format!("{model}{variant:?}"),
+            })
+            .collect();
+        let df = tidy(&axes, &rows).unwrap();
+        let agg = aggregate(&df, &axes).unwrap();
+        let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+        layout(
+            &agg,
+            &df,
+            &axes,
+            cols,
+            Some("sft"),
+            Stat::Ci95,
+            &Evidence::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_row_whose_weight_changed_is_matched_by_its_variant_name() {
+        let old = table(&[
+            ("sft", None, None, 0.2),
+            ("mpo", Some("DPO"), Some("1"), 0.3),
+        ]);
+        let new = table(&[
+            ("sft", None, None, 0.2),
+            ("mpo", Some("DPO"), Some("0.5"), 0.4),
+        ]);
+        assert_eq!(
+            changed_cells(&old, &new),
+            ["mpo DPO,0.5 / cot accuracy (%): 30.0 -> 40.0"]
+        );
     }
 
     #[test]
