@@ -198,23 +198,8 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     render(dir.path());
     let page = dir.path().join("reports/small/table.html");
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            std::process::Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("headless Chromium is needed (Debian package `chromium`; .ci/run installs it)");
-    let base = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--allow-file-access-from-files",
-    ];
+    let chromium = reader::chromium();
+    let base = reader::CHROMIUM;
     let out = std::process::Command::new(chromium)
         .args(base)
         .arg("--dump-dom")
@@ -339,7 +324,7 @@ fn the_committed_paired_change_matches_a_hand_computation_from_the_tidy_table() 
 /// layout (a run and its baseline, every seed's items recorded).
 #[test]
 fn intervals_over_seeds_and_items_match_numpy_and_scipy() {
-    use mpx::report::table::{aggregate, layout, tidy, ColumnSpec, Evidence, Measurement, Stat};
+    use mpx::report::table::{from_measurements, ColumnSpec, Evidence, Measurement, Stat};
     let text = include_str!("fixtures/reference/intervals.json");
     let reference: serde_json::Value = serde_json::from_str(text).unwrap();
     let cases = reference["cases"].as_array().unwrap();
@@ -368,10 +353,9 @@ fn intervals_over_seeds_and_items_match_numpy_and_scipy() {
             }
         }
         let axes = vec!["w_p".to_owned()];
-        let df = tidy(&axes, &rows).unwrap();
-        let agg = aggregate(&df, &axes).unwrap();
         let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-        let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95, &evidence).unwrap();
+        let base = (Some("sft"), Stat::Ci95);
+        let t = from_measurements(&axes, &rows, cols, base, &evidence).unwrap();
         let cell = &t.rows[1].cells[0];
         let want = |what: &str, key: &str| case[what][key].as_f64().unwrap();
         let name = case["name"].as_str().unwrap();

@@ -101,25 +101,26 @@ fn only_runs_what_one_named_variant_needs_and_names_rows_in_the_report() {
         .replace("rows = [w_p, w_g]", "rows = [variant, w_p]");
     assert_ne!(named, SMALL);
     let p = project(&named);
-    // data, SFT, pairs, reference, mpo[half] and its eval: not the other
-    // variant, not the SFT eval; the report needs those, so it waits.
+    // data, SFT, pairs, reference, mpo[half] and its eval, and the
+    // baseline's eval the report compares against: not the other variant.
     let first = run(p.path(), &["--only", "half"]);
-    assert_eq!(stages_run(&first), 6, "{}", first.stderr);
+    assert_eq!(stages_run(&first), 7, "{}", first.stderr);
     assert!(
         first.stderr.contains("mpo[half,w_g=1,seed=1]"),
         "{}",
         first.stderr
     );
     assert!(!first.stderr.contains("mpo[full"), "{}", first.stderr);
+    // The report shows the selected row against the baseline.
+    let partial = std::fs::read_to_string(p.path().join("reports/small/table.md")).unwrap();
     assert!(
-        first.stderr.contains("report `table` is left out"),
-        "{}",
-        first.stderr
+        partial.contains("| sft (baseline) |") && partial.contains("| mpo | half | 0.5 |"),
+        "{partial}"
     );
-    assert!(!p.path().join("reports/small/table.md").exists());
-    // The rest of the plan: the other variant and the baseline's eval.
+    assert!(!partial.contains("| mpo | full |"), "{partial}");
+    // The rest of the plan: the other variant.
     let second = run(p.path(), &[]);
-    assert_eq!(stages_run(&second), 3, "{}", second.stderr);
+    assert_eq!(stages_run(&second), 2, "{}", second.stderr);
     let table = std::fs::read_to_string(p.path().join("reports/small/table.md")).unwrap();
     assert!(
         table.contains("| mpo | half | 0.5 |") && table.contains("| mpo | full | 1 |"),

@@ -186,13 +186,8 @@ fn changes(table: &Table, c: usize, base: &str) -> String {
         .filter(|(_, r)| !r.baseline)
         .filter_map(|(i, r)| {
             let cell = &r.cells[c];
-            cell.delta.map(|d| svg::Dot {
-                label: row_label(&r.model, &r.axes, table),
-                value: d * scale,
-                ci: cell.delta_ci.map(|x| x * scale),
-                color: svg::color(i),
-                filled: cell.significant,
-            })
+            let d = cell.delta?;
+            Some(dot(table, i, (d, cell.delta_ci), scale, cell.significant))
         })
         .collect();
     let what = match (col.percent, rows.iter().any(|r| r.ci.is_some())) {
@@ -207,6 +202,25 @@ fn changes(table: &Table, c: usize, base: &str) -> String {
         Some(svg::Reference::Zero),
         None,
     )
+}
+
+/// Row `i`'s dot: its label and colour, a value and interval half-width
+/// scaled for display.
+fn dot(
+    table: &Table,
+    i: usize,
+    (value, ci): (f64, Option<f64>),
+    scale: f64,
+    filled: bool,
+) -> svg::Dot {
+    let r = &table.rows[i];
+    svg::Dot {
+        label: row_label(&r.model, &r.axes, table),
+        value: value * scale,
+        ci: ci.map(|x| x * scale),
+        color: svg::color(i),
+        filled,
+    }
 }
 
 /// One chart of training loss per trained declaration.
@@ -255,13 +269,7 @@ fn values(table: &Table, c: usize) -> String {
         .enumerate()
         .filter_map(|(i, r)| {
             let cell = &r.cells[c];
-            cell.mean.map(|m| svg::Dot {
-                label: row_label(&r.model, &r.axes, table),
-                value: m * scale,
-                ci: cell.ci.map(|x| x * scale),
-                color: svg::color(i),
-                filled: true,
-            })
+            Some(dot(table, i, (cell.mean?, cell.ci), scale, true))
         })
         .collect();
     let reference = table

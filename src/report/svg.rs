@@ -212,8 +212,11 @@ pub fn dots(
         return String::new();
     }
     if let Some(Reference::Zero) = reference {
-        lo = lo.min(0.0);
-        hi = hi.max(0.0);
+        // Zero inside the frame, never on its edge.
+        let span = hi.max(0.0) - lo.min(0.0);
+        let pad = if span > 1e-12 { 0.05 * span } else { 1.0 };
+        lo = lo.min(-pad);
+        hi = hi.max(pad);
     }
     let xt = Ticks::new(lo, hi);
     let (x0, x1) = (xt.lo, xt.hi);
@@ -491,6 +494,30 @@ mod tests {
             Some((0.0, 100.0)),
         );
         assert!(!d.contains("clipped") && !d.contains(CLIPPED));
+    }
+
+    #[test]
+    fn changes_keep_zero_inside_the_frame_even_when_all_are_zero() {
+        let d = dots(
+            "change",
+            &[dot("a", 0.0, None)],
+            Some(Reference::Zero),
+            None,
+        );
+        assert!(
+            d.contains(">-1.0</text>") && d.contains(">1.0</text>"),
+            "{d}"
+        );
+        let d = dots(
+            "change",
+            &[dot("a", 2.0, Some(1.0))],
+            Some(Reference::Zero),
+            None,
+        );
+        assert!(
+            d.contains(">0</text>") && !d.contains("x1=\"60.0\" y1=\"30\""),
+            "{d}"
+        );
     }
 
     #[test]

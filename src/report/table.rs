@@ -222,6 +222,20 @@ pub struct Evidence {
     pub sizes: BTreeMap<String, i64>,
 }
 
+/// The table straight from measurements: [`tidy`], [`aggregate`] and
+/// [`layout`] in one call.
+pub fn from_measurements(
+    axes: &[String],
+    rows: &[Measurement],
+    columns: Vec<ColumnSpec>,
+    (baseline, stat): (Option<&str>, Stat),
+    evidence: &Evidence,
+) -> PolarsResult<Table> {
+    let tidy = tidy(axes, rows)?;
+    let agg = aggregate(&tidy, axes)?;
+    layout(&agg, &tidy, axes, columns, baseline, stat, evidence)
+}
+
 /// Lays out the aggregated frame: rows in order of first appearance (the
 /// baseline first), the report's columns, best value per column marked,
 /// and each change against the baseline paired by seed from `tidy`.

@@ -1,6 +1,17 @@
 //! Tests of the table layout: seeds, intervals, paired changes, `stat`.
 use super::*;
 
+/// The table of `rows` against the baseline `sft`.
+fn lay(
+    axes: &[String],
+    rows: &[Measurement],
+    cols: Vec<ColumnSpec>,
+    stat: Stat,
+    evidence: &Evidence,
+) -> Table {
+    from_measurements(axes, rows, cols, (Some("sft"), stat), evidence).unwrap()
+}
+
 fn m(model: &str, axis: Option<&str>, seed: i64, metric: &str, value: f64) -> Measurement {
     Measurement {
         suite: "r".into(),
@@ -26,23 +37,12 @@ fn seeds_are_averaged_with_t_intervals_and_deltas_against_the_baseline() {
         m("sft", None, 1, "cot.unparsable", 0.1),
         m("sft", None, 2, "cot.unparsable", 0.3),
     ];
-    let df = tidy(&axes, &rows).unwrap();
-    assert_eq!(df.height(), 8);
-    let agg = aggregate(&df, &axes).unwrap();
+    assert_eq!(tidy(&axes, &rows).unwrap().height(), 8);
     let cols = vec![
         ColumnSpec::new("r", "cot", "accuracy"),
         ColumnSpec::new("r", "cot", "unparsable"),
     ];
-    let t = layout(
-        &agg,
-        &df,
-        &axes,
-        cols,
-        Some("sft"),
-        Stat::Ci95,
-        &Evidence::default(),
-    )
-    .unwrap();
+    let t = lay(&axes, &rows, cols, Stat::Ci95, &Evidence::default());
     assert_eq!(t.rows.len(), 3);
     let base = &t.rows[0];
     assert!(base.baseline && base.axes == ["–"]);
@@ -90,19 +90,8 @@ fn changes_are_paired_by_seed_with_their_own_interval() {
     // Only seed 3 shared: a change, no interval.
     rows.push(m("dpo", Some("2"), 3, "cot.accuracy", 0.20));
     rows.push(m("dpo", Some("2"), 4, "cot.accuracy", 0.90));
-    let df = tidy(&axes, &rows).unwrap();
-    let agg = aggregate(&df, &axes).unwrap();
     let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-    let t = layout(
-        &agg,
-        &df,
-        &axes,
-        cols,
-        Some("sft"),
-        Stat::Ci95,
-        &Evidence::default(),
-    )
-    .unwrap();
+    let t = lay(&axes, &rows, cols, Stat::Ci95, &Evidence::default());
     let c = &t.rows[1].cells[0];
     // By hand: mean 0.06, sd 0.01, t(2) = 4.303, / sqrt 3.
     let half = 4.303 * 0.01 / 3f64.sqrt();
@@ -122,20 +111,9 @@ fn changes_are_paired_by_seed_with_their_own_interval() {
 fn the_stat_setting_chooses_the_spread_and_keeps_the_marker_on_the_interval() {
     let axes = vec!["lr".to_owned()];
     let rows = hard_and_easy_seeds();
-    let df = tidy(&axes, &rows).unwrap();
-    let agg = aggregate(&df, &axes).unwrap();
     let text = |stat| {
         let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-        let t = layout(
-            &agg,
-            &df,
-            &axes,
-            cols,
-            Some("sft"),
-            stat,
-            &Evidence::default(),
-        )
-        .unwrap();
+        let t = lay(&axes, &rows, cols, stat, &Evidence::default());
         let (b, c) = (&t.rows[0].cells[0], &t.rows[1].cells[0]);
         assert!(c.significant, "{stat:?}");
         (b.text.clone(), c.delta_text.clone())
@@ -156,15 +134,13 @@ fn recorded_items_widen_the_interval_and_one_seed_gets_one() {
         m("sft", None, 1, "cot.accuracy", 0.5),
         m("dpo", Some("1"), 1, "cot.accuracy", 0.75),
     ];
-    let df = tidy(&axes, &rows).unwrap();
-    let agg = aggregate(&df, &axes).unwrap();
     let mut evidence = Evidence::default();
     let key = |s: &str| (s.to_owned(), "r.cot.accuracy".to_owned());
     evidence.items.insert(key("sft1"), vec![1.0, 0.0, 1.0, 0.0]);
     evidence.items.insert(key("dpo1"), vec![1.0, 1.0, 1.0, 0.0]);
     evidence.sizes.insert("r.cot".into(), 4);
     let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-    let t = layout(&agg, &df, &axes, cols, Some("sft"), Stat::Ci95, &evidence).unwrap();
+    let t = lay(&axes, &rows, cols, Stat::Ci95, &evidence);
     // sd of {1,1,1,0} = 0.5: se 0.25, t(3) = 3.1824.
     let c = &t.rows[1].cells[0];
     assert!((c.ci.unwrap() - 3.182_446 * 0.25).abs() < 1e-5, "{c:?}");

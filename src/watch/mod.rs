@@ -187,9 +187,7 @@ mod tests {
 
     /// A table of one metric with rows `(model, variant, w_p, value)`.
     fn table(rows: &[(&str, Option<&str>, Option<&str>, f64)]) -> crate::report::table::Table {
-        use crate::report::table::{
-            aggregate, layout, tidy, ColumnSpec, Evidence, Measurement, Stat,
-        };
+        use crate::report::table::{from_measurements, ColumnSpec, Evidence, Measurement, Stat};
         let axes = vec!["variant".to_owned(), "w_p".to_owned()];
         let rows: Vec<Measurement> = rows
             .iter()
@@ -203,19 +201,9 @@ mod tests {
                 stage: format!("{model}{variant:?}"),
             })
             .collect();
-        let df = tidy(&axes, &rows).unwrap();
-        let agg = aggregate(&df, &axes).unwrap();
         let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
-        layout(
-            &agg,
-            &df,
-            &axes,
-            cols,
-            Some("sft"),
-            Stat::Ci95,
-            &Evidence::default(),
-        )
-        .unwrap()
+        let base = (Some("sft"), Stat::Ci95);
+        from_measurements(&axes, &rows, cols, base, &Evidence::default()).unwrap()
     }
 
     #[test]
