@@ -198,20 +198,7 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     render(dir.path());
     let page = dir.path().join("reports/small/table.html");
-    let chromium = reader::chromium();
-    let base = reader::CHROMIUM;
-    let out = std::process::Command::new(chromium)
-        .args(base)
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dom = reader::chromium_on(&page, &["--dump-dom"]);
     // The browser parsed the table: header, three body rows, bold best cells.
     assert!(dom.contains("<table id=\"results\">"), "{dom}");
     let body_rows = dom.matches("<tr").count() - dom.matches("<tr><th>").count();
@@ -234,18 +221,8 @@ fn the_html_page_renders_its_table_and_charts_in_chromium() {
     assert!(dom.matches(color).count() >= 3 * 2, "{dom}");
     // And it paints: a screenshot is produced and is not blank.
     let shot = dir.path().join("shot.png");
-    let out = std::process::Command::new(chromium)
-        .args(base)
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1000,1400")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let flag = format!("--screenshot={}", shot.display());
+    reader::chromium_on(&page, &[&flag, "--window-size=1000,1400"]);
     let png = std::fs::read(&shot).unwrap();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 20_000,

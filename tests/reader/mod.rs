@@ -35,6 +35,23 @@ pub const CHROMIUM: [&str; 9] = [
     "--disable-sync",
 ];
 
+/// Runs headless Chromium on the page at `page` with `extra` flags; its
+/// standard output (a failure panics with its standard error).
+pub fn chromium_on(page: &Path, extra: &[&str]) -> String {
+    let out = Command::new(chromium())
+        .args(CHROMIUM)
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Measures, in Chromium, every `<text>` of every SVG on the page:
 /// returns (how many texts, the charts' titles in order, the texts whose
 /// box leaves their SVG's viewBox).
@@ -60,18 +77,7 @@ document.body.appendChild(out);
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("page.html");
     std::fs::write(&copy, html.replace("</body>", probe)).unwrap();
-    let out = Command::new(chromium())
-        .args(CHROMIUM)
-        .arg("--dump-dom")
-        .arg(format!("file://{}", copy.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = chromium_on(&copy, &["--dump-dom"]);
     let start = dom.find("<pre id=\"probe\">").expect("the probe ran") + 16;
     let end = start + dom[start..].find("</pre>").unwrap();
     let json = dom[start..end]
