@@ -209,16 +209,6 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
                 let context = loaded.model.config().context;
                 // The completion tokens the model scores (a long one is cut
                 // at the context).
-                let tokens: usize = data
-                    .iter()
-                    .map(|e| {
-                        e.chosen
-                            .len()
-                            .min((context + 1).saturating_sub(e.prompt.len()))
-                    })
-                    .sum();
-                let chosen: Vec<f64> = logps.iter().map(|(c, _)| *c).collect();
-                let l = metrics::likelihood(&chosen, tokens);
                 let counts: Vec<usize> = data
                     .iter()
                     .map(|e| {
@@ -227,6 +217,8 @@ pub(super) fn eval(ctx: &Ctx, spec: &EvalSpec) -> Result<Json, StageError> {
                             .min((context + 1).saturating_sub(e.prompt.len()))
                     })
                     .collect();
+                let chosen: Vec<f64> = logps.iter().map(|(c, _)| *c).collect();
+                let l = metrics::likelihood(&chosen, counts.iter().sum());
                 let (nll, perplexity) = metrics::likelihood_items(&chosen, &counts);
                 per_item("nll", nll);
                 per_item("perplexity", perplexity);

@@ -88,7 +88,7 @@ fn sizes(table: &Table) -> String {
         1 => "One seed".to_owned(),
         s => format!("Mean over {s} seeds"),
     };
-    let mut known: Vec<(String, i64)> = table
+    let known: Vec<(String, i64)> = table
         .columns
         .iter()
         .filter_map(|c| c.items.map(|n| (c.label.clone(), n)))
@@ -100,7 +100,6 @@ fn sizes(table: &Table) -> String {
     if known.len() == table.columns.len() && known.iter().all(|(_, n)| *n == first) {
         return format!("{seeds}; n = {first} test items per eval.");
     }
-    known.dedup_by_key(|k| k.1);
     let each: Vec<String> = table
         .columns
         .iter()
