@@ -210,15 +210,22 @@ pub fn layout(
     }
     // The baseline first, then the rest in plan order.
     rows.sort_by_key(|r| !r.baseline);
-    let base = rows.iter().position(|r| r.baseline);
+    let bases: Vec<Option<usize>> = rows.iter().map(|r| baseline_of(&rows, r)).collect();
     let seeds = per_seed(tidy, axes)?;
     let values =
         |row: &Row, key: &str| seeds.get(&(row.model.clone(), row.axes.clone(), key.to_owned()));
     for (c, spec) in columns.iter().enumerate() {
-        let base_seeds = base.and_then(|b| values(&rows[b], &spec.key));
-        let base_mean = base.and_then(|b| rows[b].cells[c].mean);
+        let base_seeds: Vec<_> = bases
+            .iter()
+            .map(|b| b.and_then(|b| values(&rows[b], &spec.key)))
+            .collect();
+        let base_means: Vec<_> = bases
+            .iter()
+            .map(|b| b.and_then(|b| rows[b].cells[c].mean))
+            .collect();
         let best = best_of(&rows, c, spec.higher_is_better);
-        for row in &mut rows {
+        for (r, row) in rows.iter_mut().enumerate() {
+            let (base_seeds, base_mean) = (base_seeds[r], base_means[r]);
             let scale = if spec.percent { 100.0 } else { 1.0 };
             let mine = values(row, &spec.key);
             let cell = &mut row.cells[c];
@@ -262,6 +269,27 @@ pub fn layout(
     };
     table.notes = super::notes::notes(&table, baseline);
     Ok(table)
+}
+
+/// The baseline row `row` is compared with: the one that agrees with it on
+/// every axis the baseline varies over (a sweep axis its stages read, such
+/// as the share of Direct-only SFT data), the most specific where several
+/// do; none for a baseline row or where no baseline row agrees.
+fn baseline_of(rows: &[Row], row: &Row) -> Option<usize> {
+    if row.baseline {
+        return None;
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(_, b)| b.baseline)
+        .filter(|(_, b)| {
+            b.axes
+                .iter()
+                .zip(&row.axes)
+                .all(|(b, r)| b == "–" || b == r)
+        })
+        .max_by_key(|(i, b)| (b.axes.iter().filter(|a| *a != "–").count(), usize::MAX - i))
+        .map(|(i, _)| i)
 }
 
 /// The best mean of column `c`, or none when every row has the same value.

@@ -161,3 +161,38 @@ fn recorded_items_widen_the_interval_and_one_seed_gets_one() {
         "{notes}"
     );
 }
+
+/// With a swept axis the baseline reads (the SFT data's Direct share), each
+/// run is compared with the baseline of its own share, not the first one.
+#[test]
+fn each_run_is_compared_with_the_baseline_of_its_own_sweep_point() {
+    let axes = vec!["share".to_owned()];
+    let mut rows = Vec::new();
+    for seed in [1, 2, 3] {
+        let s = seed as f64 / 100.0;
+        rows.push(m("sft", Some("0.05"), seed, "cot.accuracy", 0.40 + s));
+        rows.push(m("sft", Some("0.9"), seed, "cot.accuracy", 0.05 + s));
+        rows.push(m("dpo", Some("0.05"), seed, "cot.accuracy", 0.30 + s));
+        rows.push(m("dpo", Some("0.9"), seed, "cot.accuracy", 0.15 + s));
+    }
+    let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+    let t = lay(&axes, &rows, cols, Stat::Ci95, &Evidence::default());
+    let change = |share: &str| {
+        let row = t
+            .rows
+            .iter()
+            .find(|r| !r.baseline && r.axes == [share])
+            .unwrap();
+        row.cells[0].delta.unwrap()
+    };
+    assert!((change("0.05") + 0.10).abs() < 1e-12, "{}", change("0.05"));
+    assert!((change("0.9") - 0.10).abs() < 1e-12, "{}", change("0.9"));
+    // A run whose point no baseline row shares gets no change.
+    let mut lone = rows.clone();
+    lone.push(m("dpo", Some("0.5"), 1, "cot.accuracy", 0.2));
+    let cols = vec![ColumnSpec::new("r", "cot", "accuracy")];
+    let t = lay(&axes, &lone, cols, Stat::Ci95, &Evidence::default());
+    let row = t.rows.iter().find(|r| r.axes == ["0.5"]).unwrap();
+    assert_eq!(row.cells[0].delta, None);
+    assert_eq!(row.cells[0].delta_text, "");
+}
