@@ -118,6 +118,8 @@ pub fn execute(
         .count();
     let mut started = 0usize;
     let mut stop = false;
+    let inputs: Vec<&[usize]> = plan.stages.iter().map(|s| s.inputs.as_slice()).collect();
+    let order = critical_first(&inputs);
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
     std::thread::scope(|scope| {
         let mut running = 0usize;
@@ -126,7 +128,7 @@ pub fn execute(
             let mut changed = true;
             while changed {
                 changed = false;
-                for i in 0..n {
+                for &i in &order {
                     if outcome[i].is_some() || busy[i] {
                         continue;
                     }
@@ -194,6 +196,26 @@ pub fn execute(
         .into_iter()
         .map(|o| o.unwrap_or(Outcome::NotRun))
         .collect()
+}
+
+/// The order in which ready stages start: the stage with the longest chain
+/// of stages waiting on it first, then plan order (the critical-path rule).
+/// Each seed's SFT, at the head of that seed's chain, starts before the
+/// preference stages of earlier seeds, so the long stages overlap and a run
+/// does not end on one seed's SFT running alone.
+fn critical_first(inputs: &[&[usize]]) -> Vec<usize> {
+    let n = inputs.len();
+    // Inputs come before their readers: one backward pass gives each stage
+    // the length of the longest chain of readers below it.
+    let mut height = vec![0usize; n];
+    for i in (0..n).rev() {
+        for &d in inputs[i] {
+            height[d] = height[d].max(height[i] + 1);
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(height[i]), i));
+    order
 }
 
 /// What the scheduler can do with a stage not yet settled.
@@ -326,7 +348,16 @@ fn write_json(path: &Path, value: &Json) -> Result<(), StageError> {
 
 #[cfg(test)]
 mod tests {
-    use super::Slots;
+    use super::{critical_first, Slots};
+
+    /// Two seeds of `data -> sft -> pairs -> train -> eval` (plan order:
+    /// seed 1's chain, then seed 2's): both SFTs come before seed 1's
+    /// pairs, and ties keep plan order.
+    #[test]
+    fn the_stage_with_the_longest_chain_behind_it_starts_first() {
+        let inputs: Vec<&[usize]> = vec![&[], &[0], &[1], &[2], &[3], &[0], &[5], &[6], &[7]];
+        assert_eq!(critical_first(&inputs), [0, 1, 5, 2, 6, 3, 7, 4, 8]);
+    }
 
     #[test]
     fn each_stage_goes_to_the_least_busy_device() {
