@@ -140,17 +140,44 @@ fn unused_declarations_are_warnings() {
     }
 }
 
+/// Each warning's message with the source text it points at.
+fn warnings_at<'m>(
+    program: &'m mpx::check::Program,
+    map: &'m SourceMap,
+) -> Vec<(&'m str, &'m str)> {
+    program
+        .warnings
+        .iter()
+        .map(|w| (w.message.as_str(), map.slice(w.primary.span)))
+        .collect()
+}
+
 /// An `exclude` that matches no sweep point is a warning at its values.
 #[test]
 fn an_exclude_that_matches_nothing_is_a_warning() {
     let (program, map) = load("tests/fixtures/check/ok/exclude_nothing.mpx", &[]);
-    let warnings: Vec<(&str, &str)> = program
-        .warnings
-        .iter()
-        .map(|w| (w.message.as_str(), map.slice(w.primary.span)))
-        .collect();
+    let warnings = warnings_at(&program, &map);
     assert_eq!(warnings, [("this `exclude` matches no sweep point", "0.7")]);
     assert_eq!(program.points.len(), 2);
+}
+
+/// Fields of a pairs stage that DropoutNTP never reads are warnings at
+/// their names, once each; the stage still checks and plans.
+#[test]
+fn fields_dropout_ntp_ignores_are_warnings() {
+    let (program, map) = load("tests/fixtures/check/ok/dropout_fields.mpx", &[]);
+    let warnings = warnings_at(&program, &map);
+    assert_eq!(
+        warnings,
+        [
+            ("`judge` has no effect with `dropout_ntp`", "judge"),
+            (
+                "`max_pairs_per_prompt` has no effect with `dropout_ntp`",
+                "max_pairs_per_prompt"
+            ),
+        ]
+    );
+    assert!(plan(&program).is_ok());
 }
 
 /// A file of `let` values only checks (experiments may import it), with one

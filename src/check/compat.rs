@@ -11,7 +11,7 @@ use super::program::Resolved;
 use super::schema;
 use super::value::{Ref, Value};
 use crate::diag::{did_you_mean, Diagnostic, Span};
-use crate::syntax::ast::{Decl, DeclBody, DeclKind, Field};
+use crate::syntax::ast::{Decl, DeclBody, DeclKind, ExprKind, Field};
 
 pub fn resolve(decl: &Decl, ev: &mut Evaluator, done: &[Resolved]) -> Option<Value> {
     let what = format!("{} {}", decl.kind.keyword(), decl.name.name);
@@ -246,8 +246,33 @@ fn pairs(
         );
         return false;
     }
+    let dropout = matches!(record.get("method"), Some(Value::Call(c)) if c.name == "dropout_ntp");
+    if dropout {
+        // DropoutNTP makes one pair per prompt from its reference answer:
+        // these fields change nothing it runs (nor any hash).
+        let swept = fields
+            .iter()
+            .find(|f| f.name.name == "method")
+            .is_some_and(|f| !matches!(f.value.kind, ExprKind::Call(..)));
+        for f in fields
+            .iter()
+            .filter(|f| CORRECTNESS_ONLY.contains(&f.name.name.as_str()))
+        {
+            let warning = Diagnostic::warning(f.name.span, format!("`{}` has no effect with `dropout_ntp`", f.name.name))
+                .label("ignored")
+                .hint("DropoutNTP makes one pair per prompt: the prompt's reference answer is chosen, and the model's continuation of its first part, without the question, is rejected");
+            ev.diags.push(if swept {
+                warning.hint("at the sweep points where `method` is `dropout_ntp`")
+            } else {
+                warning
+            });
+        }
+    }
     true
 }
+
+/// The pairs fields only correctness-based pairs read.
+const CORRECTNESS_ONLY: [&str; 4] = ["samples", "judge", "style", "max_pairs_per_prompt"];
 
 /// An eval target that is no model or train stage: an unknown name, or a
 /// declaration of another kind.

@@ -64,8 +64,21 @@ impl<'a> Checker<'a> {
             evaluated += 1;
             let mut ev = Evaluator::new(self.map, names, Some(point), &mut self.files);
             let value = compat::resolve(decl, &mut ev, done);
+            // Warnings leave the instance usable; each is reported once,
+            // however many points show it.
+            let (warnings, errors): (Vec<Diagnostic>, Vec<Diagnostic>) =
+                ev.diags.into_iter().partition(|d| !d.is_error());
+            for w in warnings {
+                let seen = self
+                    .diags
+                    .iter()
+                    .any(|d| d.primary.span == w.primary.span && d.message == w.message);
+                if !seen {
+                    self.diags.push(w);
+                }
+            }
             match value {
-                Some(value) if ev.diags.is_empty() => {
+                Some(value) if errors.is_empty() => {
                     memo.insert(key, instances.len() as u32);
                     by_point.push(instances.len() as u32);
                     instances.push(value);
@@ -76,7 +89,7 @@ impl<'a> Checker<'a> {
                         .map(|&a| format!("{}={}", names_of(names, a), point[a]))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    failed.push((label, ev.diags));
+                    failed.push((label, errors));
                     if failed.len() >= 16 {
                         break;
                     }

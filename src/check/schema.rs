@@ -121,7 +121,7 @@ static PAIRS: LazyLock<Vec<Param>> = LazyLock::new(|| {
             "method",
             Ty::Cat(Category::PairMethod),
             default_call("correctness"),
-            "`correctness()` or `dropout_ntp(ratio)`",
+            "`correctness()` or `dropout_ntp(ratio)`; DropoutNTP reads none of `samples`, `style`, `judge` and `max_pairs_per_prompt` (`check` warns where they are set)",
         ),
         field(
             "samples",
