@@ -312,7 +312,7 @@ fn import_overrides_are_hashed_like_the_edited_file() {
     let edited = hashes_of(&format!(
         "{}{eval}",
         lib_text
-            .replace("steps = 700", "steps = 5")
+            .replace("steps = 400", "steps = 5")
             .replace("tiny(layers = 4,", "tiny(layers = 2,")
     ));
     assert_eq!(overridden, edited);
@@ -320,7 +320,7 @@ fn import_overrides_are_hashed_like_the_edited_file() {
     assert_eq!(overridden["arith"], plain["arith"]);
     // Overriding a field with the value it has changes nothing.
     let same = hashes_of(&format!(
-        "import {:?} {{ sft.steps = 700 }}{eval}",
+        "import {:?} {{ sft.steps = 400 }}{eval}",
         lib.display().to_string()
     ));
     assert_eq!(same, plain);

@@ -49,7 +49,7 @@ fn train_specs(file: &str) -> Vec<(String, serde_json::Value, TrainSpec)> {
 #[test]
 fn ablate_weights_train_stages_become_engine_settings() {
     let specs = train_specs("ablate_weights.mpx");
-    assert_eq!(specs.len(), 12, "2 sft + 10 mpo");
+    assert_eq!(specs.len(), 30, "5 sft + 25 mpo");
     let (_, _, sft) = specs.iter().find(|(n, _, _)| n.starts_with("sft")).unwrap();
     let ModelSource::Tiny { config: tiny, seed } = &sft.model else {
         panic!("sft starts from tiny()")
@@ -68,7 +68,7 @@ fn ablate_weights_train_stages_become_engine_settings() {
         ),
         (128, 4, 4, 352, 64)
     );
-    assert_eq!((sft.config.steps, sft.config.batch), (700, 64));
+    assert_eq!((sft.config.steps, sft.config.batch), (400, 64));
     assert_eq!(sft.config.adamw.lr, 3e-3);
     assert_eq!(sft.config.adamw.weight_decay, 0.1);
     assert_eq!(sft.config.schedule.decay, Decay::Cosine);
@@ -84,7 +84,7 @@ fn ablate_weights_train_stages_become_engine_settings() {
         assert!(spec.reference.is_some(), "{name} reads a reference stage");
         assert_eq!(
             (spec.config.steps, spec.config.batch, spec.config.adamw.lr),
-            (60, 32, 3e-5)
+            (60, 32, 1e-5)
         );
         let weight = |loss: &str| {
             spec.objective
@@ -164,7 +164,7 @@ fn pairs_and_eval_stages_carry_the_table_defaults() {
     };
     assert_eq!(
         (direct, arith.test),
-        (0.05, 1000),
+        (0.05, 1200),
         "the built-in table's defaults"
     );
 }
