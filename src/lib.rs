@@ -12,6 +12,7 @@
 //! Data flows forward only; [`diag`] renders every diagnostic and [`cli`]
 //! connects the phases.
 
+pub mod bundle;
 pub mod check;
 pub mod cli;
 pub mod data;

@@ -182,6 +182,18 @@ impl Store {
             .map(|name| format!("`{name}` was added after it was published"))
     }
 
+    /// A published stage's manifest: `manifest.json`, or for a stage
+    /// published before manifests existed, its files measured now.
+    pub fn manifest(&self, hash: &str) -> io::Result<Manifest> {
+        let dir = self.stage_dir(hash);
+        match std::fs::read_to_string(dir.join(MANIFEST)) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Manifest::of(&dir),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Takes a damaged published stage out of the store (moved aside, then
     /// removed), so it is built again.
     pub fn discard(&self, hash: &str) -> Result<(), StoreError> {

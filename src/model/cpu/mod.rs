@@ -38,6 +38,7 @@ pub(crate) use alloc::keep_freed_memory;
 pub(crate) use decode::Cache;
 use forward::Tape;
 use packed::{units, Packed};
+pub(crate) use simd::avx2_only;
 pub use simd::{kernels, Kernels};
 use weights::{with_weights, Grads};
 
