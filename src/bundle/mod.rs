@@ -95,15 +95,16 @@ impl Build {
         }
     }
 
-    /// Whether results of `self` are promised to be bit-identical to
-    /// `other`'s: the same version, commit, features and target (the CPU
-    /// kernels are not part of it: AVX2 and AVX-512 give the same bits).
-    pub fn same_as(&self, other: &Build) -> bool {
-        self.version == other.version
-            && self.commit.is_some()
-            && self.commit == other.commit
-            && self.features == other.features
-            && self.target == other.target
+    /// What bit-identity is promised within, as one string (a stage's
+    /// status records it): version, commit, features and target.
+    pub fn key(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.version,
+            self.commit.as_deref().unwrap_or("-"),
+            self.features.join(","),
+            self.target
+        )
     }
 }
 
@@ -170,6 +171,9 @@ pub struct StageRecord {
     pub outputs: BTreeMap<String, String>,
     /// Where it ran (`cpu`, `cuda:0`), as its status records.
     pub device: Option<String>,
+    /// The build that made it ([`Build::key`]), as its status records;
+    /// `None` for a stage published before mpx recorded it.
+    pub build: Option<String>,
 }
 
 impl StageRecord {

@@ -278,13 +278,15 @@ fn records(exp: &Experiment) -> Result<Vec<StageRecord>, ExportError> {
         .iter()
         .map(|s| {
             let dir = exp.store.stage_dir(&s.hash);
+            let status = exp.store.status(&s.hash);
             Ok(StageRecord {
                 name: s.name.clone(),
                 kind: s.kind.name().to_owned(),
                 hash: s.hash.clone(),
                 deps: s.deps.clone(),
                 outputs: outputs(&exp.store, &s.hash).map_err(io_at(&dir))?,
-                device: exp.store.status(&s.hash).and_then(|st| st.device),
+                device: status.as_ref().and_then(|st| st.device.clone()),
+                build: status.and_then(|st| st.build),
             })
         })
         .collect()

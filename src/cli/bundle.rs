@@ -123,14 +123,18 @@ pub fn verify(path: &Path) -> ExitCode {
             let i = &checked.index;
             let cells: usize = i.reports.iter().map(|r| r.cells.len()).sum();
             println!(
-                "ok: {}: every part as its index records ({} parts, {} stages of `{}`, {} report cell{}); made by {}",
+                "ok: {}: every part as its index records ({} parts, {} stages of `{}`, {} report cell{})",
                 path.display(),
                 i.parts.len(),
                 i.stages.len(),
                 i.experiment,
                 cells,
                 plural(cells),
-                i.build
+            );
+            println!(
+                "exported by {}; stages made by {}",
+                i.build,
+                made_by(i).join("; ")
             );
             if !i.external.is_empty() {
                 println!(
@@ -218,12 +222,13 @@ fn reproduce_in(args: &ReproduceArgs, dir: &Path) -> ExitCode {
     }
     let file = PathBuf::from(index.entry.trim_start_matches("files/"));
     let this = Build::this();
-    let tolerance = if index.build.same_as(&this) {
+    let tolerance = if made_by(&index) == [this.key()] {
         Tolerance::Exact
     } else {
         println!(
-            "note: the bundle was made by {}, this is {}: bit-identity is not promised across builds, so stage outputs are reported but not required to match, and each report cell is compared against its 95% interval",
-            index.build, this
+            "note: the bundle's stages were made by {}; this is {}: bit-identity is not promised across builds, so stage outputs are reported but not required to match, and each report cell is compared against its 95% interval",
+            made_by(&index).join("; "),
+            this.key()
         );
         Tolerance::Interval
     };
@@ -390,6 +395,22 @@ fn compare_all(
         println!("differs");
         ExitCode::FAILURE
     }
+}
+
+/// The builds that made the bundle's stages ([`Build::key`]), each once.
+fn made_by(index: &bundle::Index) -> Vec<String> {
+    let mut builds: Vec<String> = index
+        .stages
+        .iter()
+        .map(|s| {
+            s.build
+                .clone()
+                .unwrap_or_else(|| "an mpx that did not record its build".to_owned())
+        })
+        .collect();
+    builds.sort();
+    builds.dedup();
+    builds
 }
 
 /// `--sample N`: N stages picked by hash order (a fixed, even spread),

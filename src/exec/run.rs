@@ -329,6 +329,7 @@ fn build(
             seconds,
             mpx_version: env!("CARGO_PKG_VERSION").into(),
             device: Some(device_name.to_owned()),
+            build: Some(crate::bundle::Build::this().key()),
         })?;
         let _ = std::fs::remove_dir_all(&work);
         Ok(Outcome::Ran(seconds))

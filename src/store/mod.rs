@@ -25,6 +25,10 @@ pub struct Status {
     /// Where it ran (`cpu`, `cuda:0`); absent in stores older than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The mpx build that made it (version, git commit, features, target:
+    /// what bit-identity is promised within); absent in older stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
 }
 
 /// Every file of a published stage as it was published: relative path →

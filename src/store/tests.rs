@@ -9,6 +9,7 @@ fn status() -> Status {
         seconds: 1.5,
         mpx_version: "test".into(),
         device: Some("cpu".into()),
+        build: None,
     }
 }
 
