@@ -69,6 +69,14 @@ fn pack(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
     tar.into_inner().unwrap()
 }
 
+/// Puts `index` first in `parts` with a seal that matches it, as a
+/// forger who knows the format would.
+fn reseal(parts: &mut [(String, Vec<u8>)], index: &serde_json::Value) {
+    let json = serde_json::to_vec_pretty(index).unwrap();
+    parts[1].1 = blake3::hash(&json).to_hex().to_string().into_bytes();
+    parts[0].1 = json;
+}
+
 /// Replaces the first `from` in `bytes` (the same length) with `to`.
 fn edit(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
@@ -191,9 +199,7 @@ fn damage_is_named_by_part_and_an_edited_number_by_its_cell() {
     let mut parts = entries(&bundle);
     let mut index: serde_json::Value = serde_json::from_slice(&parts[0].1).unwrap();
     index["parts"]["files/../../escaped.txt"] = serde_json::json!({"size": 1, "blake3": "00"});
-    let json = serde_json::to_vec_pretty(&index).unwrap();
-    parts[1].1 = blake3::hash(&json).to_hex().to_string().into_bytes();
-    parts[0].1 = json;
+    reseal(&mut parts, &index);
     let err = check(&pack(&parts));
     assert!(
         err.contains("outside the bundle's folders: `files/../../escaped.txt`"),
@@ -268,9 +274,7 @@ fn damage_is_named_by_part_and_an_edited_number_by_its_cell() {
     c["shown"] = shown.into();
     let part = &mut index["parts"]["reports/prefs_file/precedence.md"];
     part["blake3"] = blake3::hash(new_md.as_bytes()).to_hex().to_string().into();
-    let json = serde_json::to_vec_pretty(&index).unwrap();
-    parts[1].1 = blake3::hash(&json).to_hex().to_string().into_bytes();
-    parts[0].1 = json;
+    reseal(&mut parts, &index);
     for (name, data) in &mut parts {
         if name == "reports/prefs_file/precedence.md" {
             *data = new_md.clone().into_bytes();
@@ -302,9 +306,7 @@ fn another_build_compares_cells_against_their_intervals() {
     for stage in index["stages"].as_array_mut().unwrap() {
         stage["build"] = "0.0.9 0123456789abcdef avx512 x86_64-linux".into();
     }
-    let json = serde_json::to_vec_pretty(&index).unwrap();
-    parts[1].1 = blake3::hash(&json).to_hex().to_string().into_bytes();
-    parts[0].1 = json;
+    reseal(&mut parts, &index);
     std::fs::write(p.path().join("old.mpxbundle"), pack(&parts)).unwrap();
     let r = mpx(p.path(), &["reproduce", "old.mpxbundle", "-q"]);
     assert!(r.ok, "{}\n{}", r.stdout, r.stderr);

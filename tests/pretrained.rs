@@ -469,3 +469,91 @@ eval heldout on [smol] with prefs.train {{
         );
     }
 }
+
+/// A copy of `dir` with its `config.json` edited by `edit`.
+fn edited_copy(dir: &Path, edit: impl FnOnce(&mut Json)) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let path = copy.path().join("config.json");
+    let mut config: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, config.to_string()).unwrap();
+    copy
+}
+
+/// Llama 3's RoPE scaling (`rope_type = "llama3"`), against transformers:
+/// the folder as transformers 5 saves it (`rope_parameters`) and in the
+/// released checkpoints' spelling (`rope_scaling` beside `rope_theta`),
+/// on the candle graph (logits) and on both engines (`mpx logprob`, the
+/// CPU engine, and `MPX_ENGINE=candle`). The text is long enough that the
+/// same folder without the scaling gives other logits.
+#[test]
+fn llama3_rope_scaling_matches_transformers_on_both_engines() {
+    let reference = reference("hf_llama3.json");
+    let want = ids(&reference["ids"]);
+    let dir = root().join("tests/fixtures/hf/llama3_f32");
+    let saved: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let params = saved["rope_parameters"].clone();
+    assert_eq!(params["rope_type"], "llama3", "{saved}");
+    let diff = max_diff(&logits(&dir, &want), &reference["logits"]);
+    assert!(diff < 1e-4, "rope_parameters: logits differ by {diff}");
+
+    let released = edited_copy(&dir, |c| {
+        let p = c
+            .as_object_mut()
+            .unwrap()
+            .remove("rope_parameters")
+            .unwrap();
+        c["rope_theta"] = p["rope_theta"].clone();
+        let mut scaling = p.clone();
+        scaling.as_object_mut().unwrap().remove("rope_theta");
+        c["rope_scaling"] = scaling;
+    });
+    let diff = max_diff(&logits(released.path(), &want), &reference["logits"]);
+    assert!(diff < 1e-4, "rope_scaling: logits differ by {diff}");
+
+    let plain = edited_copy(&dir, |c| {
+        c["rope_parameters"] = serde_json::json!({"rope_type": "default", "rope_theta": 10000.0});
+    });
+    let diff = max_diff(&logits(plain.path(), &want), &reference["logits"]);
+    assert!(
+        diff > 1e-2,
+        "without the scaling the logits should move: {diff}"
+    );
+
+    let unknown = edited_copy(&dir, |c| c["rope_parameters"]["rope_type"] = "yarn".into());
+    let err = Checkpoint::open(unknown.path(), DType::F32, &Device::Cpu)
+        .err()
+        .expect("an unsupported RoPE type is refused")
+        .to_string();
+    assert!(err.contains("rope_parameters.rope_type `yarn`"), "{err}");
+
+    let want_logprob = reference["logprob"].as_f64().unwrap();
+    for engine in ["cpu", "candle"] {
+        let out = Command::cargo_bin("mpx")
+            .unwrap()
+            .env("MPX_ENGINE", engine)
+            .args(["logprob", "--model"])
+            .arg(&dir)
+            .args(["--prompt", reference["prompt"].as_str().unwrap()])
+            .args(["--completion", reference["completion"].as_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+        let got = got["logprob"].as_f64().unwrap();
+        let rel = (got - want_logprob).abs() / want_logprob.abs();
+        assert!(
+            rel < 1e-4,
+            "{engine}: log-prob {got} against transformers' {want_logprob}"
+        );
+    }
+}

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value as Json};
 
 use super::vision::hf as vision;
-use super::{Checkpoint, Config, ModelError, Params, Prompting, Specials, Tokenizer};
+use super::{Checkpoint, Config, ModelError, Params, Prompting, RopeScaling, Specials, Tokenizer};
 
 /// Where mpx keeps what transformers has no field for: how prompts are put
 /// to the model (chat template, system prompt).
@@ -162,17 +162,7 @@ pub fn config_from_hf(json: &Json) -> Result<Config, ModelError> {
         .and_then(Json::as_f64)
         .unwrap_or(10_000.0);
     let rope_theta = positive("rope_theta", rope_theta)?;
-    let scaled = json.get("rope_scaling").is_some_and(|v| !v.is_null())
-        || rope
-            .and_then(|r| r.get("rope_type"))
-            .and_then(Json::as_str)
-            .is_some_and(|t| t != "default");
-    if scaled {
-        return Err(ModelError::Unsupported {
-            what: "RoPE scaling".into(),
-            supported: "plain RoPE is",
-        });
-    }
+    let rope_scaling = rope_scaling(json, rope)?;
     if let Some(act) = json.get("hidden_act").and_then(Json::as_str) {
         if act != "silu" {
             return Err(ModelError::Unsupported {
@@ -223,12 +213,71 @@ pub fn config_from_hf(json: &Json) -> Result<Config, ModelError> {
         qkv_bias: model_type == "qwen2",
         tie_embeddings: flag("tie_word_embeddings"),
         vision: None,
+        rope_scaling,
     };
     config.validate()?;
     Ok(config)
 }
 
 /// A field whose value `found` is not `expected`.
+/// The RoPE scaling a config asks for: released checkpoints write
+/// `rope_scaling` (`rope_type`, or the older `type`) beside a top-level
+/// `rope_theta`; transformers 5 writes `rope_parameters` with both. Plain
+/// RoPE (`default`, or neither key) is `None`; Llama 3's is read; any other
+/// kind is an error naming it.
+fn rope_scaling(json: &Json, parameters: Option<&Json>) -> Result<Option<RopeScaling>, ModelError> {
+    let (key, scaling) = match json.get("rope_scaling") {
+        Some(s) if !s.is_null() => ("rope_scaling", s),
+        _ => match parameters {
+            Some(p) => ("rope_parameters", p),
+            None => return Ok(None),
+        },
+    };
+    let kind = scaling
+        .get("rope_type")
+        .or_else(|| scaling.get("type"))
+        .and_then(Json::as_str)
+        .unwrap_or("default");
+    match kind {
+        "default" => return Ok(None),
+        "llama3" => {}
+        other => {
+            return Err(ModelError::Unsupported {
+                what: format!("{key}.rope_type `{other}`"),
+                supported: "plain RoPE and `llama3` are",
+            })
+        }
+    }
+    let number = |name: &str| {
+        let path = format!("{key}.{name}");
+        match scaling.get(name) {
+            None => Err(ModelError::Missing(path)),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| ModelError::Field {
+                    key: path,
+                    found: v.to_string(),
+                    expected: "a positive number",
+                }),
+        }
+    };
+    let original = number("original_max_position_embeddings")?;
+    if original.fract() != 0.0 || original > f64::from(1u32 << 20) {
+        return Err(field(
+            &format!("{key}.original_max_position_embeddings"),
+            original,
+            "a positive count",
+        ));
+    }
+    Ok(Some(RopeScaling {
+        factor: number("factor")?,
+        low_freq_factor: number("low_freq_factor")?,
+        high_freq_factor: number("high_freq_factor")?,
+        original_context: original as usize,
+    }))
+}
+
 fn field(key: &str, found: impl std::fmt::Display, expected: &'static str) -> ModelError {
     ModelError::Field {
         key: key.into(),
@@ -245,7 +294,7 @@ pub fn config_to_hf(config: &Config, tokenizer: &Tokenizer) -> Json {
     } else {
         ("LlamaForCausalLM", "llama")
     };
-    json!({
+    let mut out = json!({
         "architectures": [arch],
         "model_type": model_type,
         "vocab_size": config.vocab,
@@ -266,7 +315,17 @@ pub fn config_to_hf(config: &Config, tokenizer: &Tokenizer) -> Json {
         "eos_token_id": tokenizer.eos(),
         "pad_token_id": tokenizer.pad(),
         "torch_dtype": "float32",
-    })
+    });
+    if let Some(s) = config.rope_scaling {
+        out["rope_scaling"] = json!({
+            "rope_type": "llama3",
+            "factor": s.factor,
+            "low_freq_factor": s.low_freq_factor,
+            "high_freq_factor": s.high_freq_factor,
+            "original_max_position_embeddings": s.original_context,
+        });
+    }
+    out
 }
 
 /// A folder's tokenizer: `tokenizer.json`, special tokens and the chat

@@ -353,9 +353,7 @@ impl Llama {
 /// Hugging Face's `RoPE` tables (rotate-half layout): angle `p / θ^(2i/d)`.
 fn rope_tables(config: &Config, dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
     let hd = config.head_dim();
-    let inv: Vec<f64> = (0..hd / 2)
-        .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / hd as f64))
-        .collect();
+    let inv: Vec<f64> = config.rope_divisors().iter().map(|d| 1.0 / d).collect();
     let angles: Vec<f64> = (0..config.context)
         .flat_map(|p| inv.iter().map(move |f| p as f64 * f))
         .collect();

@@ -30,7 +30,7 @@ pub mod vision;
 
 pub use chat::{ChatTemplate, Message};
 pub use checkpoint::Checkpoint;
-pub use config::Config;
+pub use config::{Config, RopeScaling};
 pub use conversation::Turns;
 pub use device::{
     device, dtype, parse_device, resolve_device, resolve_devices, tune_process, DeviceChoice,

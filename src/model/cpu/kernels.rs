@@ -138,13 +138,13 @@ pub(crate) fn rms_norm_backward_in(
 
 /// `RoPE` tables `[context, head_dim / 2]` (rotate-half layout), computed in
 /// f64 and rounded once, as the candle model does.
-pub(crate) fn rope_tables(context: usize, head_dim: usize, theta: f64) -> (Vec<f32>, Vec<f32>) {
-    let half = head_dim / 2;
+pub(crate) fn rope_tables(context: usize, divisors: &[f64]) -> (Vec<f32>, Vec<f32>) {
+    let half = divisors.len();
     let mut cos = Vec::with_capacity(context * half);
     let mut sin = Vec::with_capacity(context * half);
     for p in 0..context {
-        for i in 0..half {
-            let a = p as f64 / theta.powf(2.0 * i as f64 / head_dim as f64);
+        for &d in divisors {
+            let a = p as f64 / d;
             cos.push(a.cos() as f32);
             sin.push(a.sin() as f32);
         }
@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn rope_inverse_undoes_the_rotation() {
-        let (cos, sin) = rope_tables(8, 4, 10_000.0);
+        let (cos, sin) = rope_tables(8, &[1.0, 10_000f64.powf(0.5)]);
         let v0 = vec![1.0, -2.0, 0.5, 3.0, 0.25, 0.75, -1.5, 2.0];
         let mut v = v0.clone();
         rope(&mut v, 4, 5, &cos, &sin, false);

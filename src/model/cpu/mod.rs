@@ -51,7 +51,7 @@ pub(crate) struct Rope {
 impl Rope {
     fn new(model: &Llama, len: usize) -> Self {
         let c = model.config();
-        let (cos, sin) = kernels::rope_tables(len.min(c.context), c.head_dim(), c.rope_theta);
+        let (cos, sin) = kernels::rope_tables(len.min(c.context), &c.rope_divisors());
         Self { cos, sin }
     }
 }

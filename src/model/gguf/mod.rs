@@ -201,6 +201,7 @@ fn config(meta: &Meta) -> Result<Config, ModelError> {
         qkv_bias: meta.0.tensor_infos.contains_key("blk.0.attn_q.bias"),
         tie_embeddings: !meta.0.tensor_infos.contains_key("output.weight"),
         vision: None,
+        rope_scaling: None,
     };
     config.validate()?;
     Ok(config)

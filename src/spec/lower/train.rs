@@ -201,6 +201,7 @@ fn decoder(c: &Call, vocab: usize) -> Result<Config, LowerError> {
         qkv_bias: false,
         tie_embeddings: false,
         vision: None,
+        rope_scaling: None,
     })
 }
 
