@@ -389,3 +389,30 @@ fn models_carry_a_model_card_with_their_eval_results() {
     let r = mpx(p.path(), &["verify", "p.mpxbundle"]);
     assert!(r.ok, "{}", r.stderr);
 }
+
+/// Stages trained through the candle graph (`MPX_ENGINE=candle`) are
+/// another build as far as bits go: reproducing them on the CPU engine
+/// compares cells by interval, and says why.
+#[test]
+fn the_engine_a_bundle_was_made_with_is_part_of_its_build() {
+    let p = project();
+    let mut args = vec!["run", "prefs_file.mpx", "-q"];
+    args.extend(SETS);
+    let r = common::mpx_env(p.path(), &args, &[("MPX_ENGINE", "candle")]);
+    assert!(r.ok, "{}", r.stderr);
+    let mut args = vec!["export", "prefs_file.mpx", "-o", "c.mpxbundle"];
+    args.extend(SETS);
+    assert!(mpx(p.path(), &args).ok);
+    let r = mpx(p.path(), &["verify", "c.mpxbundle"]);
+    assert!(r.stdout.contains(" engine=candle"), "{}", r.stdout);
+    let r = mpx(p.path(), &["reproduce", "c.mpxbundle", "-q"]);
+    assert!(r.ok, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("engine=candle; this is 0.1.0")
+            && r.stdout
+                .contains("bit-identity is not promised across builds")
+            && r.stdout.trim_end().ends_with("consistent"),
+        "{}",
+        r.stdout
+    );
+}

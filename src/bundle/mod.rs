@@ -96,15 +96,21 @@ impl Build {
     }
 
     /// What bit-identity is promised within, as one string (a stage's
-    /// status records it): version, commit, features and target.
+    /// status records it): version, commit, features and target, and
+    /// `engine=candle` when `MPX_ENGINE=candle` sends CPU work through the
+    /// candle graph instead of the CPU engine.
     pub fn key(&self) -> String {
-        format!(
+        let mut key = format!(
             "{} {} {} {}",
             self.version,
             self.commit.as_deref().unwrap_or("-"),
             self.features.join(","),
             self.target
-        )
+        );
+        if std::env::var("MPX_ENGINE").is_ok_and(|e| e == "candle") {
+            key.push_str(" engine=candle");
+        }
+        key
     }
 }
 

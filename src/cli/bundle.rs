@@ -222,15 +222,26 @@ fn reproduce_in(args: &ReproduceArgs, dir: &Path) -> ExitCode {
     }
     let file = PathBuf::from(index.entry.trim_start_matches("files/"));
     let this = Build::this();
-    let tolerance = if made_by(&index) == [this.key()] {
-        Tolerance::Exact
-    } else {
+    let devices: Vec<&str> = index
+        .stages
+        .iter()
+        .filter_map(|s| s.device.as_deref())
+        .filter(|d| *d != "cpu")
+        .collect();
+    let tolerance = if made_by(&index) != [this.key()] {
         println!(
             "note: the bundle's stages were made by {}; this is {}: bit-identity is not promised across builds, so stage outputs are reported but not required to match, and each report cell is compared against its 95% interval",
             made_by(&index).join("; "),
             this.key()
         );
         Tolerance::Interval
+    } else if let Some(device) = devices.first() {
+        println!(
+            "note: some of the bundle's stages ran on {device}, and reproduce runs on the CPU: bit-identity is not promised across devices, so stage outputs are reported but not required to match, and each report cell is compared against its 95% interval"
+        );
+        Tolerance::Interval
+    } else {
+        Tolerance::Exact
     };
     let exp = match open(&file, &index.sets, &[], store.as_deref()) {
         Ok(exp) => exp,
