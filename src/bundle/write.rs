@@ -151,10 +151,10 @@ fn stale(exp: &Experiment) -> Result<(), ExportError> {
             .map(|e| e.iter().map(ToString::to_string).collect::<String>())
             .unwrap_or_default(),
     };
-    let mut file = exp.file.display().to_string();
-    for s in &exp.sets {
-        file.push_str(&format!(" --set {s}"));
-    }
+    let file: String = std::iter::once(exp.file.display().to_string())
+        .chain(exp.sets.iter().map(|s| format!("--set {s}")))
+        .collect::<Vec<_>>()
+        .join(" ");
     Err(ExportError::Stale(format!(
         "{} of {} stages of `{}` are not in the store for the current plan; the first is `{}` ({}):\n{why}the store's results are not this plan's: `mpx run {file}` brings them up to date, then export again",
         missing.len(),
