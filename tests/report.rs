@@ -95,6 +95,7 @@ fn fill(plan: &Plan, store: &Store) {
             seconds: 1.0,
             mpx_version: "test".into(),
             device: Some("cpu".into()),
+            build: None,
         })
         .unwrap();
     }
