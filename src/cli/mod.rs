@@ -7,6 +7,7 @@ mod load;
 mod loss;
 mod model;
 mod plan;
+mod reproduce;
 mod run;
 mod stage;
 mod status;
@@ -190,27 +191,7 @@ enum Command {
     /// Pack the experiment's reports, with everything needed to make them
     /// again offline, into one file (a bundle: a tar of JSON, sources,
     /// data and reports). Every stage must be in the store: run first.
-    Export {
-        /// The experiment file.
-        file: PathBuf,
-        /// The bundle to write [default: `<experiment>.mpxbundle`].
-        #[arg(long, short, value_name = "BUNDLE")]
-        out: Option<PathBuf>,
-        /// Input files larger than this travel as their digest only
-        /// (`mpx reproduce --inputs DIR` asks for them): bytes, or with
-        /// K, M or G.
-        #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = bundle::parse_size)]
-        max_file_size: u64,
-        /// Also pack each train stage's model as a Hugging Face folder with
-        /// a model card (eval results as `model-index` metadata, and the
-        /// recipe).
-        #[arg(long)]
-        models: bool,
-        #[command(flatten)]
-        set: SetArgs,
-        #[arg(long, value_name = "DIR")]
-        store: Option<PathBuf>,
-    },
+    Export(bundle::ExportArgs),
     /// Check a bundle against its own digests, without running anything;
     /// exit 1 naming each damaged part (and each report cell an edit moved).
     Verify {
@@ -220,32 +201,7 @@ enum Command {
     /// Unpack a bundle into an empty folder, re-run its experiment from the
     /// bundle alone, and compare every stage's outputs and every report
     /// cell with the bundle's: exit 0 and "identical" when they match.
-    Reproduce {
-        /// The bundle (`mpx export`'s output).
-        bundle: PathBuf,
-        /// Re-run N stages (a fixed spread by hash) and what they read,
-        /// instead of all; report cells are then not compared.
-        #[arg(long, value_name = "N")]
-        sample: Option<usize>,
-        /// The store to run against [default: a fresh one in the scratch
-        /// folder]; stages it already holds are not re-run.
-        #[arg(long, value_name = "DIR")]
-        store: Option<PathBuf>,
-        /// Unpack into DIR (empty or new) and keep it [default: a temporary
-        /// folder, removed afterwards].
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Where the files the bundle holds as digests only are, at their
-        /// paths in the bundle (`models/big.gguf` as DIR/models/big.gguf).
-        #[arg(long, value_name = "DIR")]
-        inputs: Option<PathBuf>,
-        /// Stages run at once [default: the number of CPU cores].
-        #[arg(long, short = 'j', value_name = "N")]
-        jobs: Option<usize>,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Reproduce(reproduce::ReproduceArgs),
     /// Delete stage results that no experiment run against this store still
     /// plans.
     Gc {
@@ -371,39 +327,9 @@ pub fn main() -> ExitCode {
         } => store::explain(&file, &set.set, &stage, store.as_deref()),
         Command::Status { file, set, store } => status::status(&file, &set.set, store.as_deref()),
         Command::Cancel { file, set, store } => status::cancel(&file, &set.set, store.as_deref()),
-        Command::Export {
-            file,
-            out,
-            max_file_size,
-            models,
-            set,
-            store,
-        } => bundle::export(
-            &file,
-            &set.set,
-            store.as_deref(),
-            out,
-            max_file_size,
-            models,
-        ),
+        Command::Export(args) => bundle::export(args),
         Command::Verify { bundle } => bundle::verify(&bundle),
-        Command::Reproduce {
-            bundle,
-            sample,
-            store,
-            dir,
-            inputs,
-            jobs,
-            quiet,
-        } => bundle::reproduce(&bundle::ReproduceArgs {
-            bundle,
-            store,
-            sample,
-            dir,
-            inputs,
-            jobs,
-            quiet,
-        }),
+        Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Gc { store, dry_run } => store::gc(store.as_deref(), dry_run),
         Command::Loss { expr, logps } => loss::loss(&expr, &logps),
         Command::Tokenize(args) => model::tokenize(&args),

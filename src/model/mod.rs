@@ -20,6 +20,7 @@ mod generate;
 mod gguf;
 pub mod hf;
 mod hf_check;
+mod hf_config;
 mod layers;
 mod llama;
 mod logprobs;
