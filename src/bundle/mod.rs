@@ -107,7 +107,7 @@ impl Build {
             self.features.join(","),
             self.target
         );
-        if std::env::var("MPX_ENGINE").is_ok_and(|e| e == "candle") {
+        if crate::model::cpu::candle_forced() {
             key.push_str(" engine=candle");
         }
         key

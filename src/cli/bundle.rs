@@ -28,6 +28,8 @@ pub struct ExportArgs {
     pub models: bool,
     #[command(flatten)]
     pub set: SetArgs,
+    /// The store folder [default: `.mpx/` beside the experiment, or
+    /// `store` in `mpx.toml`].
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
 }

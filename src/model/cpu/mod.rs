@@ -64,7 +64,14 @@ pub fn supported(model: &Llama) -> bool {
     model.device().is_cpu()
         && model.dtype() == DType::F32
         && !model.has_vision()
-        && std::env::var("MPX_ENGINE").map_or(true, |v| v != "candle")
+        && !candle_forced()
+}
+
+/// Whether `MPX_ENGINE=candle` sends CPU work through the candle graph
+/// (recorded with each stage's build: the engines need not agree to the
+/// bit).
+pub fn candle_forced() -> bool {
+    std::env::var("MPX_ENGINE").is_ok_and(|v| v == "candle")
 }
 
 /// Input tokens a shard should hold at least: below this, splitting the
