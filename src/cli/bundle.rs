@@ -1,6 +1,6 @@
 //! `mpx export` and `mpx verify`: [`crate::bundle`], printed. Exit codes:
 //! 0 as recorded, 1 a stale store or a damaged bundle, 2 usage.
-//! `mpx reproduce` is in [`super::reproduce`].
+//! `mpx reproduce` has its own file, beside this one.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
